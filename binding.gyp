@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "zerocopy",
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "native/addon.cc",
+            "native/errors.cc",
+            "native/args.cc",
+            "native/transfer.cc",
+            "native/transfer_binding.cc",
+            "native/capabilities.cc"
+          ]
+        }, {
+          "sources": ["native/unsupported.cc"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,20 @@
+// Errors shaped like Node's fs errors. The shape itself lives in TypeScript (src/errors.ts): JS hands its
+// factory to native code once at load, so native and fallback errors come from one builder.
+#pragma once
+#include <napi.h>
+
+namespace zc {
+
+// Remembers the JS factory `(errno, syscall, path?) => Error` for this environment (main thread or worker).
+void SetErrorFactory(Napi::Env env, Napi::Function factory);
+
+// Throws the factory's error for a negative errno. Returns undefined so glue can `return ThrowErrno(...)`.
+Napi::Value ThrowErrno(Napi::Env env, int negErrno, const char* syscall, const char* path = nullptr);
+
+// Builds (without throwing) the same error, for completions delivered asynchronously.
+Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const char* path = nullptr);
+
+// A TypeError for arguments that would be memory-unsafe to use; TypeScript validates everything else first.
+Napi::Value ThrowType(Napi::Env env, const char* message);
+
+}  // namespace zc

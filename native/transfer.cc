@@ -1,0 +1,71 @@
+#include "transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace zc {
+
+// Runs `call` until it does not fail with EINTR; returns its result or -errno.
+template <typename Call>
+static ssize_t Retry(Call call) {
+  ssize_t r;
+  do r = call();
+  while (r == -1 && errno == EINTR);
+  return r == -1 ? -errno : r;
+}
+
+ssize_t Sendfile(int outFd, int inFd, int64_t* offset, size_t length) {
+  off_t off = offset ? static_cast<off_t>(*offset) : 0;
+  ssize_t r = Retry([&] { return sendfile(outFd, inFd, offset ? &off : nullptr, length); });
+  if (offset) *offset = off;
+  return r;
+}
+
+ssize_t Splice(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length, unsigned flags) {
+  loff_t in = offIn ? *offIn : 0, out = offOut ? *offOut : 0;
+  ssize_t r = Retry([&] {
+    return splice(fdIn, offIn ? &in : nullptr, fdOut, offOut ? &out : nullptr, length, flags);
+  });
+  if (offIn) *offIn = in;
+  if (offOut) *offOut = out;
+  return r;
+}
+
+ssize_t Tee(int pipeIn, int pipeOut, size_t length, unsigned flags) {
+  return Retry([&] { return tee(pipeIn, pipeOut, length, flags); });
+}
+
+ssize_t Vmsplice(int pipeWriteFd, const struct iovec* iov, size_t count, unsigned flags) {
+  return Retry([&] { return vmsplice(pipeWriteFd, iov, count, flags); });
+}
+
+ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length) {
+  // Through syscall(2), so that a binary built against an older glibc still reaches the kernel's call.
+  loff_t in = offIn ? *offIn : 0, out = offOut ? *offOut : 0;
+  ssize_t r = Retry([&] {
+    return static_cast<ssize_t>(syscall(SYS_copy_file_range, fdIn, offIn ? &in : nullptr, fdOut,
+                                        offOut ? &out : nullptr, length, 0u));
+  });
+  if (offIn) *offIn = in;
+  if (offOut) *offOut = out;
+  return r;
+}
+
+int MakePipe(int fds[2], int size, bool nonBlock, const char** failed) {
+  *failed = "pipe";
+  if (pipe2(fds, O_CLOEXEC | (nonBlock ? O_NONBLOCK : 0)) == -1) return -errno;
+  *failed = "fcntl";
+  int actual = size > 0 ? fcntl(fds[1], F_SETPIPE_SZ, size) : fcntl(fds[1], F_GETPIPE_SZ);
+  if (actual == -1) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return -err;
+  }
+  return actual;
+}
+
+}  // namespace zc

@@ -1,0 +1,25 @@
+// The raw transfer syscalls, one call each. Plain code, no Node-API: each returns the bytes moved (>= 0) or
+// -errno, retrying only EINTR (which moved nothing). Offsets are in/out: when given, the kernel uses and
+// advances *off and leaves the fd's own file position alone.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+namespace zc {
+
+// The kernel moves at most MAX_RW_COUNT (INT_MAX rounded down to a page) per call; larger asks are capped.
+constexpr size_t kMaxRwCount = 0x7ffff000;
+
+ssize_t Sendfile(int outFd, int inFd, int64_t* offset, size_t length);
+ssize_t Splice(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length, unsigned flags);
+ssize_t Tee(int pipeIn, int pipeOut, size_t length, unsigned flags);
+ssize_t Vmsplice(int pipeWriteFd, const struct iovec* iov, size_t count, unsigned flags);
+ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length);
+
+// A close-on-exec pipe (O_NONBLOCK when asked); a size > 0 is applied with F_SETPIPE_SZ. Returns the
+// kernel's actual capacity in bytes, or -errno with *failed naming the syscall (nothing is left open).
+int MakePipe(int fds[2], int size, bool nonBlock, const char** failed);
+
+}  // namespace zc

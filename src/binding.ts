@@ -1,0 +1,54 @@
+// Loads the native addon once. Everything else receives `binding` from here: null means "use the fallback",
+// and `unavailableReason` says why (non-Linux, forced off, or the load error).
+import * as path from 'node:path';
+import { systemError } from './errors';
+
+export interface NativeCapabilities {
+  sendfile: boolean;
+  splice: boolean;
+  tee: boolean;
+  vmsplice: boolean;
+  copyFileRange: boolean;
+  mmap: boolean;
+  leases: boolean;
+  reasons: Partial<Record<string, string>>;
+}
+
+type Offset = number | bigint | null;
+
+export interface NativeBinding {
+  setErrorFactory(factory: typeof systemError): void;
+  capabilities(): NativeCapabilities;
+  sendfile(outFd: number, inFd: number, offset: Offset, length: number): number;
+  splice(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset,
+    move: boolean, more: boolean, nonBlock: boolean): number;
+  tee(pipeIn: number, pipeOut: number, length: number, nonBlock: boolean): number;
+  vmsplice(pipeWriteFd: number, data: ArrayBufferView | ArrayBufferView[], nonBlock: boolean): number;
+  copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number;
+  createPipe(size: number, nonBlock: boolean): { readFd: number; writeFd: number; size: number };
+}
+
+function load(): { binding: NativeBinding | null; reason?: string } {
+  if (process.env.ZEROCOPY_FORCE_FALLBACK === '1') {
+    return { binding: null, reason: 'forced off by ZEROCOPY_FORCE_FALLBACK=1' };
+  }
+  if (process.platform !== 'linux') {
+    return { binding: null, reason: `platform ${process.platform} has no Linux zero-copy syscalls` };
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const loaded = require('node-gyp-build')(path.join(__dirname, '..')) as NativeBinding & {
+      unsupportedPlatform?: boolean;
+    };
+    if (loaded.unsupportedPlatform) return { binding: null, reason: 'the addon was built without Linux support' };
+    loaded.setErrorFactory(systemError);
+    return { binding: loaded };
+  } catch (err) {
+    return { binding: null, reason: `the native addon failed to load: ${(err as Error).message}` };
+  }
+}
+
+const loaded = load();
+
+export const binding: NativeBinding | null = loaded.binding;
+export const unavailableReason: string | undefined = loaded.reason;
