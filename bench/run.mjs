@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// `npm run bench`: every zero-copy path against read+write, on this machine, side by side in one run.
+//   --quick (default) | --full     sizes and repetitions
+//   --only <scenario>              one scenario by name (repeatable)
+//   --json <file>                  where to write the results (default bench/results/latest.json)
+//   --runs <n>                     repetitions per case (default 5)
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { capabilities } from 'zerocopy';
+import { repeat } from './lib/measure.mjs';
+import fileToFile from './scenarios/file-to-file.mjs';
+import fileToPipe from './scenarios/file-to-pipe.mjs';
+
+const SCENARIOS = [fileToPipe, fileToFile];
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+// Small files are sent many times per run, so that each run moves at least this much and timing means something.
+const BYTES_PER_RUN = 64 * MiB;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    only: { type: 'string', multiple: true },
+    json: { type: 'string', default: new URL('./results/latest.json', import.meta.url).pathname },
+    runs: { type: 'string', default: '5' },
+  },
+});
+const sizes = values.full ? [64 * KiB, MiB, 64 * MiB, GiB] : [64 * KiB, MiB, 64 * MiB];
+const runs = Number(values.runs);
+const scenarios = values.only ? SCENARIOS.filter((s) => values.only.includes(s.name)) : SCENARIOS;
+if (scenarios.length === 0) {
+  console.error(`no such scenario; choose from: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+
+const human = (n) => (n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`);
+const fixed = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const progress = (text) => process.stderr.isTTY && process.stderr.write(`\r\x1b[K${text}`);
+
+function makeFile(dir, size) {
+  const file = join(dir, `data-${size}`);
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.allocUnsafe(Math.min(size, 8 * MiB));
+  for (let off = 0; off < size; off += chunk.length) {
+    randomFillSync(chunk);
+    writeSync(fd, chunk, 0, Math.min(chunk.length, size - off));
+  }
+  closeSync(fd);
+  return file;
+}
+
+function printTable(scenario, size, rows) {
+  const base = rows.find((r) => r.method === scenario.baseline);
+  console.log(`\n${scenario.title}: ${human(size)}${rows[0].times > 1 ? ` (×${rows[0].times} per run)` : ''}`);
+  const header = ['method', 'GB/s', '±', '× base', 'sender CPU s/GB', '× base', 'receiver CPU s/GB'];
+  const lines = rows.map((r) => [
+    r.method,
+    fixed(r.gbPerSecond),
+    `${Math.round(r.gbPerSecondSpread * 100)}%`,
+    fixed(r.gbPerSecond / base.gbPerSecond),
+    fixed(r.senderCpuPerGb, 3),
+    fixed(r.senderCpuPerGb / base.senderCpuPerGb),
+    r.receiverCpuPerGb ? fixed(r.receiverCpuPerGb, 3) : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(fmt(header));
+  for (const l of lines) console.log(fmt(l));
+}
+
+const caps = capabilities();
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  memoryGiB: Math.round(totalmem() / GiB),
+  kernel: release(),
+  node: process.version,
+  native: caps.native,
+  fallbackReason: caps.reason,
+};
+console.log(`zerocopy bench: ${machine.cpus} × ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}`);
+console.log(`native binding: ${caps.native ? 'yes' : `no (${caps.reason})`}; ${runs} runs per case, median shown`);
+console.log(`× base: the ratio to ${scenarios[0].baseline} measured in this same run (higher GB/s, lower CPU are better)`);
+
+const dir = mkdtempSync(join(tmpdir(), 'zerocopy-bench-'));
+const results = [];
+try {
+  for (const size of sizes) {
+    const file = makeFile(dir, size);
+    const times = Math.max(1, Math.floor(BYTES_PER_RUN / size));
+    for (const scenario of scenarios) {
+      const rows = [];
+      for (const [method, prepare] of Object.entries(scenario.methods)) {
+        progress(`${scenario.name} ${human(size)} ${method}`);
+        const stats = await repeat(size * times, runs, prepare({ file, size, times }));
+        rows.push({ scenario: scenario.name, size, times, method, ...stats });
+      }
+      progress('');
+      printTable(scenario, size, rows);
+      results.push(...rows);
+    }
+    rmSync(file);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+mkdirSync(dirname(values.json), { recursive: true });
+writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), machine, runs, results }, null, 2) + '\n');
+console.log(`\nresults: ${values.json}`);
