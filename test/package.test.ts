@@ -43,7 +43,7 @@ describe.skipIf(FALLBACK)('packed tarball with a prebuild', () => {
     fs.mkdirSync(bareBin);
     fs.symlinkSync(process.execPath, path.join(bareBin, 'node'));
     fs.symlinkSync('/bin/sh', path.join(bareBin, 'sh'));
-    const env = { ...process.env, PATH: bareBin, npm_config_prefer_offline: 'true' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: bareBin, npm_config_prefer_offline: 'true' };
     for (const key of Object.keys(env)) if (/^npm_(config_)?(lifecycle|package)/.test(key)) delete env[key];
     npm(['install', '--no-audit', '--no-fund', path.join(work, tarball)], project, env);
   }, 240_000);
