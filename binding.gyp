@@ -17,7 +17,10 @@
             "native/args.cc",
             "native/transfer.cc",
             "native/transfer_binding.cc",
-            "native/capabilities.cc"
+            "native/capabilities.cc",
+            "native/sigbus.cc",
+            "native/mmap.cc",
+            "native/mmap_binding.cc"
           ]
         }, {
           "sources": ["native/unsupported.cc"]

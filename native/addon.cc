@@ -1,8 +1,12 @@
 #include "addon.h"
 
 #include "errors.h"
+#include "mapping_table.h"
 
 namespace zc {
+
+AddonData::AddonData() = default;
+AddonData::~AddonData() = default;
 
 AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
@@ -13,10 +17,13 @@ static Napi::Value SetErrorFactoryJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new AddonData());
+  AddonData* data = new AddonData();
+  data->env = env;
+  env.SetInstanceData(data);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactoryJs, "setErrorFactory"));
   RegisterTransfer(env, exports);
   RegisterCapabilities(env, exports);
+  RegisterMmap(env, exports);
   return exports;
 }
 

@@ -2,10 +2,18 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
+
 namespace zc {
 
+struct MappingTable;  // mmap_binding.cc: this environment's live mappings
+
 struct AddonData {
+  napi_env env;
   Napi::FunctionReference errorFactory;
+  std::unique_ptr<MappingTable> mappings;
+  AddonData();
+  ~AddonData();
 };
 
 AddonData* GetAddonData(Napi::Env env);
@@ -13,5 +21,6 @@ AddonData* GetAddonData(Napi::Env env);
 // Each family adds its exports to the module object.
 void RegisterTransfer(Napi::Env env, Napi::Object exports);
 void RegisterCapabilities(Napi::Env env, Napi::Object exports);
+void RegisterMmap(Napi::Env env, Napi::Object exports);
 
 }  // namespace zc

@@ -69,6 +69,11 @@ static bool ViewToIovec(Napi::Value v, struct iovec* out) {
   return false;
 }
 
+bool ArgView(const Napi::CallbackInfo& info, size_t i, struct iovec* view) {
+  if (ViewToIovec(info[i], view)) return true;
+  return ThrowType(info.Env(), "target must be an ArrayBufferView"), false;
+}
+
 bool ArgIovecs(const Napi::CallbackInfo& info, size_t i, std::vector<struct iovec>* iov) {
   Napi::Value v = info[i];
   struct iovec one;

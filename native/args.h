@@ -21,6 +21,9 @@ bool ArgOffset(const Napi::CallbackInfo& info, size_t i, int64_t* off, bool* has
 // A boolean flag; anything but `true` is false.
 bool ArgFlag(const Napi::CallbackInfo& info, size_t i);
 
+// One ArrayBufferView (TypedArray or DataView), as base pointer and byte length.
+bool ArgView(const Napi::CallbackInfo& info, size_t i, struct iovec* view);
+
 // One ArrayBufferView or an array of them, as iovecs (at most IOV_MAX; the rest is left for the next call).
 // Empty views are skipped. The pointers stay valid only while the calling JS frame holds the views.
 bool ArgIovecs(const Napi::CallbackInfo& info, size_t i, std::vector<struct iovec>* iov);

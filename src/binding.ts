@@ -26,6 +26,19 @@ export interface NativeBinding {
   vmsplice(pipeWriteFd: number, data: ArrayBufferView | ArrayBufferView[], nonBlock: boolean): number;
   copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number;
   createPipe(size: number, nonBlock: boolean): { readFd: number; writeFd: number; size: number };
+
+  map(fd: number, offset: number | bigint, length: number, mode: string, populate: boolean, lock: boolean,
+    advice: number): { buffer: Buffer; id: number } | null;
+  unmap(id: number, arrayBuffer: ArrayBufferLike): void;
+  msync(id: number, async: boolean, invalidate: boolean): void;
+  madvise(id: number, advice: number, offset: number, length: number): void;
+  mlock(id: number, on: boolean): void;
+  readInto(id: number, target: ArrayBufferView, offset: number, length: number, targetOffset: number): number;
+  truncated(id: number): boolean;
+  mappedTruncated(views: ArrayBufferView[]): boolean;
+  setTruncatedCallback(callback: (id: number) => void): void;
+  madviseValues: Record<string, number>;
+  pageSize: number;
 }
 
 function load(): { binding: NativeBinding | null; reason?: string } {

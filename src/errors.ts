@@ -38,6 +38,19 @@ function codeError<E extends Error>(Base: new (m: string) => E, code: string, me
   return err;
 }
 
+/** A mapped file was truncated under a read: `bytes` of valid file data were copied or moved first. */
+export function mappingTruncated(bytes: number, what: string): CodedError & { bytes: number } {
+  const err = codeError(Error, 'ERR_MAPPING_TRUNCATED',
+    `${what} stopped after ${bytes} bytes: the mapped file was truncated by another process`,
+    mappingTruncated) as CodedError & { bytes: number };
+  err.bytes = bytes;
+  return err;
+}
+
+export function mappingClosed(method: string): CodedError {
+  return codeError(Error, 'ERR_MAPPING_CLOSED', `Mapping.${method}() after unmap()`, mappingClosed);
+}
+
 export function unsupported(what: string, why: string): Error & { code: string } {
   return codeError(Error, 'ERR_ZEROCOPY_UNSUPPORTED', `${what} is not available: ${why}`, unsupported);
 }

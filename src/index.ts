@@ -20,3 +20,5 @@ export type {
 export { capabilities } from './capabilities';
 export type { Capabilities } from './capabilities';
 export type { SystemError } from './errors';
+export { map, mapSync, Mapping } from './mmap';
+export type { MapOptions, MapMode, MapAdvice, MapTarget, SyncOptions, RangeOptions, ReadIntoOptions } from './mmap';

@@ -2,7 +2,9 @@
 // They return the bytes moved (possibly fewer than asked) and throw fs-shaped errors, EAGAIN included.
 import { binding } from './binding';
 import {
+  type SystemError,
   invalidArgType,
+  mappingTruncated,
   outOfRange,
   validateBoolean,
   validateFd,
@@ -108,8 +110,19 @@ export function vmspliceSync(pipeWriteFd: number, data: ArrayBufferView | ArrayB
   validateFd(pipeWriteFd, 'pipeWriteFd');
   const views = validateViews(data);
   const nonBlock = validateBoolean(validateOptions<VmspliceOptions>(options).nonBlock, 'options.nonBlock');
-  if (binding) return binding.vmsplice(pipeWriteFd, views, nonBlock);
-  return fallback.vmsplice(pipeWriteFd, views);
+  if (!binding) return fallback.vmsplice(pipeWriteFd, views);
+  // The kernel reads a truncated mapping without SIGBUS: EFAULT, or a short count. Either, when a view lies in
+  // a mapping whose file no longer covers it, is a truncation and never a success.
+  let moved: number;
+  try {
+    moved = binding.vmsplice(pipeWriteFd, views, nonBlock);
+  } catch (err) {
+    if ((err as SystemError).code === 'EFAULT' && binding.mappedTruncated(views)) throw mappingTruncated(0, 'vmsplice');
+    throw err;
+  }
+  const total = views.reduce((sum, v) => sum + v.byteLength, 0);
+  if (moved < total && binding.mappedTruncated(views)) throw mappingTruncated(moved, 'vmsplice');
+  return moved;
 }
 
 export function copyFileRangeSync(fdIn: number, fdOut: number, length: number,

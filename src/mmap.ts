@@ -1,0 +1,400 @@
+// File mappings as Buffers that never crash the process: the native side registers every mapping with the
+// SIGBUS guard; this module validates, opens and closes paths, and stands in with a copy where mapping is not
+// possible (no binding, or a runtime that refuses external buffers).
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { binding } from './binding';
+import {
+  invalidArgType,
+  invalidArgValue,
+  mappingClosed,
+  mappingTruncated,
+  outOfRange,
+  systemError,
+  validateBoolean,
+  validateFd,
+  validateLength,
+  validateOffset,
+  validateOptions,
+} from './errors';
+
+export type MapMode = 'read' | 'write' | 'private';
+export type MapAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'hugepage';
+export type MapTarget = string | number | FileHandle;
+
+export interface MapOptions {
+  /** Where the range starts in the file: any value; the library aligns the mapping itself. Default 0. */
+  offset?: number | bigint;
+  /** Bytes to map. Default: to the end of the file. */
+  length?: number;
+  /** 'read' (shared, read-only), 'write' (shared, read-write), 'private' (copy-on-write). Default 'read'. */
+  mode?: MapMode;
+  /** Fault the whole range in now (MAP_POPULATE). */
+  populate?: boolean;
+  advice?: MapAdvice;
+  /** Keep the range in RAM (mlock). */
+  lock?: boolean;
+}
+
+export interface SyncOptions {
+  /** MS_ASYNC: schedule the write-back and return. */
+  async?: boolean;
+  /** MS_INVALIDATE */
+  invalidate?: boolean;
+}
+
+export interface RangeOptions {
+  offset?: number;
+  length?: number;
+}
+
+export interface ReadIntoOptions extends RangeOptions {
+  targetOffset?: number;
+}
+
+const MODES: readonly MapMode[] = ['read', 'write', 'private'];
+const ADVICE: readonly MapAdvice[] = ['normal', 'sequential', 'random', 'willneed', 'dontneed', 'hugepage'];
+
+// Where a mapping's bytes live: the kernel's mapping (native), or a copy read from the file.
+interface Backing {
+  readonly zeroCopy: boolean;
+  truncated(): boolean;
+  sync(async: boolean, invalidate: boolean): void;
+  advise(advice: MapAdvice, offset: number, length: number): void;
+  lock(on: boolean): void;
+  /** Copies and returns how many of the copied bytes are file data. */
+  readInto(target: ArrayBufferView, offset: number, length: number, targetOffset: number): number;
+  release(buffer: Buffer): void;
+}
+
+// Mappings by native id, for the guard's 'truncated' wake-ups; weak, so an abandoned Mapping can be collected
+// (its Buffer's finalizer then unmaps).
+const byId = new Map<number, WeakRef<Mapping>>();
+const forget = new FinalizationRegistry<number>((id) => byId.delete(id));
+binding?.setTruncatedCallback((id) => byId.get(id)?.deref()?.emit('truncated'));
+
+class NativeBacking implements Backing {
+  readonly zeroCopy = true;
+  constructor(readonly id: number) {}
+  truncated(): boolean {
+    return binding!.truncated(this.id);
+  }
+  sync(async: boolean, invalidate: boolean): void {
+    binding!.msync(this.id, async, invalidate);
+  }
+  advise(advice: MapAdvice, offset: number, length: number): void {
+    binding!.madvise(this.id, binding!.madviseValues[advice], offset, length);
+  }
+  lock(on: boolean): void {
+    binding!.mlock(this.id, on);
+  }
+  readInto(target: ArrayBufferView, offset: number, length: number, targetOffset: number): number {
+    return binding!.readInto(this.id, target, offset, length, targetOffset);
+  }
+  release(buffer: Buffer): void {
+    byId.delete(this.id);
+    binding!.unmap(this.id, buffer.buffer);
+  }
+}
+
+/** The range read into an ordinary Buffer; 'write' mode writes it back on sync() and unmap(). */
+class CopyBacking implements Backing {
+  readonly zeroCopy = false;
+  constructor(
+    private readonly fd: number,
+    private readonly ownsFd: boolean,
+    private readonly position: number,
+    private readonly buffer: Buffer,
+    private readonly writeBack: boolean,
+  ) {}
+  truncated(): boolean {
+    return false;
+  }
+  sync(): void {
+    if (!this.writeBack) return;
+    for (let done = 0; done < this.buffer.length;) {
+      done += fs.writeSync(this.fd, this.buffer, done, this.buffer.length - done, this.position + done);
+    }
+  }
+  advise(): void {}
+  lock(): void {}
+  readInto(target: ArrayBufferView, offset: number, length: number, targetOffset: number): number {
+    const dst = new Uint8Array(target.buffer, target.byteOffset + targetOffset, length);
+    dst.set(this.buffer.subarray(offset, offset + length));
+    return length;
+  }
+  release(buffer: Buffer): void {
+    try {
+      this.sync();
+    } finally {
+      if (this.ownsFd) fs.closeSync(this.fd);
+      // Detach, so that every view has length 0 afterwards, as with a real mapping.
+      structuredClone(buffer.buffer, { transfer: [buffer.buffer as ArrayBuffer] });
+    }
+  }
+}
+
+export class Mapping extends EventEmitter {
+  /** Bytes in the mapping (the asked range). */
+  readonly length: number;
+  /** Where the range starts in the file, as given. */
+  readonly offset: number | bigint;
+  readonly mode: MapMode;
+  #buffer: Buffer;
+  #backing: Backing;
+  #closed = false;
+
+  /** @internal */
+  constructor(buffer: Buffer, backing: Backing, offset: number | bigint, mode: MapMode) {
+    super();
+    this.#buffer = buffer;
+    this.#backing = backing;
+    this.length = buffer.length;
+    this.offset = offset;
+    this.mode = mode;
+  }
+
+  /** A Buffer over exactly the asked range; length 0 after unmap(). */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+  /** False when the library had to read the range into memory instead of mapping it. */
+  get zeroCopy(): boolean {
+    return this.#backing.zeroCopy;
+  }
+  /** True once the guard had to fill pages with zeros because the file was truncated under the mapping. */
+  get truncated(): boolean {
+    return !this.#closed && this.#backing.truncated();
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #check(method: string): void {
+    if (this.#closed) throw mappingClosed(method);
+  }
+
+  #range(options: RangeOptions | undefined, method: string): [number, number] {
+    this.#check(method);
+    const opts = validateOptions<RangeOptions>(options);
+    const offset = opts.offset === undefined ? 0 : validateLength(opts.offset, 'options.offset');
+    if (offset > this.length) throw outOfRange('options.offset', `<= ${this.length}`, offset);
+    const length = opts.length === undefined ? this.length - offset : validateLength(opts.length, 'options.length');
+    if (length > this.length - offset) throw outOfRange('options.length', `<= ${this.length - offset}`, length);
+    return [offset, length];
+  }
+
+  /** Writes changes back to the file (msync); a no-op for 'read' and 'private' copies. */
+  sync(options?: SyncOptions): void {
+    this.#check('sync');
+    const opts = validateOptions<SyncOptions>(options);
+    this.#backing.sync(validateBoolean(opts.async, 'options.async'),
+      validateBoolean(opts.invalidate, 'options.invalidate'));
+  }
+
+  /** madvise over a sub-range (default: all of it). */
+  advise(advice: MapAdvice, options?: RangeOptions): void {
+    const [offset, length] = this.#range(options, 'advise');
+    this.#backing.advise(validateAdvice(advice, 'advice'), offset, length);
+  }
+
+  lock(): void {
+    this.#check('lock');
+    this.#backing.lock(true);
+  }
+
+  unlock(): void {
+    this.#check('unlock');
+    this.#backing.lock(false);
+  }
+
+  /**
+   * Copies bytes of the mapping into `target` natively; the copy cannot fault. When the file was truncated under
+   * the range, it throws ERR_MAPPING_TRUNCATED after copying, with `bytes` set to how many were file data.
+   */
+  readInto(target: ArrayBufferView, options?: ReadIntoOptions): number {
+    this.#check('readInto');
+    if (!ArrayBuffer.isView(target)) throw invalidArgType('target', 'an instance of ArrayBufferView', target);
+    const opts = validateOptions<ReadIntoOptions>(options);
+    const targetOffset = opts.targetOffset === undefined ? 0 : validateLength(opts.targetOffset, 'options.targetOffset');
+    if (targetOffset > target.byteLength) throw outOfRange('options.targetOffset', `<= ${target.byteLength}`, targetOffset);
+    const [offset, asked] = this.#range({ offset: opts.offset, length: opts.length }, 'readInto');
+    const length = opts.length === undefined ? Math.min(asked, target.byteLength - targetOffset) : asked;
+    if (length > target.byteLength - targetOffset) {
+      throw outOfRange('options.length', `<= ${target.byteLength - targetOffset} (room in target)`, length);
+    }
+    const valid = this.#backing.readInto(target, offset, length, targetOffset);
+    if (valid < length) throw mappingTruncated(valid, 'readInto');
+    return length;
+  }
+
+  /** Unmaps now: the Buffer and every view of it become length 0. A second call does nothing. */
+  unmap(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#backing.release(this.#buffer);
+  }
+
+  [Symbol.dispose](): void {
+    this.unmap();
+  }
+}
+
+function validateAdvice(value: unknown, name: string): MapAdvice {
+  if (!ADVICE.includes(value as MapAdvice)) throw invalidArgValue(name, value, `must be one of ${ADVICE.join(', ')}`);
+  return value as MapAdvice;
+}
+
+interface Request {
+  offset: number | bigint;
+  offsetValue: number | bigint;
+  length: number | undefined;
+  mode: MapMode;
+  populate: boolean;
+  lock: boolean;
+  advice: MapAdvice | undefined;
+}
+
+function validateRequest(options: unknown): Request {
+  const opts = validateOptions<MapOptions>(options);
+  const offset = validateOffset(opts.offset, 'options.offset') ?? 0;
+  const mode = opts.mode ?? 'read';
+  if (!MODES.includes(mode)) throw invalidArgValue('options.mode', mode, `must be one of ${MODES.join(', ')}`);
+  let length: number | undefined;
+  if (opts.length !== undefined) {
+    length = validateLength(opts.length, 'options.length');
+    if (length === 0) throw outOfRange('options.length', '>= 1', length);
+  }
+  return {
+    offset: opts.offset ?? 0,
+    offsetValue: offset,
+    length,
+    mode,
+    populate: validateBoolean(opts.populate, 'options.populate'),
+    lock: validateBoolean(opts.lock, 'options.lock'),
+    advice: opts.advice === undefined ? undefined : validateAdvice(opts.advice, 'options.advice'),
+  };
+}
+
+function isFileHandle(value: unknown): value is FileHandle {
+  return typeof value === 'object' && value !== null && typeof (value as FileHandle).fd === 'number' &&
+    typeof (value as FileHandle).close === 'function';
+}
+
+interface Opened {
+  fd: number;
+  ownsFd: boolean;
+  path?: string;
+}
+
+function openFlags(mode: MapMode): number {
+  // O_NONBLOCK: a FIFO given by path must not block the open; it is refused right after.
+  return (mode === 'write' ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NONBLOCK;
+}
+
+function targetFd(target: unknown): Opened | undefined {
+  if (typeof target === 'number') return { fd: validateFd(target, 'target'), ownsFd: false };
+  if (isFileHandle(target)) return { fd: target.fd, ownsFd: false };
+  if (typeof target !== 'string') {
+    throw invalidArgType('target', 'of type string or number or an instance of FileHandle', target);
+  }
+  return undefined;
+}
+
+/** Maps the opened file, or copies where it cannot map. Closes an fd it owns unless the copy keeps it. */
+function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request): Mapping {
+  const { fd, ownsFd, path } = opened;
+  let keepFd = false;
+  try {
+    if (!isFile) throw systemError(-19 /* ENODEV, what mmap answers */, 'mmap', path);
+    const start = Number(req.offsetValue);
+    if (start > size) throw outOfRange('options.offset', `<= ${size} (the file's size)`, req.offset);
+    const length = req.length ?? size - start;
+    if (length === 0) throw systemError(-22 /* EINVAL: nothing to map */, 'mmap', path);
+    if (start + length > size) throw outOfRange('options.length', `<= ${size - start} (to the end of the file)`, length);
+    if (length > bufferConstants.MAX_LENGTH) {
+      throw outOfRange('options.length',
+        `<= ${bufferConstants.MAX_LENGTH} (what one Buffer can hold): map a window with offset and length`, length);
+    }
+    const advice = req.advice === undefined ? -1 : binding?.madviseValues[req.advice] ?? -1;
+    const mapped = binding?.map(fd, req.offsetValue, length, req.mode, req.populate, req.lock, advice);
+    let mapping: Mapping;
+    if (mapped) {
+      mapping = new Mapping(mapped.buffer, new NativeBacking(mapped.id), req.offset, req.mode);
+      byId.set(mapped.id, new WeakRef(mapping));
+      forget.register(mapping, mapped.id);
+    } else {
+      if (req.mode === 'write') requireWritable(fd, path);
+      const buffer = readRange(fd, start, length, path);
+      keepFd = ownsFd && req.mode === 'write';
+      mapping = new Mapping(buffer, new CopyBacking(fd, keepFd, start, buffer, req.mode === 'write'),
+        req.offset, req.mode);
+    }
+    return mapping;
+  } finally {
+    if (ownsFd && !keepFd) fs.closeSync(fd);
+  }
+}
+
+/** What mmap answers for a shared writable mapping of an fd not open for writing: EACCES. */
+function requireWritable(fd: number, path?: string): void {
+  try {
+    fs.writeSync(fd, Buffer.alloc(0), 0, 0, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBADF') throw systemError(-13 /* EACCES */, 'mmap', path);
+    throw err;
+  }
+}
+
+// fs.readSync takes at most 2^31-1 bytes per call.
+const READ_CHUNK = 1 << 30;
+
+function readRange(fd: number, position: number, length: number, path?: string): Buffer {
+  const buffer = Buffer.allocUnsafeSlow(length);
+  for (let done = 0; done < length;) {
+    const n = fs.readSync(fd, buffer, done, Math.min(length - done, READ_CHUNK), position + done);
+    if (n === 0) throw systemError(-22, 'read', path);
+    done += n;
+  }
+  return buffer;
+}
+
+/** Maps a file (a path, an fd or a FileHandle) synchronously. */
+export function mapSync(target: MapTarget, options?: MapOptions): Mapping {
+  const req = validateRequest(options);
+  const opened = targetFd(target) ??
+    { fd: fs.openSync(target as string, openFlags(req.mode)), ownsFd: true, path: target as string };
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(opened.fd);
+  } catch (err) {
+    if (opened.ownsFd) fs.closeSync(opened.fd);
+    throw err;
+  }
+  return mapOpened(opened, st.size, st.isFile(), req);
+}
+
+const openAsync = promisify(fs.open);
+const fstatAsync = promisify(fs.fstat);
+
+/** Maps a file; opening and stat-ing a path happen off the JS thread. */
+export async function map(target: MapTarget, options?: MapOptions): Promise<Mapping> {
+  const req = validateRequest(options);
+  const given = targetFd(target);
+  if (given) {
+    const st = fs.fstatSync(given.fd);
+    return mapOpened(given, st.size, st.isFile(), req);
+  }
+  const fd = await openAsync(target as string, openFlags(req.mode));
+  let st: fs.Stats;
+  try {
+    st = await fstatAsync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  return mapOpened({ fd, ownsFd: true, path: target as string }, st.size, st.isFile(), req);
+}
