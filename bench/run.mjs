@@ -13,8 +13,9 @@ import { capabilities } from 'zerocopy';
 import { repeat } from './lib/measure.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
+import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 
-const SCENARIOS = [fileToPipe, fileToFile];
+const SCENARIOS = [fileToPipe, fileToFile, mmapHash, mmapScan];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -30,7 +31,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
   },
 });
-const sizes = values.full ? [64 * KiB, MiB, 64 * MiB, GiB] : [64 * KiB, MiB, 64 * MiB];
+// A scenario may choose its own sizes; these are the default.
+const defaultSizes = (full) => (full ? [64 * KiB, MiB, 64 * MiB, GiB] : [64 * KiB, MiB, 64 * MiB]);
 const runs = Number(values.runs);
 const scenarios = values.only ? SCENARIOS.filter((s) => values.only.includes(s.name)) : SCENARIOS;
 if (scenarios.length === 0) {
@@ -57,7 +59,10 @@ function makeFile(dir, size) {
 function printTable(scenario, size, rows) {
   const base = rows.find((r) => r.method === scenario.baseline);
   console.log(`\n${scenario.title}: ${human(size)}${rows[0].times > 1 ? ` (×${rows[0].times} per run)` : ''}`);
-  const header = ['method', 'GB/s', '±', '× base', 'sender CPU s/GB', '× base', 'receiver CPU s/GB'];
+  console.log(`× base: the ratio to ${scenario.baseline} in this same run (higher GB/s and lower CPU are better)`);
+  const rss = rows.some((r) => r.peakRssMiB !== undefined);
+  const header = ['method', 'GB/s', '±', '× base', 'CPU s/GB', '× base',
+    ...(rss ? ['peak RSS MiB', 'anon RSS MiB'] : ['receiver CPU s/GB'])];
   const lines = rows.map((r) => [
     r.method,
     fixed(r.gbPerSecond),
@@ -65,7 +70,8 @@ function printTable(scenario, size, rows) {
     fixed(r.gbPerSecond / base.gbPerSecond),
     fixed(r.senderCpuPerGb, 3),
     fixed(r.senderCpuPerGb / base.senderCpuPerGb),
-    r.receiverCpuPerGb ? fixed(r.receiverCpuPerGb, 3) : '-',
+    ...(rss ? [fixed(r.peakRssMiB, 0), fixed(r.anonRssMiB, 0)]
+      : [r.receiverCpuPerGb ? fixed(r.receiverCpuPerGb, 3) : '-']),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
@@ -85,18 +91,20 @@ const machine = {
 };
 console.log(`zerocopy bench: ${machine.cpus} × ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}`);
 console.log(`native binding: ${caps.native ? 'yes' : `no (${caps.reason})`}; ${runs} runs per case, median shown`);
-console.log(`× base: the ratio to ${scenarios[0].baseline} measured in this same run (higher GB/s, lower CPU are better)`);
 
 const dir = mkdtempSync(join(tmpdir(), 'zerocopy-bench-'));
+const files = new Map(); // size -> data file, made once and shared by the scenarios
 const results = [];
 try {
-  for (const size of sizes) {
-    const file = makeFile(dir, size);
-    const times = Math.max(1, Math.floor(BYTES_PER_RUN / size));
-    for (const scenario of scenarios) {
+  for (const scenario of scenarios) {
+    for (const size of (scenario.sizes ?? defaultSizes)(values.full)) {
+      if (!files.has(size)) files.set(size, makeFile(dir, size));
+      const file = files.get(size);
+      const times = scenario.sizes ? 1 : Math.max(1, Math.floor(BYTES_PER_RUN / size));
       const rows = [];
-      for (const [method, prepare] of Object.entries(scenario.methods)) {
-        progress(`${scenario.name} ${human(size)} ${method}`);
+      const methods = Object.entries(scenario.methods);
+      for (const [i, [method, prepare]] of methods.entries()) {
+        progress(`${scenario.name} ${human(size)}: ${method} (${i + 1}/${methods.length})`);
         const stats = await repeat(size * times, runs, prepare({ file, size, times }));
         rows.push({ scenario: scenario.name, size, times, method, ...stats });
       }
@@ -104,7 +112,6 @@ try {
       printTable(scenario, size, rows);
       results.push(...rows);
     }
-    rmSync(file);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

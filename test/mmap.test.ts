@@ -1,5 +1,6 @@
 // Mappings over real files: truncation by real child processes, the guard's chaining, deterministic unmap,
 // large files, worker threads, and bad input by error code. Under the forced fallback the same calls copy.
+import { constants as bufferConstants } from 'node:buffer';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -185,7 +186,8 @@ describe('unmap()', () => {
     expect(mapsLines(file)).toBe(0);
     // The JS heap may grow by a few hundred 256 KiB pages of garbage; a leaked mapping per cycle would be 10,000.
     expect(after.maps).toBeLessThan(before.maps + 1000);
-    expect(after.rss - before.rss).toBeLessThan(64 * MiB);
+    // Copies (fallback) are 64 KiB each: a leak would be 640 MiB; GC timing alone has shown up to 75 MiB.
+    expect(after.rss - before.rss).toBeLessThan(200 * MiB);
   });
 
   it('a mapping dropped without unmap() is unmapped by its finalizer', () => {
@@ -281,7 +283,8 @@ describe('large files', () => {
     m.unmap();
   }, 60_000);
 
-  it('a range longer than one Buffer can hold is a RangeError that says to map a window', () => {
+  // Node 22 and later allow Buffers up to 2^53-1 bytes: no file here is larger than one Buffer can hold.
+  it.runIf(bufferConstants.MAX_LENGTH < 5 * GiB)('a range longer than one Buffer can hold is a RangeError that says to map a window', () => {
     const file = path.join(dir, 'huge-sparse');
     const fd = fs.openSync(file, 'w');
     fs.ftruncateSync(fd, 5 * GiB);

@@ -1,4 +1,5 @@
-// Timing and CPU for one benchmark case: wall time, this process's CPU, and the receiver's CPU as it reports.
+// Timing and CPU for one benchmark case: wall time and this process's CPU, plus whatever the case reports
+// itself (a receiving process's CPU, a child's own timing and peak RSS).
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -12,15 +13,20 @@ export function spread(values) {
   return m === 0 ? 0 : (Math.max(...values) - Math.min(...values)) / m;
 }
 
-/** Prepares a run with `setup`, then measures the function it returns (which gives the receiver's CPU s). */
+/**
+ * Prepares a run with `setup`, then measures the function it returns. That function may return the receiver's
+ * CPU seconds, or an object overriding any of { seconds, senderCpu, receiverCpu } and adding
+ * { peakRssMiB, anonRssMiB }.
+ */
 export async function measure(setup) {
   const fn = await setup();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const receiverCpu = (await fn()) ?? 0;
+  const reported = await fn();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  return { seconds, senderCpu: (cpu.user + cpu.system) / 1e6, receiverCpu };
+  const own = { seconds, senderCpu: (cpu.user + cpu.system) / 1e6, receiverCpu: 0 };
+  return { ...own, ...(typeof reported === 'number' ? { receiverCpu: reported } : reported) };
 }
 
 /** Repeats a case and summarises it per byte: GB/s and CPU seconds per GB, each as median and spread. */
@@ -28,13 +34,16 @@ export async function repeat(bytes, runs, setup) {
   const samples = [];
   for (let i = 0; i < runs; i++) samples.push(await measure(setup));
   const gb = bytes / 1e9;
-  const per = (key) => samples.map((s) => s[key] / gb);
   const rates = samples.map((s) => gb / s.seconds);
-  return {
+  const summary = {
     gbPerSecond: median(rates),
     gbPerSecondSpread: spread(rates),
-    senderCpuPerGb: median(per('senderCpu')),
-    receiverCpuPerGb: median(per('receiverCpu')),
+    senderCpuPerGb: median(samples.map((s) => s.senderCpu / gb)),
+    receiverCpuPerGb: median(samples.map((s) => s.receiverCpu / gb)),
     runs,
   };
+  for (const key of ['peakRssMiB', 'anonRssMiB']) {
+    if (samples[0][key] !== undefined) summary[key] = median(samples.map((s) => s[key]));
+  }
+  return summary;
 }
