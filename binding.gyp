@@ -20,7 +20,9 @@
             "native/capabilities.cc",
             "native/sigbus.cc",
             "native/mmap.cc",
-            "native/mmap_binding.cc"
+            "native/mmap_binding.cc",
+            "native/engine.cc",
+            "native/engine_binding.cc"
           ]
         }, {
           "sources": ["native/unsupported.cc"]

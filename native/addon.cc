@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTransfer(env, exports);
   RegisterCapabilities(env, exports);
   RegisterMmap(env, exports);
+  RegisterEngine(env, exports);
   return exports;
 }
 

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "engine.h"
+
 namespace zc {
 
 struct MappingTable;  // mmap_binding.cc: this environment's live mappings
@@ -12,6 +14,7 @@ struct AddonData {
   napi_env env;
   Napi::FunctionReference errorFactory;
   std::unique_ptr<MappingTable> mappings;
+  std::shared_ptr<engine::Sink> engineSink;  // engine_binding.cc: delivers job events to JS
   AddonData();
   ~AddonData();
 };
@@ -22,5 +25,6 @@ AddonData* GetAddonData(Napi::Env env);
 void RegisterTransfer(Napi::Env env, Napi::Object exports);
 void RegisterCapabilities(Napi::Env env, Napi::Object exports);
 void RegisterMmap(Napi::Env env, Napi::Object exports);
+void RegisterEngine(Napi::Env env, Napi::Object exports);
 
 }  // namespace zc

@@ -18,6 +18,11 @@ ssize_t Tee(int pipeIn, int pipeOut, size_t length, unsigned flags);
 ssize_t Vmsplice(int pipeWriteFd, const struct iovec* iov, size_t count, unsigned flags);
 ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length);
 
+// Whether [offset, offset + length) of fd is entirely in the page cache, so that reading it cannot block on
+// the disk: 1 yes, 0 no, -errno when the kernel cannot tell. cachestat(2) where the kernel has it (6.5+), else
+// a preadv2(RWF_NOWAIT) probe of the first and last byte.
+int RangeCached(int fd, int64_t offset, int64_t length);
+
 // A close-on-exec pipe (O_NONBLOCK when asked); a size > 0 is applied with F_SETPIPE_SZ. Returns the
 // kernel's actual capacity in bytes, or -errno with *failed naming the syscall (nothing is left open).
 int MakePipe(int fds[2], int size, bool nonBlock, const char** failed);

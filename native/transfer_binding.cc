@@ -1,4 +1,5 @@
 // JS glue for the raw transfer syscalls: positional arguments already validated by src/raw.ts.
+#include <errno.h>
 #include <fcntl.h>
 
 #include <vector>
@@ -89,7 +90,17 @@ static Napi::Value CreatePipeJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// dup(fd) -> a close-on-exec duplicate, so that a caller closing or reusing its fd number cannot affect us
+static Napi::Value DupJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return ThrowErrno(info.Env(), -errno, "dup");
+  return Napi::Number::New(info.Env(), copy);
+}
+
 void RegisterTransfer(Napi::Env env, Napi::Object exports) {
+  exports.Set("dup", Napi::Function::New(env, DupJs, "dup"));
   exports.Set("sendfile", Napi::Function::New(env, SendfileJs, "sendfile"));
   exports.Set("splice", Napi::Function::New(env, SpliceJs, "splice"));
   exports.Set("tee", Napi::Function::New(env, TeeJs, "tee"));

@@ -1,7 +1,7 @@
 // Loads the native addon once. Everything else receives `binding` from here: null means "use the fallback",
 // and `unavailableReason` says why (non-Linux, forced off, or the load error).
 import * as path from 'node:path';
-import { systemError } from './errors';
+import { type SystemError, systemError } from './errors';
 
 export interface NativeCapabilities {
   sendfile: boolean;
@@ -26,6 +26,7 @@ export interface NativeBinding {
   vmsplice(pipeWriteFd: number, data: ArrayBufferView | ArrayBufferView[], nonBlock: boolean): number;
   copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number;
   createPipe(size: number, nonBlock: boolean): { readFd: number; writeFd: number; size: number };
+  dup(fd: number): number;
 
   map(fd: number, offset: number | bigint, length: number, mode: string, populate: boolean, lock: boolean,
     advice: number): { buffer: Buffer; id: number } | null;
@@ -39,6 +40,16 @@ export interface NativeBinding {
   setTruncatedCallback(callback: (id: number) => void): void;
   madviseValues: Record<string, number>;
   pageSize: number;
+
+  setEngineCallback(dispatcher: (job: number, done: boolean, bytes: number, fallbackBytes: number,
+    error: SystemError | null, truncated: boolean, fallbackReason: string | null) => void): void;
+  submit(kind: 'sendfile' | 'copyFileRange', outFd: number, inFd: number, offset: number | bigint,
+    outOffset: number | bigint | null, length: number, progress: boolean): number;
+  cancel(job: number): void;
+  configure(engineThreads: number): boolean;
+  engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
+    activeJobs: number; engineThreads: number };
+  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number): number;
 }
 
 function load(): { binding: NativeBinding | null; reason?: string } {

@@ -47,6 +47,34 @@ export function mappingTruncated(bytes: number, what: string): CodedError & { by
   return err;
 }
 
+/** Like Node's AbortError (name 'AbortError', code 'ABORT_ERR'), with the bytes moved before the abort. */
+export function abortError(bytes: number, signal?: AbortSignal): Error & { code: string; bytes: number } {
+  const err = new Error('The operation was aborted', { cause: signal?.reason }) as Error & {
+    code: string;
+    bytes: number;
+  };
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  err.bytes = bytes;
+  Error.captureStackTrace?.(err, abortError);
+  return err;
+}
+
+/** The input file shrank below the promised length while it was being sent. */
+export function fileTruncated(bytes: number, expected: number, path?: string): CodedError & { bytes: number } {
+  const where = path === undefined ? 'the input file' : `'${path}'`;
+  const err = codeError(Error, 'ERR_FILE_TRUNCATED',
+    `${where} was truncated during the transfer: ${bytes} of ${expected} bytes were sent`,
+    fileTruncated) as CodedError & { bytes: number };
+  err.bytes = bytes;
+  return err;
+}
+
+/** Adds the count of bytes moved before a failure to its error. */
+export function withBytes<E extends object>(err: E, bytes: number): E & { bytes: number } {
+  return Object.assign(err, { bytes });
+}
+
 export function mappingClosed(method: string): CodedError {
   return codeError(Error, 'ERR_MAPPING_CLOSED', `Mapping.${method}() after unmap()`, mappingClosed);
 }

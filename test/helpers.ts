@@ -27,6 +27,18 @@ export function fdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
+/** The fd count once earlier tests' closes have settled: the same over two samples 50 ms apart. */
+export async function stableFdCount(): Promise<number> {
+  let last = fdCount();
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = fdCount();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 /** The fd under a net.Socket (libuv's stream handle). */
 export function socketFd(socket: net.Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;

@@ -1,0 +1,381 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "transfer.h"
+
+namespace zc {
+namespace engine {
+
+namespace {
+
+constexpr int64_t kChunk = 4 << 20;        // bytes per zero-copy call (Go caps sendfile at 4 MiB too)
+constexpr int64_t kTurnBudget = 16 << 20;  // bytes a job moves before other ready jobs get their turn
+constexpr size_t kCopyBuffer = 256 << 10;  // the read/write fallback's buffer
+
+struct Worker;
+
+struct Job {
+  uint64_t id;
+  Spec spec;  // with our own duplicated fds
+  std::shared_ptr<Sink> sink;
+  Worker* worker;
+  int64_t offset;     // next input offset
+  int64_t outOffset;  // next output offset, or -1
+  int64_t done = 0;
+  int64_t fallbackDone = 0;
+  int64_t reported = 0;
+  std::atomic<bool> cancelled{false};
+  const char* fallbackReason = nullptr;
+  bool readWrite = false;
+  std::unique_ptr<char[]> buffer;  // read/write mode: bytes read and not yet written are [pos, len)
+  size_t pos = 0, len = 0;
+  bool queued = false;      // in the worker's ready list
+  bool parked = false;      // waiting for an epoll event
+  bool registered = false;  // outFd is in the worker's epoll
+};
+
+struct Worker {
+  int epfd = -1;
+  int wakefd = -1;
+  std::mutex mutex;
+  std::deque<Job*> incoming;  // guarded by mutex
+  // Below: touched by the worker thread only.
+  std::unordered_set<Job*> jobs;
+  std::deque<Job*> ready;
+};
+
+std::mutex gMutex;  // guards everything below
+std::vector<Worker*> gWorkers;
+int gThreadCount = 2;
+std::unordered_map<uint64_t, Job*> gJobs;
+uint64_t gNextId = 1;
+size_t gNextWorker = 0;
+
+std::atomic<bool> gCopyFileRangeMissing{false};  // ENOSYS once: never try again in this process
+std::atomic<int64_t> gZeroCopyBytes{0}, gFallbackBytes{0}, gSyscalls{0}, gEagainWaits{0}, gActive{0};
+
+void Wake(Worker* w) {
+  uint64_t one = 1;
+  while (write(w->wakefd, &one, sizeof one) == -1 && errno == EINTR) {
+  }
+}
+
+void Queue(Worker* w, Job* j) {
+  if (j->queued) return;
+  j->queued = true;
+  j->parked = false;
+  w->ready.push_back(j);
+}
+
+void Deliver(Job* j, bool done, int error = 0, const char* syscall = nullptr, bool truncated = false) {
+  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason};
+  j->reported = j->done;
+  j->sink->Deliver(e);
+}
+
+void Complete(Job* j, int error, const char* syscall, bool truncated = false) {
+  Worker* w = j->worker;
+  if (j->registered) epoll_ctl(w->epfd, EPOLL_CTL_DEL, j->spec.outFd, nullptr);
+  close(j->spec.outFd);
+  close(j->spec.inFd);
+  {
+    std::lock_guard<std::mutex> lock(gMutex);
+    gJobs.erase(j->id);
+  }
+  w->jobs.erase(j);
+  gActive--;
+  Deliver(j, true, error, syscall, truncated);
+  delete j;
+}
+
+// The input ran out (EOF) or everything was sent: a file that shrank below the promised end means the kernel
+// may already have sent zeros for the missing bytes, so that is reported as truncation, never success.
+void Finish(Job* j) {
+  bool truncated = j->done < j->spec.length;
+  struct stat st;
+  if (fstat(j->spec.inFd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < j->spec.offset + j->spec.length) {
+    truncated = true;
+  }
+  Complete(j, 0, nullptr, truncated);
+}
+
+bool Park(Job* j) {
+  struct epoll_event ev {};
+  ev.events = EPOLLOUT | EPOLLONESHOT;
+  ev.data.ptr = j;
+  int op = j->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(j->worker->epfd, op, j->spec.outFd, &ev) == -1) {
+    Complete(j, -errno, "epoll_ctl");
+    return false;
+  }
+  j->registered = true;
+  j->parked = true;
+  gEagainWaits++;
+  return true;
+}
+
+// Refusals after which read/write takes over (libuv's list for sendfile, and copy_file_range's own).
+bool Refused(ssize_t r) {
+  return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP || r == -EXDEV || r == -EIO || r == -ENOTSOCK;
+}
+
+// One zero-copy call. Returns its result.
+ssize_t ZeroCopyStep(Job* j, int64_t want) {
+  gSyscalls++;
+  if (j->spec.kind == Kind::kSendfile) return Sendfile(j->spec.outFd, j->spec.inFd, &j->offset, want);
+  return CopyFileRange(j->spec.inFd, &j->offset, j->spec.outFd, j->outOffset >= 0 ? &j->outOffset : nullptr, want);
+}
+
+const char* SyscallName(Kind kind) { return kind == Kind::kSendfile ? "sendfile" : "copy_file_range"; }
+
+// One read/write step: read a buffer's worth if the last one is written, then write what is pending.
+// Returns bytes written (> 0), 0 at end of input, or -errno; *syscall names the failed call.
+ssize_t ReadWriteStep(Job* j, int64_t remaining, const char** syscall) {
+  if (!j->buffer) j->buffer.reset(new char[kCopyBuffer]);
+  if (j->pos == j->len) {
+    size_t want = remaining < static_cast<int64_t>(kCopyBuffer) ? static_cast<size_t>(remaining) : kCopyBuffer;
+    ssize_t n;
+    do n = pread(j->spec.inFd, j->buffer.get(), want, j->offset);
+    while (n == -1 && errno == EINTR);
+    gSyscalls++;
+    if (n <= 0) {
+      *syscall = "read";
+      return n == 0 ? 0 : -errno;
+    }
+    j->offset += n;
+    j->pos = 0;
+    j->len = static_cast<size_t>(n);
+  }
+  ssize_t w;
+  do {
+    w = j->outOffset >= 0 ? pwrite(j->spec.outFd, j->buffer.get() + j->pos, j->len - j->pos, j->outOffset)
+                          : write(j->spec.outFd, j->buffer.get() + j->pos, j->len - j->pos);
+  } while (w == -1 && errno == EINTR);
+  gSyscalls++;
+  if (w < 0) {
+    *syscall = "write";
+    return -errno;
+  }
+  j->pos += static_cast<size_t>(w);
+  if (j->outOffset >= 0) j->outOffset += w;
+  return w;
+}
+
+// Runs a job for one turn: until it is done, parks on EAGAIN, fails, or has used its budget.
+void Step(Job* j) {
+  j->queued = false;
+  int64_t budget = kTurnBudget;
+  for (;;) {
+    if (j->cancelled.load()) return Complete(j, -ECANCELED, "cancel");
+    int64_t remaining = j->spec.length - j->done;
+    if (remaining == 0) return Finish(j);
+    if (budget <= 0) return Queue(j->worker, j);
+    ssize_t r;
+    const char* syscall = SyscallName(j->spec.kind);
+    if (j->readWrite) {
+      r = ReadWriteStep(j, remaining, &syscall);
+      if (r > 0) {
+        j->fallbackDone += r;
+        gFallbackBytes += r;
+      }
+    } else {
+      r = ZeroCopyStep(j, remaining < kChunk ? remaining : kChunk);
+      if (r > 0) gZeroCopyBytes += r;
+      if (Refused(r)) {
+        Kind refused = j->spec.kind;
+        if (!j->fallbackReason) j->fallbackReason = refused == Kind::kSendfile ? "sendfile-refused" : "copy_file_range-refused";
+        if (r == -ENOSYS && refused == Kind::kCopyFileRange) gCopyFileRangeMissing = true;
+        // copy_file_range falls back to sendfile where sendfile can honour the output position, else read/write.
+        if (refused == Kind::kCopyFileRange && j->outOffset < 0) {
+          j->spec.kind = Kind::kSendfile;
+        } else {
+          j->readWrite = true;
+        }
+        continue;
+      }
+    }
+    if (r > 0) {
+      j->done += r;
+      budget -= r;
+      if (j->spec.progress && j->done < j->spec.length && j->done - j->reported >= kChunk) Deliver(j, false);
+      continue;
+    }
+    if (r == 0) return Finish(j);
+    if (r == -EAGAIN) {
+      Park(j);
+      return;
+    }
+    return Complete(j, static_cast<int>(r), syscall);
+  }
+}
+
+void TakeIncoming(Worker* w) {
+  uint64_t count;
+  while (read(w->wakefd, &count, sizeof count) > 0) {
+  }
+  std::deque<Job*> fresh;
+  {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    fresh.swap(w->incoming);
+  }
+  for (Job* j : fresh) {
+    w->jobs.insert(j);
+    Queue(w, j);
+  }
+  for (Job* j : w->jobs) {
+    if (j->parked && j->cancelled.load()) Queue(w, j);
+  }
+}
+
+void Run(Worker* w) {
+  // Signals are for the JS thread (and the lease thread): an engine thread takes only synchronous faults.
+  sigset_t all;
+  sigfillset(&all);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  struct epoll_event events[64];
+  for (;;) {
+    int n = epoll_wait(w->epfd, events, 64, w->ready.empty() ? -1 : 0);
+    for (int i = 0; i < n; i++) {
+      Job* j = static_cast<Job*>(events[i].data.ptr);
+      if (j == nullptr) {
+        TakeIncoming(w);
+      } else if (j->parked) {
+        Queue(w, j);
+      }
+    }
+    // One turn for each job that was ready when this round began, so that none starves the others.
+    for (size_t turns = w->ready.size(); turns > 0 && !w->ready.empty(); turns--) {
+      Job* j = w->ready.front();
+      w->ready.pop_front();
+      Step(j);
+    }
+  }
+}
+
+// Under gMutex.
+int StartWorkers() {
+  for (int i = 0; i < gThreadCount; i++) {
+    Worker* w = new Worker();  // never freed: the threads live as long as the process
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->epfd < 0 || w->wakefd < 0) return -errno;
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev) == -1) return -errno;
+    std::thread(Run, w).detach();
+    gWorkers.push_back(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int Configure(int threads) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  if (!gWorkers.empty()) return -EBUSY;
+  gThreadCount = threads;
+  return 0;
+}
+
+int Threads() {
+  std::lock_guard<std::mutex> lock(gMutex);
+  return gThreadCount;
+}
+
+int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
+  int out = fcntl(spec.outFd, F_DUPFD_CLOEXEC, 0);
+  if (out < 0) return -errno;
+  int in = fcntl(spec.inFd, F_DUPFD_CLOEXEC, 0);
+  if (in < 0) {
+    int err = errno;
+    close(out);
+    return -err;
+  }
+  Job* j = new Job();
+  j->spec = spec;
+  j->spec.outFd = out;
+  j->spec.inFd = in;
+  if (spec.kind == Kind::kCopyFileRange && gCopyFileRangeMissing.load()) {
+    j->spec.kind = spec.outOffset < 0 ? Kind::kSendfile : spec.kind;
+    j->readWrite = spec.outOffset >= 0;
+    j->fallbackReason = "copy_file_range-refused";
+  }
+  j->sink = std::move(sink);
+  j->offset = spec.offset;
+  j->outOffset = spec.outOffset;
+  Worker* w;
+  {
+    std::lock_guard<std::mutex> lock(gMutex);
+    if (gWorkers.empty()) {
+      int err = StartWorkers();
+      if (err < 0) {
+        close(out);
+        close(in);
+        delete j;
+        return err;
+      }
+    }
+    w = gWorkers[gNextWorker++ % gWorkers.size()];
+    j->worker = w;  // before the job is visible to Cancel
+    j->id = gNextId++;
+    gJobs[j->id] = j;
+  }
+  gActive++;
+  uint64_t id = j->id;
+  {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    w->incoming.push_back(j);
+  }
+  Wake(w);
+  return static_cast<int64_t>(id);
+}
+
+void Cancel(uint64_t job) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gJobs.find(job);
+  if (it == gJobs.end()) return;
+  it->second->cancelled = true;
+  Wake(it->second->worker);
+}
+
+void CancelAll(const Sink* sink) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  for (auto& entry : gJobs) {
+    if (entry.second->sink.get() != sink) continue;
+    entry.second->cancelled = true;
+    Wake(entry.second->worker);
+  }
+}
+
+Stats GetStats() {
+  return {gZeroCopyBytes.load(), gFallbackBytes.load(), gSyscalls.load(), gEagainWaits.load(), gActive.load()};
+}
+
+void CountFastPath(int64_t bytes, int64_t syscalls) {
+  gZeroCopyBytes += bytes;
+  gSyscalls += syscalls;
+}
+
+}  // namespace engine
+}  // namespace zc

@@ -1,0 +1,71 @@
+// The transfer engine: a few addon-owned threads, each with its own epoll, that run transfers as jobs. A job
+// owns duplicates of its fds, moves data in capped chunks, and parks on EPOLLOUT|EPOLLONESHOT (or EPOLLIN for
+// a source) when an fd says EAGAIN, serving other jobs meanwhile. No libuv threadpool worker is ever used.
+// Plain C++: completions leave through a Sink, which the glue turns into JS calls.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include <memory>
+
+namespace zc {
+namespace engine {
+
+enum class Kind { kSendfile, kCopyFileRange };
+
+// What the engine reports. `done` is false for progress reports.
+struct Event {
+  uint64_t job;
+  bool done;
+  int64_t bytes;             // moved so far (all of it when done)
+  int64_t fallbackBytes;     // of which moved by read/write after the zero-copy call refused
+  int error;                 // negative errno, 0 for success
+  const char* syscall;       // the call that failed
+  bool truncated;            // the input ended before its promised end: the file shrank under the transfer
+  const char* fallbackReason;  // why read/write took over, or nullptr
+};
+
+// Receives events on an engine thread. Deliver must not block for long.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void Deliver(const Event& event) = 0;
+};
+
+struct Spec {
+  Kind kind;
+  int outFd;  // duplicated by Submit; the caller keeps its own
+  int inFd;
+  int64_t offset;      // input offset
+  int64_t outOffset;   // output offset for copy_file_range (-1: the fd's position)
+  int64_t length;
+  bool progress;       // report progress after each chunk
+};
+
+// Sets the thread count; only before the first Submit. Returns 0 or -EBUSY.
+int Configure(int threads);
+int Threads();
+
+// Starts a job; returns its id (> 0), or -errno when the fds cannot be duplicated.
+int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink);
+
+// Stops a job at its next step; it completes with -ECANCELED and the bytes moved so far.
+void Cancel(uint64_t job);
+
+// Cancels every job delivering to `sink` (its environment is going away).
+void CancelAll(const Sink* sink);
+
+struct Stats {
+  int64_t zeroCopyBytes;
+  int64_t fallbackBytes;
+  int64_t syscalls;
+  int64_t eagainWaits;
+  int64_t activeJobs;
+};
+Stats GetStats();
+
+// The fast path's accounting, for transfers done on the JS thread without a job.
+void CountFastPath(int64_t bytes, int64_t syscalls);
+
+}  // namespace engine
+}  // namespace zc

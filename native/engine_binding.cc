@@ -1,0 +1,178 @@
+// JS glue for the engine: submit and cancel jobs, deliver their events to one JS dispatcher per environment
+// through a thread-safe function, and the fast path that sends page-cached ranges right on the JS thread.
+#include <errno.h>
+
+#include <mutex>
+#include <string>
+
+#include "addon.h"
+#include "args.h"
+#include "engine.h"
+#include "errors.h"
+#include "transfer.h"
+
+namespace zc {
+
+namespace {
+
+// Delivers engine events to this environment's dispatcher; goes quiet when the environment goes away.
+class JsSink : public engine::Sink {
+ public:
+  JsSink(Napi::Env env, Napi::Function dispatcher) {
+    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatcher, "zerocopy:engine", 0, 1);
+    tsfn_.Unref(env);  // only active jobs keep the process alive
+  }
+
+  void Deliver(const engine::Event& event) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!alive_) return;
+    engine::Event* copy = new engine::Event(event);
+    if (tsfn_.NonBlockingCall(copy, CallJs) != napi_ok) delete copy;
+  }
+
+  // On the JS thread: a job started or ended; the process stays alive while any runs.
+  void JobStarted(Napi::Env env) {
+    if (active_++ == 0) tsfn_.Ref(env);
+  }
+  void JobEnded(Napi::Env env) {
+    if (--active_ == 0) tsfn_.Unref(env);
+  }
+
+  void Close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    alive_ = false;
+  }
+
+ private:
+  static void CallJs(Napi::Env env, Napi::Function dispatcher, engine::Event* e) {
+    if (env != nullptr) {
+      if (e->done) static_cast<JsSink*>(GetAddonData(env)->engineSink.get())->JobEnded(env);
+      Napi::Value args[] = {
+          Napi::Number::New(env, static_cast<double>(e->job)),
+          Napi::Boolean::New(env, e->done),
+          Napi::Number::New(env, static_cast<double>(e->bytes)),
+          Napi::Number::New(env, static_cast<double>(e->fallbackBytes)),
+          e->error ? ErrnoError(env, e->error, e->syscall ? e->syscall : "engine") : env.Null(),
+          Napi::Boolean::New(env, e->truncated),
+          e->fallbackReason ? Napi::Value(Napi::String::New(env, e->fallbackReason)) : env.Null(),
+      };
+      dispatcher.Call({args[0], args[1], args[2], args[3], args[4], args[5], args[6]});
+    }
+    delete e;
+  }
+
+  std::mutex mutex_;
+  bool alive_ = true;
+  int active_ = 0;  // JS thread only
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+void CloseSink(void* arg) {
+  JsSink* sink = static_cast<JsSink*>(arg);
+  sink->Close();
+  engine::CancelAll(sink);
+}
+
+// setEngineCallback(dispatcher(job, done, bytes, fallbackBytes, error|null, truncated, fallbackReason|null))
+Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) return ThrowType(env, "dispatcher must be a function");
+  AddonData* data = GetAddonData(env);
+  if (data->engineSink) return ThrowType(env, "the engine callback is already set");
+  data->engineSink = std::make_shared<JsSink>(env, info[0].As<Napi::Function>());
+  // Registered after the thread-safe function's own hook, so it runs first: no event is delivered after it.
+  napi_add_env_cleanup_hook(env, CloseSink, data->engineSink.get());
+  return env.Undefined();
+}
+
+// submit(kind, outFd, inFd, offset, outOffset|null, length, progress) -> job id
+Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonData* data = GetAddonData(env);
+  if (!data->engineSink) return ThrowType(env, "the engine callback is not set");
+  engine::Spec spec{};
+  std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (kind == "sendfile") spec.kind = engine::Kind::kSendfile;
+  else if (kind == "copyFileRange") spec.kind = engine::Kind::kCopyFileRange;
+  else return ThrowType(env, "unknown job kind");
+  bool hasOffset, hasOutOffset;
+  size_t length;
+  if (!ArgFd(info, 1, &spec.outFd) || !ArgFd(info, 2, &spec.inFd) || !ArgOffset(info, 3, &spec.offset, &hasOffset) ||
+      !ArgOffset(info, 4, &spec.outOffset, &hasOutOffset) || !ArgLength(info, 5, SIZE_MAX, &length))
+    return env.Undefined();
+  if (!hasOffset) return ThrowType(env, "a job needs an input offset");
+  if (!hasOutOffset) spec.outOffset = -1;
+  spec.length = static_cast<int64_t>(length);
+  spec.progress = ArgFlag(info, 6);
+  int64_t id = engine::Submit(spec, data->engineSink);
+  if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
+  static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+Napi::Value CancelJs(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) engine::Cancel(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+// configure(threads): before the first job only; false when too late.
+Napi::Value ConfigureJs(const Napi::CallbackInfo& info) {
+  size_t threads;
+  if (!ArgLength(info, 0, 1024, &threads)) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), engine::Configure(static_cast<int>(threads)) == 0);
+}
+
+Napi::Value StatsJs(const Napi::CallbackInfo& info) {
+  engine::Stats s = engine::GetStats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("zeroCopyBytes", static_cast<double>(s.zeroCopyBytes));
+  o.Set("fallbackBytes", static_cast<double>(s.fallbackBytes));
+  o.Set("syscalls", static_cast<double>(s.syscalls));
+  o.Set("eagainWaits", static_cast<double>(s.eagainWaits));
+  o.Set("activeJobs", static_cast<double>(s.activeJobs));
+  o.Set("engineThreads", engine::Threads());
+  return o;
+}
+
+constexpr int64_t kFastChunk = 4 << 20;
+
+// sendfileFast(outFd, inFd, offset, length) -> bytes sent right now on the JS thread, or -1 when the range is
+// not entirely in the page cache (a read could block on the disk: the engine must do it). Stops at EAGAIN or
+// end of file; the caller caps `length` so the event loop never stalls.
+Napi::Value SendfileFastJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int out, in;
+  int64_t offset;
+  bool hasOffset;
+  size_t length;
+  if (!ArgFd(info, 0, &out) || !ArgFd(info, 1, &in) || !ArgOffset(info, 2, &offset, &hasOffset) ||
+      !ArgLength(info, 3, SIZE_MAX, &length) || !hasOffset)
+    return env.Undefined();
+  if (RangeCached(in, offset, static_cast<int64_t>(length)) != 1) return Napi::Number::New(env, -1);
+  int64_t sent = 0, calls = 0;
+  int64_t left = static_cast<int64_t>(length);
+  ssize_t r = 0;
+  while (left > 0) {
+    r = Sendfile(out, in, &offset, static_cast<size_t>(left < kFastChunk ? left : kFastChunk));
+    calls++;
+    if (r <= 0) break;
+    sent += r;
+    left -= r;
+  }
+  engine::CountFastPath(sent, calls);
+  if (r < 0 && r != -EAGAIN && sent == 0) return ThrowErrno(env, static_cast<int>(r), "sendfile");
+  return Napi::Number::New(env, static_cast<double>(sent));
+}
+
+}  // namespace
+
+void RegisterEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("setEngineCallback", Napi::Function::New(env, SetEngineCallbackJs, "setEngineCallback"));
+  exports.Set("submit", Napi::Function::New(env, SubmitJs, "submit"));
+  exports.Set("cancel", Napi::Function::New(env, CancelJs, "cancel"));
+  exports.Set("configure", Napi::Function::New(env, ConfigureJs, "configure"));
+  exports.Set("engineStats", Napi::Function::New(env, StatsJs, "engineStats"));
+  exports.Set("sendfileFast", Napi::Function::New(env, SendfileFastJs, "sendfileFast"));
+}
+
+}  // namespace zc

@@ -1,0 +1,141 @@
+// copyFileRange: file -> file on the engine with copy_file_range(2); where the kernel refuses it (EXDEV, ENOSYS,
+// EINVAL, EOPNOTSUPP) the engine falls back to sendfile, then to pread/pwrite, and remembers a missing syscall.
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
+import type { FileHandle } from 'node:fs/promises';
+import { binding } from './binding';
+import { runJob } from './engine';
+import {
+  abortError,
+  fileTruncated,
+  invalidArgType,
+  outOfRange,
+  validateFd,
+  validateLength,
+  validateOffset,
+  validateOptions,
+  withBytes,
+} from './errors';
+import { type OwnedFd, ownFd } from './fds';
+import { type Claim, type FileInput, type Source, claimInput, isFileHandle } from './sendfile';
+import { countFallback, countFallbackBytes, tracked } from './stats';
+
+export interface CopyFileRangeOptions {
+  /** Where to start reading the source. Default 0. */
+  offsetIn?: number | bigint;
+  /** Where to write in the destination. Default: its start for a path, the fd's position for an fd. */
+  offsetOut?: number | bigint;
+  /** Bytes to copy. Default: to the end of the source. */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+const openAsync = promisify(fs.open);
+const readAsync = promisify(fs.read);
+const writeAsync = promisify(fs.write);
+const CHUNK = 1 << 20;
+
+/** An fd or FileHandle destination is duplicated at once; a path is opened later by `openOutput`. */
+function claimOutput(dst: unknown): OwnedFd | string {
+  if (typeof dst === 'string') return dst;
+  if (typeof dst === 'number') return ownFd(validateFd(dst, 'dst'), false);
+  if (isFileHandle(dst)) return ownFd(dst.fd, false);
+  throw invalidArgType('dst', 'of type string or number or an instance of FileHandle', dst);
+}
+
+async function openOutput(dst: OwnedFd | string, keepContents: boolean): Promise<OwnedFd & { opened: boolean }> {
+  if (typeof dst !== 'string') return { ...dst, opened: false };
+  const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+  const fd = await openAsync(dst, O_WRONLY | O_CREAT | (keepContents ? 0 : O_TRUNC), 0o666);
+  return { fd, close: () => fs.closeSync(fd), opened: true };
+}
+
+/** Copies a range of one file into another inside the kernel. Resolves with the bytes copied. */
+export function copyFileRange(src: FileInput, dst: string | number | FileHandle,
+  options?: CopyFileRangeOptions): Promise<number> {
+  let claim: Claim;
+  let output: OwnedFd | string;
+  let opts: Partial<CopyFileRangeOptions>;
+  let offsetIn: number;
+  let offsetOut: number | bigint | null;
+  let length: number | undefined;
+  try {
+    opts = validateOptions<CopyFileRangeOptions>(options);
+    offsetIn = Number(validateOffset(opts.offsetIn, 'options.offsetIn') ?? 0);
+    offsetOut = validateOffset(opts.offsetOut, 'options.offsetOut');
+    length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
+    }
+    if (opts.signal?.aborted) throw abortError(0, opts.signal);
+    claim = claimInput(src, 'src');
+    try {
+      output = claimOutput(dst);
+    } catch (err) {
+      claim.release();
+      throw err;
+    }
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return copyClaimed(claim, output, offsetIn, offsetOut, length, opts.signal);
+}
+
+async function copyClaimed(claim: Claim, dst: OwnedFd | string, offsetIn: number, offsetOut: number | bigint | null,
+  length: number | undefined, signal: AbortSignal | undefined): Promise<number> {
+  let source: Source;
+  try {
+    source = await claim.open();
+  } catch (err) {
+    if (typeof dst !== 'string') dst.close();
+    throw err;
+  }
+  let output: (OwnedFd & { opened: boolean }) | undefined;
+  try {
+    const size = source.stats.size;
+    if (offsetIn > size) throw outOfRange('options.offsetIn', `<= ${size} (the source's size)`, offsetIn);
+    const count = length ?? size - offsetIn;
+    if (offsetIn + count > size) throw outOfRange('options.length', `<= ${size - offsetIn}`, length);
+    output = await openOutput(dst, offsetOut !== null);
+    const outFd = output.fd;
+    const outOffset = offsetOut ?? (output.opened ? 0 : null);
+    return await tracked(() => binding && source.stats.isFile()
+      ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
+      : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
+  } finally {
+    source.close();
+    if (output) output.close();
+    else if (typeof dst !== 'string') dst.close();
+  }
+}
+
+async function inKernel(inFd: number, outFd: number, offsetIn: number, outOffset: number | bigint | null,
+  length: number, signal: AbortSignal | undefined, path?: string): Promise<number> {
+  const job = await runJob('copyFileRange', outFd, inFd, offsetIn, outOffset, length, { signal });
+  if (job.fallbackReason) countFallback(job.fallbackReason);
+  if (job.error) {
+    if (job.error.code === 'ECANCELED') throw abortError(job.bytes, signal);
+    throw withBytes(job.error, job.bytes);
+  }
+  if (job.truncated) throw fileTruncated(job.bytes, length, path);
+  return job.bytes;
+}
+
+async function readWrite(inFd: number, outFd: number, offsetIn: number, outOffset: number | bigint | null,
+  length: number, signal: AbortSignal | undefined, path?: string): Promise<number> {
+  countFallback(binding ? 'not-regular-file' : 'no-binding');
+  const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(length, 1)));
+  let done = 0;
+  while (done < length) {
+    if (signal?.aborted) throw abortError(done, signal);
+    const n = (await readAsync(inFd, buffer, 0, Math.min(buffer.length, length - done), offsetIn + done)).bytesRead;
+    if (n === 0) throw fileTruncated(done, length, path);
+    for (let w = 0; w < n;) {
+      const at = outOffset === null ? null : Number(outOffset) + done + w;
+      w += (await writeAsync(outFd, buffer, w, n - w, at)).bytesWritten;
+    }
+    done += n;
+    countFallbackBytes(n);
+  }
+  return done;
+}

@@ -1,0 +1,58 @@
+// Jobs on the native engine threads, as promises: one dispatcher receives every job event of this thread.
+import { binding } from './binding';
+import type { SystemError } from './errors';
+
+export interface JobResult {
+  /** Bytes moved (all of them, for a complete job). */
+  bytes: number;
+  /** Of which moved by read/write after the zero-copy call refused. */
+  fallbackBytes: number;
+  error: SystemError | null;
+  /** The input ended before its promised end: the file shrank under the transfer. */
+  truncated: boolean;
+  fallbackReason: string | null;
+}
+
+export interface JobOptions {
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+}
+
+interface Pending {
+  resolve(result: JobResult): void;
+  onProgress?: (bytes: number) => void;
+}
+
+const pending = new Map<number, Pending>();
+
+binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, fallbackReason) => {
+  const p = pending.get(job);
+  if (!p) return;
+  if (!done) {
+    p.onProgress?.(bytes);
+    return;
+  }
+  pending.delete(job);
+  p.resolve({ bytes, fallbackBytes, error, truncated, fallbackReason });
+});
+
+/**
+ * Runs a transfer on the engine. It resolves (never rejects) with what happened; an abort cancels the job,
+ * which then completes with ECANCELED and the bytes moved so far.
+ */
+export function runJob(kind: 'sendfile' | 'copyFileRange', outFd: number, inFd: number, offset: number | bigint,
+  outOffset: number | bigint | null, length: number, options: JobOptions = {}): Promise<JobResult> {
+  return new Promise((resolve) => {
+    const { signal, onProgress } = options;
+    const job = binding!.submit(kind, outFd, inFd, offset, outOffset, length, onProgress !== undefined);
+    const cancel = () => binding!.cancel(job);
+    signal?.addEventListener('abort', cancel, { once: true });
+    pending.set(job, {
+      onProgress,
+      resolve(result) {
+        signal?.removeEventListener('abort', cancel);
+        resolve(result);
+      },
+    });
+  });
+}

@@ -1,0 +1,119 @@
+// One ordered output queue per socket while transfers use it. Bytes that a transfer writes straight into the
+// socket's fd must neither overtake what Node still holds for that socket nor be overtaken by what JS writes
+// while the transfer runs. So the first transfer on a socket routes socket.write()/end() through this queue
+// (the strongest form of cork), each transfer starts only when Node's own queue has drained, and the plain
+// methods come back once the queue is empty.
+import type * as net from 'node:net';
+
+type WriteArgs = Parameters<net.Socket['write']>;
+type EndArgs = Parameters<net.Socket['end']>;
+
+type Item =
+  | { kind: 'write'; args: WriteArgs }
+  | { kind: 'end'; args: EndArgs }
+  | { kind: 'transfer'; run: (io: SocketIo) => Promise<void> };
+
+/** What a transfer may do with the socket during its turn. */
+export interface SocketIo {
+  /** The socket's own write, bypassing the queue (for read/write fallbacks). */
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
+}
+
+const queues = new WeakMap<net.Socket, OutputQueue>();
+
+class OutputQueue {
+  private readonly items: Item[] = [];
+  private readonly write: net.Socket['write'];
+  private readonly end: net.Socket['end'];
+  private readonly ownWrite: PropertyDescriptor | undefined;
+  private readonly ownEnd: PropertyDescriptor | undefined;
+
+  constructor(private readonly socket: net.Socket) {
+    this.write = socket.write;
+    this.end = socket.end;
+    this.ownWrite = Object.getOwnPropertyDescriptor(socket, 'write');
+    this.ownEnd = Object.getOwnPropertyDescriptor(socket, 'end');
+    socket.write = ((...args: WriteArgs) => {
+      this.items.push({ kind: 'write', args });
+      return true;
+    }) as net.Socket['write'];
+    socket.end = ((...args: EndArgs) => {
+      this.items.push({ kind: 'end', args });
+      return socket;
+    }) as net.Socket['end'];
+  }
+
+  add(run: (io: SocketIo) => Promise<void>): void {
+    this.items.push({ kind: 'transfer', run });
+  }
+
+  async drain(): Promise<void> {
+    const io: SocketIo = {
+      write: (chunk, callback) => (this.write as (c: Uint8Array, cb?: (err?: Error | null) => void) => boolean)
+        .call(this.socket, chunk, callback),
+    };
+    try {
+      for (let item = this.items.shift(); item; item = this.items.shift()) {
+        if (item.kind === 'write') this.write.apply(this.socket, item.args);
+        else if (item.kind === 'end') this.end.apply(this.socket, item.args);
+        else await item.run(io);
+      }
+    } finally {
+      queues.delete(this.socket);
+      this.restore();
+    }
+  }
+
+  private restore(): void {
+    restoreMethod(this.socket, 'write', this.ownWrite);
+    restoreMethod(this.socket, 'end', this.ownEnd);
+    // Anything written while the last item ran goes out now, in order.
+    for (let item = this.items.shift(); item; item = this.items.shift()) {
+      if (item.kind === 'write') this.socket.write(...item.args);
+      else if (item.kind === 'end') this.socket.end(...item.args);
+    }
+  }
+}
+
+function restoreMethod(socket: net.Socket, name: 'write' | 'end', own: PropertyDescriptor | undefined): void {
+  if (own) Object.defineProperty(socket, name, own);
+  else delete (socket as unknown as Record<string, unknown>)[name];
+}
+
+/**
+ * Runs `transfer` when every byte queued before it has been handed to the kernel; JS writes made meanwhile
+ * wait and go out after it, in order.
+ */
+export function enqueueTransfer<T>(socket: net.Socket, transfer: (io: SocketIo) => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let queue = queues.get(socket);
+    const fresh = !queue;
+    if (!queue) {
+      queue = new OutputQueue(socket);
+      queues.set(socket, queue);
+    }
+    queue.add(async (io) => {
+      try {
+        await flushed(socket, io);
+        resolve(await transfer(io));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    if (fresh) void queue.drain();
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Resolves once Node holds nothing more for the socket: its writable buffer and libuv's queue are empty. */
+function flushed(socket: net.Socket, io: SocketIo): Promise<void> {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle;
+  if (!socket.connecting && socket.writableLength === 0 && (handle?.writeQueueSize ?? 0) === 0) {
+    return Promise.resolve();
+  }
+  // Writes complete in order: the callback of an empty write runs once everything before it has gone out.
+  return new Promise((resolve, reject) => {
+    io.write(EMPTY, (err) => (err ? reject(err) : resolve()));
+  });
+}
