@@ -13,9 +13,10 @@ import { capabilities } from 'zerocopy';
 import { repeat } from './lib/measure.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
+import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
 import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 
-const SCENARIOS = [fileToPipe, fileToFile, mmapHash, mmapScan];
+const SCENARIOS = [fileToSocket, smallFiles, fileToPipe, fileToFile, mmapHash, mmapScan];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -56,27 +57,46 @@ function makeFile(dir, size) {
   return file;
 }
 
+function table(header, lines) {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(fmt(header));
+  for (const l of lines) console.log(fmt(l));
+}
+
 function printTable(scenario, size, rows) {
   const base = rows.find((r) => r.method === scenario.baseline);
-  console.log(`\n${scenario.title}: ${human(size)}${rows[0].times > 1 ? ` (×${rows[0].times} per run)` : ''}`);
-  console.log(`× base: the ratio to ${scenario.baseline} in this same run (higher GB/s and lower CPU are better)`);
+  const times = rows[0].times;
+  console.log(`\n${scenario.title}: ${human(size)}${times > 1 ? ` (×${times} per run)` : ''}`);
+  console.log(`× base: the ratio to ${scenario.baseline} in this same run (higher throughput and lower CPU are better)`);
+  const spreadOf = (r) => `${Math.round(r.gbPerSecondSpread * 100)}%`;
+  if (scenario.perItem) {
+    const item = scenario.perItem;
+    const us = (cpu) => (cpu ? fixed((cpu / times) * 1e6, 1) : '-');
+    table(['method', `${item}s/s`, '±', '× base', `CPU µs/${item}`, '× base',
+      `receiver µs/${item}`], rows.map((r) => [
+      r.method,
+      fixed(times / r.seconds, 0),
+      spreadOf(r),
+      fixed(base.seconds / r.seconds),
+      us(r.senderCpu),
+      fixed(r.senderCpu / base.senderCpu),
+      us(r.receiverCpu),
+    ]));
+    return;
+  }
   const rss = rows.some((r) => r.peakRssMiB !== undefined);
-  const header = ['method', 'GB/s', '±', '× base', 'CPU s/GB', '× base',
-    ...(rss ? ['peak RSS MiB', 'anon RSS MiB'] : ['receiver CPU s/GB'])];
-  const lines = rows.map((r) => [
+  table(['method', 'GB/s', '±', '× base', 'CPU s/GB', '× base',
+    ...(rss ? ['peak RSS MiB', 'anon RSS MiB'] : ['receiver CPU s/GB'])], rows.map((r) => [
     r.method,
     fixed(r.gbPerSecond),
-    `${Math.round(r.gbPerSecondSpread * 100)}%`,
+    spreadOf(r),
     fixed(r.gbPerSecond / base.gbPerSecond),
     fixed(r.senderCpuPerGb, 3),
     fixed(r.senderCpuPerGb / base.senderCpuPerGb),
     ...(rss ? [fixed(r.peakRssMiB, 0), fixed(r.anonRssMiB, 0)]
       : [r.receiverCpuPerGb ? fixed(r.receiverCpuPerGb, 3) : '-']),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(fmt(header));
-  for (const l of lines) console.log(fmt(l));
+  ]));
 }
 
 const caps = capabilities();
@@ -100,18 +120,24 @@ try {
     for (const size of (scenario.sizes ?? defaultSizes)(values.full)) {
       if (!files.has(size)) files.set(size, makeFile(dir, size));
       const file = files.get(size);
-      const times = scenario.sizes ? 1 : Math.max(1, Math.floor(BYTES_PER_RUN / size));
+      const context = {
+        file,
+        size,
+        times: Math.max(1, Math.floor(BYTES_PER_RUN / size)),
+        ...scenario.prepare?.({ file, size }),
+      };
       const rows = [];
       const methods = Object.entries(scenario.methods);
       for (const [i, [method, prepare]] of methods.entries()) {
         progress(`${scenario.name} ${human(size)}: ${method} (${i + 1}/${methods.length})`);
-        const stats = await repeat(size * times, runs, prepare({ file, size, times }));
-        rows.push({ scenario: scenario.name, size, times, method, ...stats });
+        const stats = await repeat(size * context.times, runs, prepare(context));
+        rows.push({ scenario: scenario.name, size, times: context.times, method, ...stats });
       }
       progress('');
       printTable(scenario, size, rows);
       results.push(...rows);
     }
+    scenario.teardown?.();
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

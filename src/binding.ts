@@ -27,6 +27,7 @@ export interface NativeBinding {
   copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number;
   createPipe(size: number, nonBlock: boolean): { readFd: number; writeFd: number; size: number };
   dup(fd: number): number;
+  regularSize(fd: number): number;
 
   map(fd: number, offset: number | bigint, length: number, mode: string, populate: boolean, lock: boolean,
     advice: number): { buffer: Buffer; id: number } | null;

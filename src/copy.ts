@@ -10,6 +10,7 @@ import {
   fileTruncated,
   invalidArgType,
   outOfRange,
+  systemError,
   validateFd,
   validateLength,
   validateOffset,
@@ -17,7 +18,7 @@ import {
   withBytes,
 } from './errors';
 import { type OwnedFd, ownFd } from './fds';
-import { type Claim, type FileInput, type Source, claimInput, isFileHandle } from './sendfile';
+import { type FileInput, type Source, isFileHandle, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface CopyFileRangeOptions {
@@ -53,7 +54,7 @@ async function openOutput(dst: OwnedFd | string, keepContents: boolean): Promise
 /** Copies a range of one file into another inside the kernel. Resolves with the bytes copied. */
 export function copyFileRange(src: FileInput, dst: string | number | FileHandle,
   options?: CopyFileRangeOptions): Promise<number> {
-  let claim: Claim;
+  let source: Source | undefined;
   let output: OwnedFd | string;
   let opts: Partial<CopyFileRangeOptions>;
   let offsetIn: number;
@@ -68,38 +69,29 @@ export function copyFileRange(src: FileInput, dst: string | number | FileHandle,
       throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
     }
     if (opts.signal?.aborted) throw abortError(0, opts.signal);
-    claim = claimInput(src, 'src');
-    try {
-      output = claimOutput(dst);
-    } catch (err) {
-      claim.release();
-      throw err;
-    }
+    source = openSource(src, 'src');
+    output = claimOutput(dst);
   } catch (err) {
+    source?.close();
     return Promise.reject(err);
   }
-  return copyClaimed(claim, output, offsetIn, offsetOut, length, opts.signal);
+  return copyOpened(source, output, offsetIn, offsetOut, length, opts.signal);
 }
 
-async function copyClaimed(claim: Claim, dst: OwnedFd | string, offsetIn: number, offsetOut: number | bigint | null,
+async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: number, offsetOut: number | bigint | null,
   length: number | undefined, signal: AbortSignal | undefined): Promise<number> {
-  let source: Source;
-  try {
-    source = await claim.open();
-  } catch (err) {
-    if (typeof dst !== 'string') dst.close();
-    throw err;
-  }
   let output: (OwnedFd & { opened: boolean }) | undefined;
   try {
-    const size = source.stats.size;
+    // What copy_file_range answers for anything but a regular file.
+    if (source.size < 0) throw systemError(-22 /* EINVAL */, 'copy_file_range', source.path);
+    const size = source.size;
     if (offsetIn > size) throw outOfRange('options.offsetIn', `<= ${size} (the source's size)`, offsetIn);
     const count = length ?? size - offsetIn;
     if (offsetIn + count > size) throw outOfRange('options.length', `<= ${size - offsetIn}`, length);
     output = await openOutput(dst, offsetOut !== null);
     const outFd = output.fd;
     const outOffset = offsetOut ?? (output.opened ? 0 : null);
-    return await tracked(() => binding && source.stats.isFile()
+    return await tracked(() => binding
       ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
       : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
   } finally {
@@ -123,7 +115,7 @@ async function inKernel(inFd: number, outFd: number, offsetIn: number, outOffset
 
 async function readWrite(inFd: number, outFd: number, offsetIn: number, outOffset: number | bigint | null,
   length: number, signal: AbortSignal | undefined, path?: string): Promise<number> {
-  countFallback(binding ? 'not-regular-file' : 'no-binding');
+  countFallback('no-binding');
   const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(length, 1)));
   let done = 0;
   while (done < length) {

@@ -1,6 +1,7 @@
-// sendFile: a file to a socket (or any fd) with sendfile(2), never blocking the event loop: a page-cached range
-// goes out right away on the JS thread (no thread hop), the rest on the engine threads. Read/write stands in
-// where sendfile cannot serve (TLS, no binding, not a regular file), with the same result shape.
+// sendFile: a file to a socket (or any fd) with sendfile(2), never blocking the event loop. A page-cached range
+// on an idle socket goes out synchronously inside the call (one sendfile, no thread hop, no queue); whatever is
+// left goes to the engine threads. Read/write stands in where sendfile cannot serve (TLS, no binding, not a
+// regular file, a sendfile that refuses), with the same result shape.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -21,7 +22,7 @@ import {
   withBytes,
 } from './errors';
 import { type OwnedFd, ownFd } from './fds';
-import { enqueueTransfer, type SocketIo } from './socket-queue';
+import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface SendFileOptions {
@@ -48,14 +49,14 @@ export type FileInput = string | number | FileHandle;
 const FAST_PATH_MAX = 4 << 20;
 const FALLBACK_CHUNK = 256 << 10;
 
-const openAsync = promisify(fs.open);
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
 
+/** An input file, opened (or duplicated) by us. `size` is -1 when it is not a regular file. */
 export interface Source {
   fd: number;
   path?: string;
-  stats: fs.Stats;
+  size: number;
   close(): void;
 }
 
@@ -64,66 +65,77 @@ export function isFileHandle(value: unknown): value is FileHandle {
     typeof (value as FileHandle).close === 'function';
 }
 
-export interface Claim {
-  /** Opens a path (or takes the duplicated fd) and stats the file; `close` on the result releases it. */
-  open(): Promise<Source>;
-  /** Releases the claim when `open` is never called. */
-  release(): void;
+function regularSize(fd: number): number {
+  if (binding) return binding.regularSize(fd);
+  const st = fs.fstatSync(fd);
+  return st.isFile() ? st.size : -1;
 }
 
-/** Claims an input now: an fd or FileHandle is duplicated at once, so the caller may close it right away. */
-export function claimInput(input: unknown, name: string): Claim {
-  let owned: OwnedFd | undefined;
-  if (typeof input === 'number') owned = ownFd(validateFd(input, name), true);
-  else if (isFileHandle(input)) owned = ownFd(input.fd, true);
-  else if (typeof input !== 'string') {
+/**
+ * Opens the input now: a path synchronously (a cached open costs a few µs, a threadpool hop ~90 µs), an fd or
+ * FileHandle by duplicating it, so the caller may close its own right after the call.
+ */
+export function openSource(input: unknown, name: string): Source {
+  let owned: OwnedFd;
+  let path: string | undefined;
+  if (typeof input === 'string') {
+    const fd = fs.openSync(input, 'r');
+    owned = { fd, close: () => fs.closeSync(fd) };
+    path = input;
+  } else if (typeof input === 'number') {
+    owned = ownFd(validateFd(input, name), true);
+  } else if (isFileHandle(input)) {
+    owned = ownFd(input.fd, true);
+  } else {
     throw invalidArgType(name, 'of type string or number or an instance of FileHandle', input);
   }
-  return {
-    async open() {
-      let fd: number;
-      let close: () => void;
-      if (owned) {
-        ({ fd, close } = owned);
-      } else {
-        const opened = await openAsync(input as string, 'r');
-        fd = opened;
-        close = () => fs.closeSync(opened);
-      }
-      try {
-        return { fd, path: owned ? undefined : (input as string), stats: fs.fstatSync(fd), close };
-      } catch (err) {
-        close();
-        throw err;
-      }
-    },
-    release() {
-      owned?.close();
-    },
-  };
+  try {
+    return { ...owned, path, size: regularSize(owned.fd) };
+  } catch (err) {
+    owned.close();
+    throw err;
+  }
+}
+
+/** What one sendFile call sends, and how far it got. */
+interface Transfer {
+  inFd: number;
+  path?: string;
+  regular: boolean;
+  offset: number;
+  length: number;
+  sent: number;
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+  /** Set when sendfile refused the input on the fast path: the rest goes through read/write. */
+  refused?: boolean;
+}
+
+function validateSendOptions(options: unknown): [Partial<SendFileOptions>, number | bigint | null, number | undefined] {
+  const opts = validateOptions<SendFileOptions>(options);
+  const offset = validateOffset(opts.offset, 'options.offset');
+  const length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
+  }
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
+    throw invalidArgType('options.onProgress', 'of type function', opts.onProgress);
+  }
+  if (opts.signal?.aborted) throw abortError(0, opts.signal);
+  return [opts, offset, length];
 }
 
 /** The range to send, checked against the file's size now. */
 function range(offset: number | bigint | null, length: number | undefined, size: number): [number, number] {
   const start = offset === null ? 0 : Number(offset);
+  if (size < 0) {
+    if (length === undefined) throw invalidArgType('options.length', 'given for an input that is not a regular file', length);
+    return [start, length];
+  }
   if (start > size) throw outOfRange('options.offset', `<= ${size} (the file's size)`, offset);
   const count = length ?? size - start;
   if (start + count > size) throw outOfRange('options.length', `<= ${size - start} (to the end of the file)`, length);
   return [start, count];
-}
-
-function socketFd(socket: net.Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
-interface Transfer {
-  inFd: number;
-  path?: string;
-  offset: number;
-  length: number;
-  signal?: AbortSignal;
-  onProgress?: (bytes: number) => void;
 }
 
 /**
@@ -132,71 +144,114 @@ interface Transfer {
  * shrank mid-way: a socket is then destroyed, so that a client sees a short body and never zeros as success.
  */
 export function sendFile(out: net.Socket | number, input: FileInput, options?: SendFileOptions): Promise<SendResult> {
-  let opts: Partial<SendFileOptions>;
-  let offset: number | bigint | null;
-  let length: number | undefined;
-  let claim: Claim;
+  let source: Source | undefined;
+  let transfer: Transfer;
   const isSocket = out instanceof net.Socket;
   try {
-    opts = validateOptions<SendFileOptions>(options);
-    offset = validateOffset(opts.offset, 'options.offset');
-    length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
-    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-      throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
-    }
-    if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
-      throw invalidArgType('options.onProgress', 'of type function', opts.onProgress);
-    }
+    const [opts, offset, length] = validateSendOptions(options);
     if (!isSocket) validateFd(out, 'out');
-    if (opts.signal?.aborted) throw abortError(0, opts.signal);
-    claim = claimInput(input, 'input');
+    source = openSource(input, 'input');
+    const [start, count] = range(offset, length, source.size);
+    transfer = {
+      inFd: source.fd, path: source.path, regular: source.size >= 0, offset: start, length: count, sent: 0,
+      signal: opts.signal, onProgress: opts.onProgress,
+    };
   } catch (err) {
+    source?.close();
     return Promise.reject(err);
   }
-  const run = async (send: (t: Transfer, regular: boolean) => Promise<SendResult>) => {
-    const source = await claim.open();
+  const close = source.close;
+  let pending: Promise<SendResult>;
+  if (isSocket) {
+    let done: SendResult | undefined;
     try {
-      const [start, count] = range(offset, length, source.stats.size);
-      const transfer: Transfer = {
-        inFd: source.fd, path: source.path, offset: start, length: count, signal: opts.signal,
-        onProgress: opts.onProgress,
-      };
-      return await tracked(() => send(transfer, source.stats.isFile()));
-    } finally {
-      source.close();
+      done = fastPath(out, transfer);
+    } catch (err) {
+      close();
+      return Promise.reject(err);
     }
-  };
-  // A socket's place in its output queue is taken now, so that writes made after this call go after the file.
-  if (isSocket) return enqueueTransfer(out, (io) => run((t, regular) => sendToSocket(out, io, t, regular)));
-  let output: OwnedFd;
-  try {
-    output = ownFd(out, false);
-  } catch (err) {
-    claim.release();
-    return Promise.reject(err);
+    if (done) {
+      close();
+      return Promise.resolve(done);
+    }
+    // The socket's place in its output queue is taken now: writes made after this call go after the file.
+    pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)));
+  } else {
+    let output: OwnedFd;
+    try {
+      output = ownFd(out, false);
+    } catch (err) {
+      close();
+      return Promise.reject(err);
+    }
+    pending = tracked(() => sendToFd(output.fd, transfer)).finally(output.close);
   }
-  return run((t, regular) => sendToFd(output.fd, t, regular)).finally(() => output.close());
+  return pending.finally(close);
 }
 
-function fallbackFor(regular: boolean): string | undefined {
+function socketFd(socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function refused(err: unknown): boolean {
+  const code = (err as SystemError).code;
+  return code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EIO';
+}
+
+/**
+ * On an idle socket (no transfer queued, nothing held by Node), sends what the page cache and the socket
+ * buffer take right now. Returns the result when that was everything; otherwise records the bytes sent.
+ */
+function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
+  if (!binding || !t.regular || socket instanceof tls.TLSSocket || hasQueue(socket) || !isFlushed(socket)) return;
+  const fd = socketFd(socket);
+  if (fd === undefined || socket.destroyed) return;
+  let sent: number;
+  try {
+    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX));
+  } catch (err) {
+    if (refused(err)) {
+      t.refused = true;
+      return;
+    }
+    socket.destroy();
+    throw withBytes(err as SystemError, 0);
+  }
+  if (sent <= 0) return;
+  t.sent = sent;
+  if (sent < t.length) return;
+  if (binding.regularSize(t.inFd) < t.offset + t.length) {
+    socket.destroy();
+    throw fileTruncated(sent, t.length, t.path);
+  }
+  return { bytes: sent, zeroCopy: true };
+}
+
+function fallbackFor(t: Transfer): string | undefined {
   if (!binding) return 'no-binding';
-  if (!regular) return 'not-regular-file';
+  if (!t.regular) return 'not-regular-file';
+  if (t.refused) return 'sendfile-refused';
   return undefined;
 }
 
-async function sendToFd(outFd: number, t: Transfer, regular: boolean): Promise<SendResult> {
-  const reason = fallbackFor(regular);
+async function sendToFd(outFd: number, t: Transfer): Promise<SendResult> {
+  const reason = fallbackFor(t);
   if (reason) return readWrite(t, reason, (chunk) => writeFully(outFd, chunk));
-  return zeroCopy(outFd, t, {});
+  return engine(outFd, t);
 }
 
-async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer, regular: boolean): Promise<SendResult> {
+function premature(): Error {
+  return Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Promise<SendResult> {
   if (socket.destroyed || socket.writableEnded) {
     throw withBytes(Object.assign(new Error('Cannot send a file to a socket that has ended or been destroyed'),
-      { code: 'ERR_STREAM_DESTROYED' }), 0);
+      { code: 'ERR_STREAM_DESTROYED' }), t.sent);
   }
   const fd = socketFd(socket);
-  const reason = socket instanceof tls.TLSSocket ? 'tls' : fallbackFor(regular) ?? (fd === undefined ? 'no-fd' : undefined);
+  const reason = socket instanceof tls.TLSSocket ? 'tls' : fallbackFor(t) ?? (fd === undefined ? 'no-fd' : undefined);
   // The socket going away stops the transfer: our duplicate of its fd would otherwise keep the connection open.
   // An error our own writes cause (a reset peer) is ours to report: it must not crash a socket with no listener.
   const closed = new AbortController();
@@ -208,15 +263,13 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer, regul
   const signal = t.signal ? AbortSignal.any([t.signal, closed.signal]) : closed.signal;
   try {
     if (reason) return await readWrite({ ...t, signal }, reason, (chunk) => socketWrite(socket, io, chunk, signal));
-    return await zeroCopy(fd!, { ...t, signal }, { socket, io });
+    return await engine(fd!, { ...t, signal });
   } catch (err) {
     const code = (err as SystemError).code;
     if (code === 'ERR_FILE_TRUNCATED' || code === 'ECONNRESET' || code === 'EPIPE') socket.destroy();
     if (closed.signal.aborted && !t.signal?.aborted) {
       // The socket closed under us: report why (a reset peer), else that it closed early.
-      const bytes = (err as { bytes?: number }).bytes ?? 0;
-      throw withBytes(socketError ?? Object.assign(new Error('The socket closed during the transfer'),
-        { code: 'ERR_STREAM_PREMATURE_CLOSE' }), bytes);
+      throw withBytes(socketError ?? premature(), (err as { bytes?: number }).bytes ?? 0);
     }
     throw err;
   } finally {
@@ -225,59 +278,33 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer, regul
   }
 }
 
-function refused(err: unknown): boolean {
-  const code = (err as SystemError).code;
-  return code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EIO';
+/** The rest of a transfer on the engine threads (the fast path may have sent a first part). */
+async function engine(outFd: number, t: Transfer): Promise<SendResult> {
+  let sent = t.sent;
+  if (sent > 0) t.onProgress?.(sent);
+  const job = await runJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
+    signal: t.signal,
+    onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
+  });
+  sent += job.bytes;
+  if (job.fallbackReason) countFallback(job.fallbackReason);
+  if (job.error) {
+    if (job.error.code === 'ECANCELED') throw abortError(sent, t.signal);
+    throw withBytes(job.error, sent);
+  }
+  if (job.truncated) throw fileTruncated(sent, t.length, t.path);
+  if (job.fallbackBytes > 0 && job.fallbackReason) return { bytes: sent, zeroCopy: false, fallbackReason: job.fallbackReason };
+  return { bytes: sent, zeroCopy: true };
 }
 
-/** sendfile: the fast path on this thread while the range is cached and the fd takes it, then the engine. */
-async function zeroCopy(outFd: number, t: Transfer, target: { socket?: net.Socket; io?: SocketIo }): Promise<SendResult> {
-  let sent = 0;
-  try {
-    const fast = binding!.sendfileFast(outFd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX));
-    if (fast > 0) sent = fast;
-  } catch (err) {
-    if (!refused(err)) throw withBytes(err as SystemError, 0);
-    return readWrite(t, 'sendfile-refused', (chunk) =>
-      target.socket ? socketWrite(target.socket, target.io!, chunk, t.signal) : writeFully(outFd, chunk));
-  }
-  if (sent > 0 && sent < t.length) t.onProgress?.(sent);
-  let fallbackBytes = 0;
-  let fallbackReason: string | undefined;
-  let truncated = false;
-  if (sent < t.length) {
-    const job = await runJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
-      signal: t.signal,
-      onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
-    });
-    sent += job.bytes;
-    fallbackBytes = job.fallbackBytes;
-    truncated = job.truncated;
-    if (job.fallbackReason) {
-      fallbackReason = job.fallbackReason;
-      countFallback(fallbackReason);
-    }
-    if (job.error) {
-      if (job.error.code === 'ECANCELED') throw abortError(sent, t.signal);
-      throw withBytes(job.error, sent);
-    }
-  } else {
-    truncated = fs.fstatSync(t.inFd).size < t.offset + t.length;
-  }
-  if (truncated) throw fileTruncated(sent, t.length, t.path);
-  const zeroCopy = fallbackBytes === 0;
-  return fallbackReason && !zeroCopy ? { bytes: sent, zeroCopy, fallbackReason } : { bytes: sent, zeroCopy };
-}
-
-/** The read/write stand-in: chunks read off the threadpool-backed fs.read, written in order. */
+/** The read/write stand-in: chunks read with fs.read, written in order. */
 async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => Promise<void>): Promise<SendResult> {
   countFallback(reason);
-  let sent = 0;
-  const regular = fs.fstatSync(t.inFd).isFile();
+  let sent = t.sent;
   while (sent < t.length) {
     if (t.signal?.aborted) throw abortError(sent, t.signal);
     const chunk = Buffer.allocUnsafe(Math.min(FALLBACK_CHUNK, t.length - sent));
-    const n = (await readAsync(t.inFd, chunk, 0, chunk.length, regular ? t.offset + sent : null)).bytesRead;
+    const n = (await readAsync(t.inFd, chunk, 0, chunk.length, t.regular ? t.offset + sent : null)).bytesRead;
     if (n === 0) throw fileTruncated(sent, t.length, t.path);
     try {
       await write(chunk.subarray(0, n));
@@ -288,7 +315,7 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
     countFallbackBytes(n);
     if (sent < t.length) t.onProgress?.(sent);
   }
-  if (regular && fs.fstatSync(t.inFd).size < t.offset + t.length) throw fileTruncated(sent, t.length, t.path);
+  if (t.regular && regularSize(t.inFd) < t.offset + t.length) throw fileTruncated(sent, t.length, t.path);
   return { bytes: sent, zeroCopy: false, fallbackReason: reason };
 }
 
@@ -299,10 +326,10 @@ async function writeFully(fd: number, chunk: Buffer): Promise<void> {
 }
 
 /** Writes through the socket's own write and waits while it asks us to (backpressure), fails, or is aborted. */
-function socketWrite(socket: net.Socket, io: SocketIo, chunk: Buffer, signal?: AbortSignal): Promise<void> {
+function socketWrite(socket: net.Socket, io: SocketIo, chunk: Buffer, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (socket.destroyed) {
-      reject(Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      reject(premature());
       return;
     }
     let settled = false;
@@ -312,20 +339,18 @@ function socketWrite(socket: net.Socket, io: SocketIo, chunk: Buffer, signal?: A
       socket.removeListener('drain', onDrain);
       socket.removeListener('close', onClose);
       socket.removeListener('error', onError);
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve();
     };
     const onDrain = () => done();
-    const onClose = () => done(Object.assign(new Error('The socket closed during the transfer'),
-      { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    const onClose = () => done(premature());
     const onError = (err: Error) => done(err);
     const onAbort = () => done(abortError(0, signal));
     socket.once('close', onClose);
     socket.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
     if (io.write(chunk, (err) => err && done(err))) done();
     else socket.once('drain', onDrain);
   });
 }
-

@@ -106,12 +106,20 @@ export function enqueueTransfer<T>(socket: net.Socket, transfer: (io: SocketIo) 
 
 const EMPTY = Buffer.alloc(0);
 
-/** Resolves once Node holds nothing more for the socket: its writable buffer and libuv's queue are empty. */
-function flushed(socket: net.Socket, io: SocketIo): Promise<void> {
+/** A transfer owns or waits for this socket's output. */
+export function hasQueue(socket: net.Socket): boolean {
+  return queues.has(socket);
+}
+
+/** Node holds nothing more for the socket: its writable buffer and libuv's queue are empty. */
+export function isFlushed(socket: net.Socket): boolean {
   const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle;
-  if (!socket.connecting && socket.writableLength === 0 && (handle?.writeQueueSize ?? 0) === 0) {
-    return Promise.resolve();
-  }
+  return !socket.connecting && socket.writableLength === 0 && (handle?.writeQueueSize ?? 0) === 0;
+}
+
+/** Resolves once the socket is flushed. */
+function flushed(socket: net.Socket, io: SocketIo): Promise<void> {
+  if (isFlushed(socket)) return Promise.resolve();
   // Writes complete in order: the callback of an empty write runs once everything before it has gone out.
   return new Promise((resolve, reject) => {
     io.write(EMPTY, (err) => (err ? reject(err) : resolve()));

@@ -36,6 +36,9 @@ export async function repeat(bytes, runs, setup) {
   const gb = bytes / 1e9;
   const rates = samples.map((s) => gb / s.seconds);
   const summary = {
+    seconds: median(samples.map((s) => s.seconds)),
+    senderCpu: median(samples.map((s) => s.senderCpu)),
+    receiverCpu: median(samples.map((s) => s.receiverCpu)),
     gbPerSecond: median(rates),
     gbPerSecondSpread: spread(rates),
     senderCpuPerGb: median(samples.map((s) => s.senderCpu / gb)),
