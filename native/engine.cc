@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,14 @@ constexpr int64_t kTurnBudget = 16 << 20;  // bytes a job moves before other rea
 constexpr size_t kCopyBuffer = 256 << 10;  // the read/write fallback's buffer
 
 struct Worker;
+struct Job;
+
+// One fd of a job in its worker's epoll; the epoll event's data points here.
+struct Watch {
+  Job* job = nullptr;
+  int fd = -1;
+  bool registered = false;
+};
 
 struct Job {
   uint64_t id;
@@ -45,9 +54,14 @@ struct Job {
   bool readWrite = false;
   std::unique_ptr<char[]> buffer;  // read/write mode: bytes read and not yet written are [pos, len)
   size_t pos = 0, len = 0;
-  bool queued = false;      // in the worker's ready list
-  bool parked = false;      // waiting for an epoll event
-  bool registered = false;  // outFd is in the worker's epoll
+  bool queued = false;  // in the worker's ready list
+  bool parked = false;  // waiting for an epoll event
+  Watch out, in;        // outFd and inFd as epoll sees them
+  // kSplice: the pipe between input and output, and the bytes in it not yet spliced out.
+  int pipe[2] = {-1, -1};
+  int pipeSize = 0;
+  int64_t inPipe = 0;
+  bool eof = false;
 };
 
 struct Worker {
@@ -70,6 +84,44 @@ size_t gNextWorker = 0;
 std::atomic<bool> gCopyFileRangeMissing{false};  // ENOSYS once: never try again in this process
 std::atomic<int64_t> gZeroCopyBytes{0}, gFallbackBytes{0}, gSyscalls{0}, gEagainWaits{0}, gActive{0};
 
+// Pipes for kSplice jobs, reused only when empty: a pipe that still holds data is closed, never reused.
+struct PooledPipe {
+  int fds[2];
+  int size;  // as asked
+};
+constexpr size_t kPipePoolMax = 64;
+std::mutex gPipeMutex;
+std::vector<PooledPipe> gPipes;
+
+int AcquirePipe(int size, int fds[2]) {
+  {
+    std::lock_guard<std::mutex> lock(gPipeMutex);
+    for (size_t i = 0; i < gPipes.size(); i++) {
+      if (gPipes[i].size != size) continue;
+      fds[0] = gPipes[i].fds[0];
+      fds[1] = gPipes[i].fds[1];
+      gPipes.erase(gPipes.begin() + static_cast<std::ptrdiff_t>(i));
+      return 0;
+    }
+  }
+  const char* failed;
+  int r = MakePipe(fds, size, true, &failed);
+  return r < 0 ? r : 0;
+}
+
+void ReleasePipe(int fds[2], int size, bool empty) {
+  if (fds[0] < 0) return;
+  {
+    std::lock_guard<std::mutex> lock(gPipeMutex);
+    if (empty && gPipes.size() < kPipePoolMax) {
+      gPipes.push_back({{fds[0], fds[1]}, size});
+      return;
+    }
+  }
+  close(fds[0]);
+  close(fds[1]);
+}
+
 void Wake(Worker* w) {
   uint64_t one = 1;
   while (write(w->wakefd, &one, sizeof one) == -1 && errno == EINTR) {
@@ -91,9 +143,12 @@ void Deliver(Job* j, bool done, int error = 0, const char* syscall = nullptr, bo
 
 void Complete(Job* j, int error, const char* syscall, bool truncated = false) {
   Worker* w = j->worker;
-  if (j->registered) epoll_ctl(w->epfd, EPOLL_CTL_DEL, j->spec.outFd, nullptr);
+  for (Watch* watch : {&j->out, &j->in}) {
+    if (watch->registered) epoll_ctl(w->epfd, EPOLL_CTL_DEL, watch->fd, nullptr);
+  }
   close(j->spec.outFd);
   close(j->spec.inFd);
+  ReleasePipe(j->pipe, j->pipeSize, j->inPipe == 0);
   {
     std::lock_guard<std::mutex> lock(gMutex);
     gJobs.erase(j->id);
@@ -115,19 +170,17 @@ void Finish(Job* j) {
   Complete(j, 0, nullptr, truncated);
 }
 
-bool Park(Job* j) {
+// Waits for `events` on one of the job's fds (EPOLLOUT for an output that is full, EPOLLIN for an input
+// with nothing to read yet); the job runs again when it comes.
+void Park(Job* j, Watch* watch, uint32_t events) {
   struct epoll_event ev {};
-  ev.events = EPOLLOUT | EPOLLONESHOT;
-  ev.data.ptr = j;
-  int op = j->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(j->worker->epfd, op, j->spec.outFd, &ev) == -1) {
-    Complete(j, -errno, "epoll_ctl");
-    return false;
-  }
-  j->registered = true;
+  ev.events = events | EPOLLONESHOT;
+  ev.data.ptr = watch;
+  int op = watch->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(j->worker->epfd, op, watch->fd, &ev) == -1) return Complete(j, -errno, "epoll_ctl");
+  watch->registered = true;
   j->parked = true;
   gEagainWaits++;
-  return true;
 }
 
 // Refusals after which read/write takes over (libuv's list for sendfile, and copy_file_range's own).
@@ -217,11 +270,54 @@ void Step(Job* j) {
       continue;
     }
     if (r == 0) return Finish(j);
-    if (r == -EAGAIN) {
-      Park(j);
-      return;
-    }
+    if (r == -EAGAIN) return Park(j, &j->out, EPOLLOUT);
     return Complete(j, static_cast<int>(r), syscall);
+  }
+}
+
+// A relay through a pipe: input -> pipe, then pipe -> output, until the input ends or `length` bytes moved.
+void StepSplice(Job* j) {
+  j->queued = false;
+  int64_t budget = kTurnBudget;
+  int64_t* outOffset = j->outOffset >= 0 ? &j->outOffset : nullptr;
+  for (;;) {
+    if (j->cancelled.load()) return Complete(j, -ECANCELED, "cancel");
+    if (budget <= 0) return Queue(j->worker, j);
+    ssize_t r;
+    if (j->inPipe > 0) {
+      r = Splice(j->pipe[0], nullptr, j->spec.outFd, outOffset, static_cast<size_t>(j->inPipe),
+                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      gSyscalls++;
+      if (r > 0) {
+        j->inPipe -= r;
+        j->done += r;
+        gZeroCopyBytes += r;
+        budget -= r;
+        if (j->spec.progress && j->done - j->reported >= kChunk) Deliver(j, false);
+        continue;
+      }
+      if (r == -EAGAIN) return Park(j, &j->out, EPOLLOUT);
+      return Complete(j, r == 0 ? -EIO : static_cast<int>(r), "splice");
+    }
+    bool limited = j->spec.length >= 0;
+    if (j->eof || (limited && j->done >= j->spec.length)) {
+      if (j->eof && j->spec.shutdownOnEof) shutdown(j->spec.outFd, SHUT_WR);
+      return Complete(j, 0, nullptr, limited && j->done < j->spec.length);
+    }
+    int64_t want = j->pipeSize;
+    if (limited && j->spec.length - j->done < want) want = j->spec.length - j->done;
+    r = Splice(j->spec.inFd, nullptr, j->pipe[1], nullptr, static_cast<size_t>(want),
+               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    gSyscalls++;
+    if (r > 0) {
+      j->inPipe += r;
+    } else if (r == 0) {
+      j->eof = true;
+    } else if (r == -EAGAIN) {
+      return Park(j, &j->in, EPOLLIN);
+    } else {
+      return Complete(j, static_cast<int>(r), "splice");
+    }
   }
 }
 
@@ -256,18 +352,19 @@ void Run(Worker* w) {
   for (;;) {
     int n = epoll_wait(w->epfd, events, 64, w->ready.empty() ? -1 : 0);
     for (int i = 0; i < n; i++) {
-      Job* j = static_cast<Job*>(events[i].data.ptr);
-      if (j == nullptr) {
+      Watch* watch = static_cast<Watch*>(events[i].data.ptr);
+      if (watch == nullptr) {
         TakeIncoming(w);
-      } else if (j->parked) {
-        Queue(w, j);
+      } else if (watch->job->parked) {
+        Queue(w, watch->job);
       }
     }
     // One turn for each job that was ready when this round began, so that none starves the others.
     for (size_t turns = w->ready.size(); turns > 0 && !w->ready.empty(); turns--) {
       Job* j = w->ready.front();
       w->ready.pop_front();
-      Step(j);
+      if (j->spec.kind == Kind::kSplice) StepSplice(j);
+      else Step(j);
     }
   }
 }
@@ -316,6 +413,18 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   j->spec = spec;
   j->spec.outFd = out;
   j->spec.inFd = in;
+  j->out = {j, out, false};
+  j->in = {j, in, false};
+  if (spec.kind == Kind::kSplice) {
+    j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : 1 << 20;
+    int err = AcquirePipe(j->pipeSize, j->pipe);
+    if (err < 0) {
+      close(out);
+      close(in);
+      delete j;
+      return err;
+    }
+  }
   if (spec.kind == Kind::kCopyFileRange && gCopyFileRangeMissing.load()) {
     j->spec.kind = spec.outOffset < 0 ? Kind::kSendfile : spec.kind;
     j->readWrite = spec.outOffset >= 0;
@@ -332,6 +441,7 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
       if (err < 0) {
         close(out);
         close(in);
+        ReleasePipe(j->pipe, j->pipeSize, true);
         delete j;
         return err;
       }

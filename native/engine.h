@@ -11,7 +11,11 @@
 namespace zc {
 namespace engine {
 
-enum class Kind { kSendfile, kCopyFileRange };
+enum class Kind {
+  kSendfile,       // file -> any fd
+  kCopyFileRange,  // file -> file
+  kSplice,         // a socket or pipe -> pipe -> any fd (a socket relay, an upload to a file)
+};
 
 // What the engine reports. `done` is false for progress reports.
 struct Event {
@@ -36,10 +40,12 @@ struct Spec {
   Kind kind;
   int outFd;  // duplicated by Submit; the caller keeps its own
   int inFd;
-  int64_t offset;      // input offset
-  int64_t outOffset;   // output offset for copy_file_range (-1: the fd's position)
-  int64_t length;
+  int64_t offset;      // input offset (files only)
+  int64_t outOffset;   // output offset (-1: the fd's position)
+  int64_t length;      // -1 for kSplice: until end of input
   bool progress;       // report progress after each chunk
+  int pipeSize;        // kSplice: the pipe's capacity (0: 1 MiB)
+  bool shutdownOnEof;  // kSplice: shutdown(SHUT_WR) the output when the input ends (a relay's half-close)
 };
 
 // Sets the thread count; only before the first Submit. Returns 0 or -EBUSY.

@@ -85,7 +85,8 @@ Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// submit(kind, outFd, inFd, offset, outOffset|null, length, progress) -> job id
+// submit(kind, outFd, inFd, offset|null, outOffset|null, length (-1: until the end, for 'splice'), progress,
+//        pipeSize, shutdownOnEof) -> job id
 Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
@@ -94,16 +95,23 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   if (kind == "sendfile") spec.kind = engine::Kind::kSendfile;
   else if (kind == "copyFileRange") spec.kind = engine::Kind::kCopyFileRange;
+  else if (kind == "splice") spec.kind = engine::Kind::kSplice;
   else return ThrowType(env, "unknown job kind");
   bool hasOffset, hasOutOffset;
-  size_t length;
+  size_t length = 0, pipeSize;
+  bool untilEnd = info[5].IsNumber() && info[5].As<Napi::Number>().DoubleValue() == -1;
   if (!ArgFd(info, 1, &spec.outFd) || !ArgFd(info, 2, &spec.inFd) || !ArgOffset(info, 3, &spec.offset, &hasOffset) ||
-      !ArgOffset(info, 4, &spec.outOffset, &hasOutOffset) || !ArgLength(info, 5, SIZE_MAX, &length))
+      !ArgOffset(info, 4, &spec.outOffset, &hasOutOffset) || (!untilEnd && !ArgLength(info, 5, SIZE_MAX, &length)) ||
+      !ArgLength(info, 7, INT32_MAX, &pipeSize))
     return env.Undefined();
-  if (!hasOffset) return ThrowType(env, "a job needs an input offset");
+  if (!hasOffset && spec.kind != engine::Kind::kSplice) return ThrowType(env, "a file job needs an input offset");
+  if (untilEnd && spec.kind != engine::Kind::kSplice) return ThrowType(env, "only a splice job runs to the end");
+  if (!hasOffset) spec.offset = 0;
   if (!hasOutOffset) spec.outOffset = -1;
-  spec.length = static_cast<int64_t>(length);
+  spec.length = untilEnd ? -1 : static_cast<int64_t>(length);
   spec.progress = ArgFlag(info, 6);
+  spec.pipeSize = static_cast<int>(pipeSize);
+  spec.shutdownOnEof = ArgFlag(info, 8);
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);

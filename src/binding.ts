@@ -44,8 +44,9 @@ export interface NativeBinding {
 
   setEngineCallback(dispatcher: (job: number, done: boolean, bytes: number, fallbackBytes: number,
     error: SystemError | null, truncated: boolean, fallbackReason: string | null) => void): void;
-  submit(kind: 'sendfile' | 'copyFileRange', outFd: number, inFd: number, offset: number | bigint,
-    outOffset: number | bigint | null, length: number, progress: boolean): number;
+  submit(kind: 'sendfile' | 'copyFileRange' | 'splice', outFd: number, inFd: number, offset: number | bigint | null,
+    outOffset: number | bigint | null, length: number, progress: boolean, pipeSize: number,
+    shutdownOnEof: boolean): number;
   cancel(job: number): void;
   configure(engineThreads: number): boolean;
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;

@@ -16,6 +16,10 @@ export interface JobResult {
 export interface JobOptions {
   signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
+  /** 'splice' jobs: the pipe's capacity (0: 1 MiB). */
+  pipeSize?: number;
+  /** 'splice' jobs: shutdown(SHUT_WR) the output when the input ends. */
+  shutdownOnEof?: boolean;
 }
 
 interface Pending {
@@ -37,14 +41,17 @@ binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, f
 });
 
 /**
- * Runs a transfer on the engine. It resolves (never rejects) with what happened; an abort cancels the job,
- * which then completes with ECANCELED and the bytes moved so far.
+ * Runs a transfer on the engine. It resolves with what happened (it rejects only when the job cannot start);
+ * an abort cancels the job, which then completes with ECANCELED and the bytes moved so far.
+ * `length` -1 runs a 'splice' job until its input ends.
  */
-export function runJob(kind: 'sendfile' | 'copyFileRange', outFd: number, inFd: number, offset: number | bigint,
-  outOffset: number | bigint | null, length: number, options: JobOptions = {}): Promise<JobResult> {
+export function runJob(kind: 'sendfile' | 'copyFileRange' | 'splice', outFd: number, inFd: number,
+  offset: number | bigint | null, outOffset: number | bigint | null, length: number,
+  options: JobOptions = {}): Promise<JobResult> {
   return new Promise((resolve) => {
     const { signal, onProgress } = options;
-    const job = binding!.submit(kind, outFd, inFd, offset, outOffset, length, onProgress !== undefined);
+    const job = binding!.submit(kind, outFd, inFd, offset, outOffset, length, onProgress !== undefined,
+      options.pipeSize ?? 0, options.shutdownOnEof ?? false);
     const cancel = () => binding!.cancel(job);
     signal?.addEventListener('abort', cancel, { once: true });
     pending.set(job, {

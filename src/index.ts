@@ -30,3 +30,5 @@ export { stats } from './stats';
 export type { Stats } from './stats';
 export { configure } from './configure';
 export type { ConfigureOptions } from './configure';
+export { proxy, receiveFile } from './splice';
+export type { ProxyOptions, ProxyResult, ReceiveFileOptions } from './splice';

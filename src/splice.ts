@@ -1,0 +1,331 @@
+// splice in practice: a socket proxy and uploads straight to disk, each socket -> pipe -> fd on the engine
+// threads so the data never enters user space. TLS sockets and a missing binding take stream fallbacks with the
+// same result shapes.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { binding } from './binding';
+import { runJob } from './engine';
+import {
+  type SystemError,
+  abortError,
+  invalidArgType,
+  outOfRange,
+  validateFd,
+  validateLength,
+  validateOffset,
+  validateOptions,
+  withBytes,
+} from './errors';
+import { type OwnedFd, ownFd } from './fds';
+import { isFileHandle } from './sendfile';
+import { enqueueTransfer, type SocketIo } from './socket-queue';
+import { takeInput } from './socket-reading';
+import { countFallback, countFallbackBytes, tracked } from './stats';
+
+export interface ProxyOptions {
+  /** Capacity of each direction's pipe (F_SETPIPE_SZ). Default 1 MiB. */
+  pipeSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface ProxyResult {
+  aToB: number;
+  bToA: number;
+}
+
+export interface ReceiveFileOptions {
+  /** Exactly this many bytes, leaving the socket usable for what follows; default: until the peer ends. */
+  length?: number;
+  /** Where to write in the file. Default: its start for a path, the fd's position for an fd. */
+  offset?: number | bigint;
+  pipeSize?: number;
+  signal?: AbortSignal;
+}
+
+const writeAsync = promisify(fs.write);
+
+function validateSocket(value: unknown, name: string): net.Socket {
+  if (!(value instanceof net.Socket)) throw invalidArgType(name, 'an instance of net.Socket', value);
+  return value;
+}
+
+function validatePipeSize(value: unknown): number {
+  if (value === undefined) return 0;
+  const size = validateLength(value, 'options.pipeSize');
+  if (size < 1 || size > 2 ** 31 - 1) throw outOfRange('options.pipeSize', '>= 1 && <= 2147483647', size);
+  return size;
+}
+
+function validateSignal(value: unknown): AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', value);
+  }
+  return value;
+}
+
+function socketFd(socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function zeroCopyCapable(...sockets: net.Socket[]): string | undefined {
+  if (!binding) return 'no-binding';
+  if (sockets.some((s) => s instanceof tls.TLSSocket)) return 'tls';
+  if (sockets.some((s) => socketFd(s) === undefined)) return 'no-fd';
+  return undefined;
+}
+
+function premature(): Error {
+  return Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/** Writes chunks through the socket's own write and resolves once the last one has reached the kernel. */
+function writeThrough(io: SocketIo, chunks: Buffer[]): Promise<void> {
+  if (chunks.length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    chunks.forEach((chunk, i) => io.write(chunk, i === chunks.length - 1 ? (err) => (err ? reject(err) : resolve()) : undefined));
+  });
+}
+
+/**
+ * Relays two sockets in both directions until both have ended, then destroys them. Half-close is kept: when one
+ * side ends, the other is shut down for writing and the relay goes on the other way. Resolves with the bytes
+ * each way; an error on either side destroys both and rejects with its code and the counts.
+ */
+export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Promise<ProxyResult> {
+  let pipeSize: number;
+  let signal: AbortSignal | undefined;
+  try {
+    validateSocket(a, 'a');
+    validateSocket(b, 'b');
+    const opts = validateOptions<ProxyOptions>(options);
+    pipeSize = validatePipeSize(opts.pipeSize);
+    signal = validateSignal(opts.signal);
+    if (signal?.aborted) throw abortError(0, signal);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const reason = zeroCopyCapable(a, b);
+  return tracked(() => reason ? proxyStreams(a, b, reason, signal) : proxySplice(a, b, pipeSize, signal));
+}
+
+async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signal?: AbortSignal): Promise<ProxyResult> {
+  const stop = new AbortController();
+  const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const counts = { aToB: 0, bToA: 0 };
+  let failure: Error | undefined;
+  const fail = (err: Error) => {
+    failure ??= err;
+    stop.abort();
+  };
+  const onClose = () => fail(premature());
+  const errors: Error[] = [];
+  const onError = (err: Error) => errors.push(err);
+  for (const s of [a, b]) {
+    s.once('close', onClose);
+    s.on('error', onError);
+  }
+  const direction = (from: net.Socket, to: net.Socket, key: keyof ProxyResult) => {
+    const input = takeInput(from);
+    counts[key] = 0;
+    return enqueueTransfer(to, async (io) => {
+      await writeThrough(io, input.buffered);
+      counts[key] = input.bufferedBytes;
+      const job = await runJob('splice', socketFd(to)!, socketFd(from)!, null, null, -1, {
+        signal: both, pipeSize, shutdownOnEof: true,
+      });
+      counts[key] += job.bytes;
+      if (job.error && job.error.code !== 'ECANCELED') fail(job.error);
+    }).catch(fail);
+  };
+  await Promise.all([direction(a, b, 'aToB'), direction(b, a, 'bToA')]);
+  for (const s of [a, b]) {
+    s.removeListener('close', onClose);
+    s.removeListener('error', onError);
+    s.destroy();
+  }
+  if (signal?.aborted) throw Object.assign(abortError(counts.aToB + counts.bToA, signal), counts);
+  if (failure) {
+    const err = (failure as SystemError).code === 'ERR_STREAM_PREMATURE_CLOSE' && errors[0] ? errors[0] : failure;
+    throw Object.assign(err, counts);
+  }
+  return counts;
+}
+
+/** The fallback: Node's pipe() both ways, with the same half-close and result shape. */
+function proxyStreams(a: net.Socket, b: net.Socket, reason: string, signal?: AbortSignal): Promise<ProxyResult> {
+  countFallback(reason);
+  // Node ends a socket's writing side when its reading side ends, unless half-open is allowed: the relay must
+  // keep writing the other way.
+  a.allowHalfOpen = true;
+  b.allowHalfOpen = true;
+  const counts = { aToB: 0, bToA: 0 };
+  return new Promise((resolve, reject) => {
+    let finished = 0;
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      a.destroy();
+      b.destroy();
+      if (err) reject(Object.assign(err, counts));
+      else resolve(counts);
+    };
+    const onAbort = () => settle(abortError(counts.aToB + counts.bToA, signal));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    for (const [from, to, key] of [[a, b, 'aToB'], [b, a, 'bToA']] as const) {
+      from.on('data', (chunk: Buffer) => {
+        counts[key] += chunk.length;
+        countFallbackBytes(chunk.length);
+      });
+      from.pipe(to); // ends `to` (shutdown for writing) when `from` ends
+      to.once('finish', () => ++finished === 2 && settle());
+      from.once('error', (err) => settle(err));
+      from.once('close', () => finished < 2 && settle(premature()));
+    }
+  });
+}
+
+/**
+ * Stores what arrives on a socket into a file, socket -> pipe -> file. With `length`, exactly that many bytes,
+ * and the socket stays usable for what follows (an HTTP body with Content-Length); without, until the peer
+ * ends. Bytes Node had already buffered are written first. Resolves with the bytes written; a peer that ends
+ * before `length` rejects with ERR_STREAM_PREMATURE_CLOSE and `bytes` written.
+ */
+export function receiveFile(socket: net.Socket, dest: string | number | FileHandle,
+  options?: ReceiveFileOptions): Promise<number> {
+  let length: number | undefined;
+  let offset: number | bigint | null;
+  let pipeSize: number;
+  let signal: AbortSignal | undefined;
+  let output: OwnedFd | string;
+  try {
+    validateSocket(socket, 'socket');
+    const opts = validateOptions<ReceiveFileOptions>(options);
+    length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
+    offset = validateOffset(opts.offset, 'options.offset');
+    pipeSize = validatePipeSize(opts.pipeSize);
+    signal = validateSignal(opts.signal);
+    if (signal?.aborted) throw abortError(0, signal);
+    if (typeof dest === 'string') output = dest;
+    else if (typeof dest === 'number') output = ownFd(validateFd(dest, 'dest'), false);
+    else if (isFileHandle(dest)) output = ownFd(dest.fd, false);
+    else throw invalidArgType('dest', 'of type string or number or an instance of FileHandle', dest);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return tracked(() => receive(socket, output, length, offset, pipeSize, signal));
+}
+
+async function receive(socket: net.Socket, dest: OwnedFd | string, length: number | undefined,
+  offset: number | bigint | null, pipeSize: number, signal: AbortSignal | undefined): Promise<number> {
+  let out: OwnedFd;
+  if (typeof dest === 'string') {
+    const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+    const fd = fs.openSync(dest, O_WRONLY | O_CREAT | (offset === null ? O_TRUNC : 0), 0o666);
+    out = { fd, close: () => fs.closeSync(fd) };
+    offset ??= 0;
+  } else {
+    out = dest;
+  }
+  try {
+    const reason = zeroCopyCapable(socket);
+    if (reason) return await receiveStream(socket, out.fd, length, offset, reason, signal);
+    return await receiveSplice(socket, out.fd, length, offset, pipeSize, signal);
+  } finally {
+    out.close();
+  }
+}
+
+async function receiveSplice(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
+  pipeSize: number, signal: AbortSignal | undefined): Promise<number> {
+  const input = takeInput(socket);
+  const at = (n: number) => (offset === null ? null : Number(offset) + n);
+  // Node's buffered bytes first, up to `length`; any beyond it belong to what follows on the socket.
+  let written = 0;
+  let unread: Buffer | undefined;
+  for (const chunk of input.buffered) {
+    const take = length === undefined ? chunk.length : Math.min(chunk.length, length - written);
+    for (let w = 0; w < take;) w += (await writeAsync(fd, chunk, w, take - w, at(written + w))).bytesWritten;
+    written += take;
+    if (take < chunk.length) unread = Buffer.concat([unread ?? Buffer.alloc(0), chunk.subarray(take)]);
+  }
+  if (length !== undefined && written === length) {
+    input.giveBack(unread);
+    return written;
+  }
+  const closed = new AbortController();
+  const onClose = () => closed.abort();
+  socket.once('close', onClose);
+  const both = signal ? AbortSignal.any([signal, closed.signal]) : closed.signal;
+  try {
+    const job = await runJob('splice', fd, socketFd(socket)!, null, at(written),
+      length === undefined ? -1 : length - written, { signal: both, pipeSize });
+    written += job.bytes;
+    if (job.error) {
+      if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(premature(), written);
+      throw withBytes(job.error, written);
+    }
+    if (job.truncated) {
+      input.ended();
+      throw withBytes(premature(), written);
+    }
+    if (length === undefined) input.ended();
+    else input.giveBack();
+    return written;
+  } finally {
+    socket.removeListener('close', onClose);
+  }
+}
+
+/** The fallback: Node reads the socket and writes the file, stopping at exactly `length`. */
+function receiveStream(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
+  reason: string, signal: AbortSignal | undefined): Promise<number> {
+  countFallback(reason);
+  return new Promise((resolve, reject) => {
+    let written = 0;
+    let writing = Promise.resolve();
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.removeListener('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+      socket.pause();
+      writing.then(() => (err ? reject(withBytes(err, written)) : resolve(written)), (e) => reject(withBytes(e, written)));
+    };
+    const onData = (chunk: Buffer) => {
+      const take = length === undefined ? chunk.length : Math.min(chunk.length, length - written);
+      const part = chunk.subarray(0, take);
+      const position = offset === null ? null : Number(offset) + written;
+      written += take;
+      countFallbackBytes(take);
+      writing = writing.then(async () => {
+        for (let w = 0; w < part.length;) {
+          w += (await writeAsync(fd, part, w, part.length - w, position === null ? null : position + w)).bytesWritten;
+        }
+      });
+      if (length !== undefined && written === length) {
+        finish(); // first: unshift on a flowing socket would emit 'data' to us again
+        if (take < chunk.length) socket.unshift(chunk.subarray(take));
+      }
+    };
+    const onEnd = () => finish(length === undefined ? undefined : premature());
+    const onError = (err: Error) => finish(err);
+    const onAbort = () => finish(abortError(written, signal));
+    if (length === 0) return finish();
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.resume();
+  });
+}
