@@ -22,6 +22,7 @@
             "native/mmap.cc",
             "native/mmap_binding.cc",
             "native/engine.cc",
+            "native/broadcast.cc",
             "native/engine_binding.cc"
           ]
         }, {

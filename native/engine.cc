@@ -8,8 +8,10 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -18,61 +20,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine_internal.h"
 #include "transfer.h"
 
 namespace zc {
 namespace engine {
 
-namespace {
-
-constexpr int64_t kChunk = 4 << 20;        // bytes per zero-copy call (Go caps sendfile at 4 MiB too)
-constexpr int64_t kTurnBudget = 16 << 20;  // bytes a job moves before other ready jobs get their turn
-constexpr size_t kCopyBuffer = 256 << 10;  // the read/write fallback's buffer
-
-struct Worker;
-struct Job;
-
-// One fd of a job in its worker's epoll; the epoll event's data points here.
-struct Watch {
-  Job* job = nullptr;
-  int fd = -1;
-  bool registered = false;
-};
-
-struct Job {
-  uint64_t id;
-  Spec spec;  // with our own duplicated fds
-  std::shared_ptr<Sink> sink;
-  Worker* worker;
-  int64_t offset;     // next input offset
-  int64_t outOffset;  // next output offset, or -1
-  int64_t done = 0;
-  int64_t fallbackDone = 0;
-  int64_t reported = 0;
-  std::atomic<bool> cancelled{false};
-  const char* fallbackReason = nullptr;
-  bool readWrite = false;
-  std::unique_ptr<char[]> buffer;  // read/write mode: bytes read and not yet written are [pos, len)
-  size_t pos = 0, len = 0;
-  bool queued = false;  // in the worker's ready list
-  bool parked = false;  // waiting for an epoll event
-  Watch out, in;        // outFd and inFd as epoll sees them
-  // kSplice: the pipe between input and output, and the bytes in it not yet spliced out.
-  int pipe[2] = {-1, -1};
-  int pipeSize = 0;
-  int64_t inPipe = 0;
-  bool eof = false;
-};
-
-struct Worker {
-  int epfd = -1;
-  int wakefd = -1;
-  std::mutex mutex;
-  std::deque<Job*> incoming;  // guarded by mutex
-  // Below: touched by the worker thread only.
-  std::unordered_set<Job*> jobs;
-  std::deque<Job*> ready;
-};
+namespace detail {
 
 std::mutex gMutex;  // guards everything below
 std::vector<Worker*> gWorkers;
@@ -122,6 +76,12 @@ void ReleasePipe(int fds[2], int size, bool empty) {
   close(fds[1]);
 }
 
+int64_t NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 void Wake(Worker* w) {
   uint64_t one = 1;
   while (write(w->wakefd, &one, sizeof one) == -1 && errno == EINTR) {
@@ -135,18 +95,24 @@ void Queue(Worker* w, Job* j) {
   w->ready.push_back(j);
 }
 
-void Deliver(Job* j, bool done, int error = 0, const char* syscall = nullptr, bool truncated = false) {
-  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason};
+void Deliver(Job* j, bool done, int error, const char* syscall, bool truncated) {
+  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason, nullptr, -1};
   j->reported = j->done;
   j->sink->Deliver(e);
 }
 
-void Complete(Job* j, int error, const char* syscall, bool truncated = false) {
+void Notify(Job* j, const char* notice, int sink, int64_t bytes, int error) {
+  Event e{j->id, false, bytes, 0, error, error ? "splice" : nullptr, false, nullptr, notice, sink};
+  j->sink->Deliver(e);
+}
+
+void Complete(Job* j, int error, const char* syscall, bool truncated) {
   Worker* w = j->worker;
+  if (j->fanout) ReleaseFanout(j);
   for (Watch* watch : {&j->out, &j->in}) {
     if (watch->registered) epoll_ctl(w->epfd, EPOLL_CTL_DEL, watch->fd, nullptr);
   }
-  close(j->spec.outFd);
+  if (j->spec.outFd >= 0) close(j->spec.outFd);
   close(j->spec.inFd);
   ReleasePipe(j->pipe, j->pipeSize, j->inPipe == 0);
   {
@@ -172,15 +138,19 @@ void Finish(Job* j) {
 
 // Waits for `events` on one of the job's fds (EPOLLOUT for an output that is full, EPOLLIN for an input
 // with nothing to read yet); the job runs again when it comes.
-void Park(Job* j, Watch* watch, uint32_t events) {
+bool Park(Job* j, Watch* watch, uint32_t events) {
   struct epoll_event ev {};
   ev.events = events | EPOLLONESHOT;
   ev.data.ptr = watch;
   int op = watch->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(j->worker->epfd, op, watch->fd, &ev) == -1) return Complete(j, -errno, "epoll_ctl");
+  if (epoll_ctl(j->worker->epfd, op, watch->fd, &ev) == -1) {
+    Complete(j, -errno, "epoll_ctl");
+    return false;
+  }
   watch->registered = true;
   j->parked = true;
   gEagainWaits++;
+  return true;
 }
 
 // Refusals after which read/write takes over (libuv's list for sendfile, and copy_file_range's own).
@@ -270,7 +240,7 @@ void Step(Job* j) {
       continue;
     }
     if (r == 0) return Finish(j);
-    if (r == -EAGAIN) return Park(j, &j->out, EPOLLOUT);
+    if (r == -EAGAIN) return (void)Park(j, &j->out, EPOLLOUT);
     return Complete(j, static_cast<int>(r), syscall);
   }
 }
@@ -296,7 +266,7 @@ void StepSplice(Job* j) {
         if (j->spec.progress && j->done - j->reported >= kChunk) Deliver(j, false);
         continue;
       }
-      if (r == -EAGAIN) return Park(j, &j->out, EPOLLOUT);
+      if (r == -EAGAIN) return (void)Park(j, &j->out, EPOLLOUT);
       return Complete(j, r == 0 ? -EIO : static_cast<int>(r), "splice");
     }
     bool limited = j->spec.length >= 0;
@@ -314,7 +284,7 @@ void StepSplice(Job* j) {
     } else if (r == 0) {
       j->eof = true;
     } else if (r == -EAGAIN) {
-      return Park(j, &j->in, EPOLLIN);
+      return (void)Park(j, &j->in, EPOLLIN);
     } else {
       return Complete(j, static_cast<int>(r), "splice");
     }
@@ -335,7 +305,7 @@ void TakeIncoming(Worker* w) {
     Queue(w, j);
   }
   for (Job* j : w->jobs) {
-    if (j->parked && j->cancelled.load()) Queue(w, j);
+    if (j->parked && (j->cancelled.load() || j->commands.load())) Queue(w, j);
   }
 }
 
@@ -350,7 +320,22 @@ void Run(Worker* w) {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   struct epoll_event events[64];
   for (;;) {
-    int n = epoll_wait(w->epfd, events, 64, w->ready.empty() ? -1 : 0);
+    // Jobs may ask for a turn at a time (a broadcast re-checking a stalled sink): the nearest sets the timeout.
+    int64_t next = 0;
+    for (Job* j : w->jobs) {
+      if (j->wakeAt > 0 && (next == 0 || j->wakeAt < next)) next = j->wakeAt;
+    }
+    int timeout = !w->ready.empty() ? 0 : next == 0 ? -1 : static_cast<int>(std::max<int64_t>(0, next - NowMs()));
+    int n = epoll_wait(w->epfd, events, 64, timeout);
+    if (next > 0) {
+      int64_t now = NowMs();
+      for (Job* j : w->jobs) {
+        if (j->wakeAt > 0 && j->wakeAt <= now) {
+          j->wakeAt = 0;
+          Queue(w, j);
+        }
+      }
+    }
     for (int i = 0; i < n; i++) {
       Watch* watch = static_cast<Watch*>(events[i].data.ptr);
       if (watch == nullptr) {
@@ -364,6 +349,7 @@ void Run(Worker* w) {
       Job* j = w->ready.front();
       w->ready.pop_front();
       if (j->spec.kind == Kind::kSplice) StepSplice(j);
+      else if (j->spec.kind == Kind::kBroadcast) StepBroadcast(j);
       else Step(j);
     }
   }
@@ -386,7 +372,9 @@ int StartWorkers() {
   return 0;
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 int Configure(int threads) {
   std::lock_guard<std::mutex> lock(gMutex);
@@ -401,12 +389,12 @@ int Threads() {
 }
 
 int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
-  int out = fcntl(spec.outFd, F_DUPFD_CLOEXEC, 0);
-  if (out < 0) return -errno;
+  int out = spec.kind == Kind::kBroadcast ? -1 : fcntl(spec.outFd, F_DUPFD_CLOEXEC, 0);
+  if (out < 0 && spec.kind != Kind::kBroadcast) return -errno;
   int in = fcntl(spec.inFd, F_DUPFD_CLOEXEC, 0);
   if (in < 0) {
     int err = errno;
-    close(out);
+    if (out >= 0) close(out);
     return -err;
   }
   Job* j = new Job();
@@ -415,12 +403,19 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   j->spec.inFd = in;
   j->out = {j, out, false};
   j->in = {j, in, false};
-  if (spec.kind == Kind::kSplice) {
+  if (spec.kind == Kind::kSplice || spec.kind == Kind::kBroadcast) {
     j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : 1 << 20;
     int err = AcquirePipe(j->pipeSize, j->pipe);
+    if (err == 0 && spec.kind == Kind::kBroadcast) err = NewFanout(j);
+    for (size_t i = 0; err == 0 && i < spec.sinkFds.size(); i++) {
+      int id = QueueSink(j, spec.sinkFds[i]);  // before any worker sees the job: no byte can pass them by
+      if (id < 0) err = id;
+    }
     if (err < 0) {
-      close(out);
+      if (out >= 0) close(out);
       close(in);
+      if (j->fanout) ReleaseFanout(j);
+      ReleasePipe(j->pipe, j->pipeSize, true);
       delete j;
       return err;
     }
@@ -439,8 +434,9 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     if (gWorkers.empty()) {
       int err = StartWorkers();
       if (err < 0) {
-        close(out);
+        if (out >= 0) close(out);
         close(in);
+        if (j->fanout) ReleaseFanout(j);
         ReleasePipe(j->pipe, j->pipeSize, true);
         delete j;
         return err;
@@ -469,6 +465,23 @@ void Cancel(uint64_t job) {
   Wake(it->second->worker);
 }
 
+int AddSink(uint64_t job, int fd) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gJobs.find(job);
+  if (it == gJobs.end() || !it->second->fanout) return -ENOENT;
+  int id = QueueSink(it->second, fd);
+  if (id > 0) Wake(it->second->worker);
+  return id;
+}
+
+void RemoveSink(uint64_t job, int sinkId) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gJobs.find(job);
+  if (it == gJobs.end() || !it->second->fanout) return;
+  QueueSinkRemoval(it->second, sinkId);
+  Wake(it->second->worker);
+}
+
 void CancelAll(const Sink* sink) {
   std::lock_guard<std::mutex> lock(gMutex);
   for (auto& entry : gJobs) {
@@ -479,7 +492,12 @@ void CancelAll(const Sink* sink) {
 }
 
 Stats GetStats() {
-  return {gZeroCopyBytes.load(), gFallbackBytes.load(), gSyscalls.load(), gEagainWaits.load(), gActive.load()};
+  int64_t pooled;
+  {
+    std::lock_guard<std::mutex> lock(gPipeMutex);
+    pooled = static_cast<int64_t>(gPipes.size());
+  }
+  return {gZeroCopyBytes.load(), gFallbackBytes.load(), gSyscalls.load(), gEagainWaits.load(), gActive.load(), pooled};
 }
 
 void CountFastPath(int64_t bytes, int64_t syscalls) {

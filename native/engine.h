@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <memory>
+#include <vector>
 
 namespace zc {
 namespace engine {
@@ -15,6 +16,7 @@ enum class Kind {
   kSendfile,       // file -> any fd
   kCopyFileRange,  // file -> file
   kSplice,         // a socket or pipe -> pipe -> any fd (a socket relay, an upload to a file)
+  kBroadcast,      // a socket -> pipe, tee'd into a ring of pipes per sink -> each sink socket
 };
 
 // What the engine reports. `done` is false for progress reports.
@@ -27,6 +29,10 @@ struct Event {
   const char* syscall;       // the call that failed
   bool truncated;            // the input ended before its promised end: the file shrank under the transfer
   const char* fallbackReason;  // why read/write took over, or nullptr
+  // kBroadcast: something happened to one sink ("sink-drop", "sink-error", "sink-removed", "sink-done");
+  // `bytes` is then that sink's count.
+  const char* notice;
+  int sinkId;
 };
 
 // Receives events on an engine thread. Deliver must not block for long.
@@ -46,6 +52,8 @@ struct Spec {
   bool progress;       // report progress after each chunk
   int pipeSize;        // kSplice: the pipe's capacity (0: 1 MiB)
   bool shutdownOnEof;  // kSplice: shutdown(SHUT_WR) the output when the input ends (a relay's half-close)
+  int64_t maxLag;      // kBroadcast: a sink further behind than this is dropped
+  std::vector<int> sinkFds;  // kBroadcast: the sinks it starts with (duplicated), numbered 1..n
 };
 
 // Sets the thread count; only before the first Submit. Returns 0 or -EBUSY.
@@ -58,6 +66,10 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink);
 // Stops a job at its next step; it completes with -ECANCELED and the bytes moved so far.
 void Cancel(uint64_t job);
 
+// kBroadcast: adds a sink (the fd is duplicated) and returns its id (> 0), or -errno; removes one.
+int AddSink(uint64_t job, int fd);
+void RemoveSink(uint64_t job, int sinkId);
+
 // Cancels every job delivering to `sink` (its environment is going away).
 void CancelAll(const Sink* sink);
 
@@ -67,6 +79,7 @@ struct Stats {
   int64_t syscalls;
   int64_t eagainWaits;
   int64_t activeJobs;
+  int64_t pooledPipes;  // empty pipes kept for reuse (2 fds each)
 };
 Stats GetStats();
 

@@ -55,8 +55,10 @@ class JsSink : public engine::Sink {
           e->error ? ErrnoError(env, e->error, e->syscall ? e->syscall : "engine") : env.Null(),
           Napi::Boolean::New(env, e->truncated),
           e->fallbackReason ? Napi::Value(Napi::String::New(env, e->fallbackReason)) : env.Null(),
+          e->notice ? Napi::Value(Napi::String::New(env, e->notice)) : env.Null(),
+          Napi::Number::New(env, e->sinkId),
       };
-      dispatcher.Call({args[0], args[1], args[2], args[3], args[4], args[5], args[6]});
+      dispatcher.Call({args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]});
     }
     delete e;
   }
@@ -73,7 +75,8 @@ void CloseSink(void* arg) {
   engine::CancelAll(sink);
 }
 
-// setEngineCallback(dispatcher(job, done, bytes, fallbackBytes, error|null, truncated, fallbackReason|null))
+// setEngineCallback(dispatcher(job, done, bytes, fallbackBytes, error|null, truncated, fallbackReason|null,
+//                              notice|null, sinkId))
 Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) return ThrowType(env, "dispatcher must be a function");
@@ -96,6 +99,7 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   if (kind == "sendfile") spec.kind = engine::Kind::kSendfile;
   else if (kind == "copyFileRange") spec.kind = engine::Kind::kCopyFileRange;
   else if (kind == "splice") spec.kind = engine::Kind::kSplice;
+  else if (kind == "broadcast") spec.kind = engine::Kind::kBroadcast;
   else return ThrowType(env, "unknown job kind");
   bool hasOffset, hasOutOffset;
   size_t length = 0, pipeSize;
@@ -104,18 +108,45 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
       !ArgOffset(info, 4, &spec.outOffset, &hasOutOffset) || (!untilEnd && !ArgLength(info, 5, SIZE_MAX, &length)) ||
       !ArgLength(info, 7, INT32_MAX, &pipeSize))
     return env.Undefined();
-  if (!hasOffset && spec.kind != engine::Kind::kSplice) return ThrowType(env, "a file job needs an input offset");
-  if (untilEnd && spec.kind != engine::Kind::kSplice) return ThrowType(env, "only a splice job runs to the end");
+  bool stream = spec.kind == engine::Kind::kSplice || spec.kind == engine::Kind::kBroadcast;
+  if (!hasOffset && !stream) return ThrowType(env, "a file job needs an input offset");
+  if (untilEnd && !stream) return ThrowType(env, "only a splice job runs to the end");
   if (!hasOffset) spec.offset = 0;
   if (!hasOutOffset) spec.outOffset = -1;
   spec.length = untilEnd ? -1 : static_cast<int64_t>(length);
   spec.progress = ArgFlag(info, 6);
   spec.pipeSize = static_cast<int>(pipeSize);
   spec.shutdownOnEof = ArgFlag(info, 8);
+  spec.maxLag = info[9].IsNumber() ? info[9].As<Napi::Number>().Int64Value() : 0;
+  if (info[10].IsArray()) {
+    Napi::Array fds = info[10].As<Napi::Array>();
+    for (uint32_t i = 0; i < fds.Length(); i++) {
+      Napi::Value v = fds.Get(i);
+      if (!v.IsNumber()) return ThrowType(env, "sink fds must be numbers");
+      spec.sinkFds.push_back(v.As<Napi::Number>().Int32Value());
+    }
+  }
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
   return Napi::Number::New(env, static_cast<double>(id));
+}
+
+// addSink(job, fd) -> sink id; removeSink(job, sinkId)
+Napi::Value AddSinkJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!info[0].IsNumber() || !ArgFd(info, 1, &fd)) return ThrowType(info.Env(), "addSink(job, fd)");
+  int id = engine::AddSink(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), fd);
+  if (id < 0) return ThrowErrno(info.Env(), id, "dup");
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value RemoveSinkJs(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber() && info[1].IsNumber()) {
+    engine::RemoveSink(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()),
+                       info[1].As<Napi::Number>().Int32Value());
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value CancelJs(const Napi::CallbackInfo& info) {
@@ -138,6 +169,7 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   o.Set("syscalls", static_cast<double>(s.syscalls));
   o.Set("eagainWaits", static_cast<double>(s.eagainWaits));
   o.Set("activeJobs", static_cast<double>(s.activeJobs));
+  o.Set("pooledPipes", static_cast<double>(s.pooledPipes));
   o.Set("engineThreads", engine::Threads());
   return o;
 }
@@ -178,6 +210,8 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("setEngineCallback", Napi::Function::New(env, SetEngineCallbackJs, "setEngineCallback"));
   exports.Set("submit", Napi::Function::New(env, SubmitJs, "submit"));
   exports.Set("cancel", Napi::Function::New(env, CancelJs, "cancel"));
+  exports.Set("addSink", Napi::Function::New(env, AddSinkJs, "addSink"));
+  exports.Set("removeSink", Napi::Function::New(env, RemoveSinkJs, "removeSink"));
   exports.Set("configure", Napi::Function::New(env, ConfigureJs, "configure"));
   exports.Set("engineStats", Napi::Function::New(env, StatsJs, "engineStats"));
   exports.Set("sendfileFast", Napi::Function::New(env, SendfileFastJs, "sendfileFast"));

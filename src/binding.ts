@@ -43,14 +43,17 @@ export interface NativeBinding {
   pageSize: number;
 
   setEngineCallback(dispatcher: (job: number, done: boolean, bytes: number, fallbackBytes: number,
-    error: SystemError | null, truncated: boolean, fallbackReason: string | null) => void): void;
-  submit(kind: 'sendfile' | 'copyFileRange' | 'splice', outFd: number, inFd: number, offset: number | bigint | null,
-    outOffset: number | bigint | null, length: number, progress: boolean, pipeSize: number,
-    shutdownOnEof: boolean): number;
+    error: SystemError | null, truncated: boolean, fallbackReason: string | null, notice: string | null,
+    sinkId: number) => void): void;
+  submit(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadcast', outFd: number, inFd: number,
+    offset: number | bigint | null, outOffset: number | bigint | null, length: number, progress: boolean,
+    pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[]): number;
+  addSink(job: number, fd: number): number;
+  removeSink(job: number, sinkId: number): void;
   cancel(job: number): void;
   configure(engineThreads: number): boolean;
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
-    activeJobs: number; engineThreads: number };
+    activeJobs: number; engineThreads: number; pooledPipes: number };
   sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number): number;
 }
 

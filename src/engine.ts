@@ -20,18 +20,36 @@ export interface JobOptions {
   pipeSize?: number;
   /** 'splice' jobs: shutdown(SHUT_WR) the output when the input ends. */
   shutdownOnEof?: boolean;
+  /** 'broadcast' jobs: drop a sink further behind than this many bytes. */
+  maxLag?: number;
+  /** 'broadcast' jobs: the sinks it starts with, numbered 1..n in this order. */
+  sinkFds?: number[];
+  onNotice?: (notice: SinkNotice) => void;
+}
+
+/** Something that happened to one sink of a broadcast job. */
+export interface SinkNotice {
+  notice: 'sink-drop' | 'sink-error' | 'sink-removed' | 'sink-done';
+  sinkId: number;
+  bytes: number;
+  error: SystemError | null;
 }
 
 interface Pending {
   resolve(result: JobResult): void;
   onProgress?: (bytes: number) => void;
+  onNotice?: (notice: SinkNotice) => void;
 }
 
 const pending = new Map<number, Pending>();
 
-binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, fallbackReason) => {
+binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, fallbackReason, notice, sinkId) => {
   const p = pending.get(job);
   if (!p) return;
+  if (notice) {
+    p.onNotice?.({ notice: notice as SinkNotice['notice'], sinkId, bytes, error });
+    return;
+  }
   if (!done) {
     p.onProgress?.(bytes);
     return;
@@ -48,18 +66,27 @@ binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, f
 export function runJob(kind: 'sendfile' | 'copyFileRange' | 'splice', outFd: number, inFd: number,
   offset: number | bigint | null, outOffset: number | bigint | null, length: number,
   options: JobOptions = {}): Promise<JobResult> {
-  return new Promise((resolve) => {
-    const { signal, onProgress } = options;
-    const job = binding!.submit(kind, outFd, inFd, offset, outOffset, length, onProgress !== undefined,
-      options.pipeSize ?? 0, options.shutdownOnEof ?? false);
-    const cancel = () => binding!.cancel(job);
+  return new Promise((resolve) => resolve(startJob(kind, outFd, inFd, offset, outOffset, length, options).done));
+}
+
+/** Starts a job and hands out its id (for cancel, addSink, removeSink) with its completion. */
+export function startJob(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadcast', outFd: number, inFd: number,
+  offset: number | bigint | null, outOffset: number | bigint | null, length: number,
+  options: JobOptions = {}): { id: number; done: Promise<JobResult> } {
+  const { signal, onProgress, onNotice } = options;
+  const id = binding!.submit(kind, outFd, inFd, offset, outOffset, length, onProgress !== undefined,
+    options.pipeSize ?? 0, options.shutdownOnEof ?? false, options.maxLag ?? 0, options.sinkFds ?? []);
+  const done = new Promise<JobResult>((resolve) => {
+    const cancel = () => binding!.cancel(id);
     signal?.addEventListener('abort', cancel, { once: true });
-    pending.set(job, {
+    pending.set(id, {
       onProgress,
+      onNotice,
       resolve(result) {
         signal?.removeEventListener('abort', cancel);
         resolve(result);
       },
     });
   });
+  return { id, done };
 }

@@ -32,3 +32,5 @@ export { configure } from './configure';
 export type { ConfigureOptions } from './configure';
 export { proxy, receiveFile } from './splice';
 export type { ProxyOptions, ProxyResult, ReceiveFileOptions } from './splice';
+export { broadcast, Broadcast } from './broadcast';
+export type { BroadcastOptions, BroadcastResult } from './broadcast';

@@ -6,6 +6,7 @@ import type * as net from 'node:net';
 interface Handle {
   reading?: boolean;
   readStop?(): number;
+  readStart?(): number;
 }
 
 export interface TakenInput {
@@ -19,7 +20,7 @@ export interface TakenInput {
 }
 
 export function takeInput(socket: net.Socket): TakenInput {
-  const wasFlowing = socket.readableFlowing === true;
+  const flowing = socket.readableFlowing;
   socket.pause();
   const handle = (socket as unknown as { _handle?: Handle })._handle;
   if (handle?.reading) handle.readStop?.();
@@ -34,15 +35,29 @@ export function takeInput(socket: net.Socket): TakenInput {
     buffered,
     bufferedBytes,
     giveBack(unread) {
-      if (handle) handle.reading = false;
       if (unread && unread.length > 0) socket.unshift(unread);
-      if (wasFlowing) socket.resume();
-      else socket.read(0);
+      restoreFlowing(socket, flowing);
+      // Node's stream may still count a read as pending from before we stopped the handle, and would never
+      // ask again: start the handle here. Node stops it again itself if nobody consumes (backpressure).
+      if (handle && !socket.destroyed) handle.readStart?.();
     },
     ended() {
       if (handle) handle.reading = false;
       socket.push(null);
-      if (wasFlowing) socket.resume();
+      restoreFlowing(socket, flowing);
     },
   };
+}
+
+/**
+ * Puts the socket back in the mode it had: flowing, paused, or neither yet (then a later 'data' listener
+ * starts the flow, which an explicit pause() would prevent).
+ */
+export function restoreFlowing(socket: net.Socket, flowing: boolean | null): void {
+  if (flowing === true) {
+    socket.resume();
+    return;
+  }
+  if (flowing === null) (socket as unknown as { _readableState: { flowing: boolean | null } })._readableState.flowing = null;
+  socket.read(0);
 }

@@ -22,7 +22,7 @@ import {
 import { type OwnedFd, ownFd } from './fds';
 import { isFileHandle } from './sendfile';
 import { enqueueTransfer, type SocketIo } from './socket-queue';
-import { takeInput } from './socket-reading';
+import { restoreFlowing, takeInput } from './socket-reading';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface ProxyOptions {
@@ -286,6 +286,7 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
 function receiveStream(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
   reason: string, signal: AbortSignal | undefined): Promise<number> {
   countFallback(reason);
+  const flowing = socket.readableFlowing;
   return new Promise((resolve, reject) => {
     let written = 0;
     let writing = Promise.resolve();
@@ -299,6 +300,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
       socket.removeListener('error', onError);
       signal?.removeEventListener('abort', onAbort);
       socket.pause();
+      restoreFlowing(socket, flowing);
       writing.then(() => (err ? reject(withBytes(err, written)) : resolve(written)), (e) => reject(withBytes(e, written)));
     };
     const onData = (chunk: Buffer) => {

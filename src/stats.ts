@@ -15,6 +15,8 @@ export interface Stats {
   /** Times a transfer waited for a socket to take more (EAGAIN). */
   eagainWaits: number;
   engineThreads: number;
+  /** Empty pipes the engine keeps for reuse (two fds each; at most 64 pipes). */
+  pooledPipes: number;
 }
 
 const fallbacks: Record<string, number> = {};
@@ -51,5 +53,6 @@ export function stats(): Stats {
     syscalls: native?.syscalls ?? 0,
     eagainWaits: native?.eagainWaits ?? 0,
     engineThreads: native?.engineThreads ?? 0,
+    pooledPipes: native?.pooledPipes ?? 0,
   };
 }
