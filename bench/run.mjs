@@ -15,8 +15,10 @@ import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
 import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
 import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
+import { relay } from './scenarios/relay.mjs';
+import { upload } from './scenarios/upload.mjs';
 
-const SCENARIOS = [fileToSocket, smallFiles, fileToPipe, fileToFile, mmapHash, mmapScan];
+const SCENARIOS = [fileToSocket, smallFiles, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -67,7 +69,8 @@ function table(header, lines) {
 function printTable(scenario, size, rows) {
   const base = rows.find((r) => r.method === scenario.baseline);
   const times = rows[0].times;
-  console.log(`\n${scenario.title}: ${human(size)}${times > 1 ? ` (×${times} per run)` : ''}`);
+  const sends = scenario.fileSize ? '' : times > 1 ? ` (×${times} per run)` : '';
+  console.log(`\n${scenario.title}: ${human(size)}${sends}`);
   console.log(`× base: the ratio to ${scenario.baseline} in this same run (higher throughput and lower CPU are better)`);
   const spreadOf = (r) => `${Math.round(r.gbPerSecondSpread * 100)}%`;
   if (scenario.perItem) {
@@ -118,19 +121,21 @@ const results = [];
 try {
   for (const scenario of scenarios) {
     for (const size of (scenario.sizes ?? defaultSizes)(values.full)) {
-      if (!files.has(size)) files.set(size, makeFile(dir, size));
-      const file = files.get(size);
+      // A scenario may move `size` bytes as several sends of a smaller file (`fileSize`).
+      const fileBytes = scenario.fileSize ?? size;
+      if (!files.has(fileBytes)) files.set(fileBytes, makeFile(dir, fileBytes));
+      const file = files.get(fileBytes);
       const context = {
         file,
-        size,
-        times: Math.max(1, Math.floor(BYTES_PER_RUN / size)),
-        ...scenario.prepare?.({ file, size }),
+        size: fileBytes,
+        times: scenario.fileSize ? size / fileBytes : Math.max(1, Math.floor(BYTES_PER_RUN / size)),
+        ...scenario.prepare?.({ file, size: fileBytes }),
       };
       const rows = [];
       const methods = Object.entries(scenario.methods);
       for (const [i, [method, prepare]] of methods.entries()) {
         progress(`${scenario.name} ${human(size)}: ${method} (${i + 1}/${methods.length})`);
-        const stats = await repeat(size * context.times, runs, prepare(context));
+        const stats = await repeat(fileBytes * context.times, runs, prepare(context));
         rows.push({ scenario: scenario.name, size, times: context.times, method, ...stats });
       }
       progress('');

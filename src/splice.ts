@@ -113,6 +113,12 @@ export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Pro
 }
 
 async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signal?: AbortSignal): Promise<ProxyResult> {
+  // Node ends and then closes a socket whose input has ended unless half-open is allowed; the relay keeps both
+  // directions going itself. A socket Node saw end before the call may still be closed by Node: its 'close' is
+  // Node's own doing, not a failure (our duplicate fds keep the connection until the relay is done).
+  a.allowHalfOpen = true;
+  b.allowHalfOpen = true;
+  const endedBefore = new Set([a, b].filter((s) => s.readableEnded));
   const stop = new AbortController();
   const both = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const counts = { aToB: 0, bToA: 0 };
@@ -125,7 +131,7 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
   const errors: Error[] = [];
   const onError = (err: Error) => errors.push(err);
   for (const s of [a, b]) {
-    s.once('close', onClose);
+    if (!endedBefore.has(s)) s.once('close', onClose);
     s.on('error', onError);
   }
   const direction = (from: net.Socket, to: net.Socket, key: keyof ProxyResult) => {
