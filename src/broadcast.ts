@@ -6,8 +6,9 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { binding } from './binding';
 import { type SinkNotice, startJob } from './engine';
-import { abortError, invalidArgType, outOfRange, validateLength, validateOptions } from './errors';
-import { enqueueTransfer, type SocketIo } from './socket-queue';
+import { abortError, invalidArgType, outOfRange, validateLength, validateOptions, validateSignal } from './errors';
+import { enqueueTransfer } from './socket-queue';
+import { socketFd, writeThrough } from './sockets';
 import { takeInput } from './socket-reading';
 import { countFallback, countFallbackBytes } from './stats';
 
@@ -46,18 +47,6 @@ interface SinkState {
   bytes: number;
   leave?: () => void;
   left: boolean;
-}
-
-function socketFd(socket: net.Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
-function writeThrough(io: SocketIo, chunks: Buffer[]): Promise<void> {
-  if (chunks.length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    chunks.forEach((c, i) => io.write(c, i === chunks.length - 1 ? (err) => (err ? reject(err) : resolve()) : undefined));
-  });
 }
 
 /** The handle of a running broadcast: an EventEmitter with 'drop' (sink, bytes, error?) events. */
@@ -305,9 +294,5 @@ export function broadcast(source: net.Socket, sinks: net.Socket[], options?: Bro
     pipeSize = validateLength(opts.pipeSize, 'options.pipeSize');
     if (pipeSize < 4096 || pipeSize > 2 ** 31 - 1) throw outOfRange('options.pipeSize', '>= 4096 && <= 2147483647', pipeSize);
   }
-  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
-  }
-  if (opts.signal?.aborted) throw abortError(0, opts.signal);
-  return new Broadcast(source, sinks, maxLag, pipeSize, opts.signal);
+  return new Broadcast(source, sinks, maxLag, pipeSize, validateSignal(opts.signal));
 }

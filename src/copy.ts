@@ -15,6 +15,7 @@ import {
   validateLength,
   validateOffset,
   validateOptions,
+  validateSignal,
   withBytes,
 } from './errors';
 import { type OwnedFd, ownFd } from './fds';
@@ -65,10 +66,7 @@ export function copyFileRange(src: FileInput, dst: string | number | FileHandle,
     offsetIn = Number(validateOffset(opts.offsetIn, 'options.offsetIn') ?? 0);
     offsetOut = validateOffset(opts.offsetOut, 'options.offsetOut');
     length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
-    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-      throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
-    }
-    if (opts.signal?.aborted) throw abortError(0, opts.signal);
+    validateSignal(opts.signal);
     source = openSource(src, 'src');
     output = claimOutput(dst);
   } catch (err) {

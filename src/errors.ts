@@ -166,6 +166,14 @@ export function validateBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
+/** An optional AbortSignal; an already-aborted one rejects at once with AbortError (bytes 0). */
+export function validateSignal(value: unknown, name = 'options.signal'): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
+  if (value.aborted) throw abortError(0, value);
+  return value;
+}
+
 /** An options bag: undefined (no options) or a plain object. */
 export function validateOptions<T extends object>(value: unknown, name = 'options'): Partial<T> {
   if (value === undefined || value === null) return {};

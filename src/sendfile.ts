@@ -19,10 +19,12 @@ import {
   validateLength,
   validateOffset,
   validateOptions,
+  validateSignal,
   withBytes,
 } from './errors';
 import { type OwnedFd, ownFd } from './fds';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
+import { prematureClose, socketFd } from './sockets';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface SendFileOptions {
@@ -115,13 +117,10 @@ function validateSendOptions(options: unknown): [Partial<SendFileOptions>, numbe
   const opts = validateOptions<SendFileOptions>(options);
   const offset = validateOffset(opts.offset, 'options.offset');
   const length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
-  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
-  }
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', opts.onProgress);
   }
-  if (opts.signal?.aborted) throw abortError(0, opts.signal);
+  validateSignal(opts.signal);
   return [opts, offset, length];
 }
 
@@ -189,11 +188,6 @@ export function sendFile(out: net.Socket | number, input: FileInput, options?: S
   return pending.finally(close);
 }
 
-function socketFd(socket: net.Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
 function refused(err: unknown): boolean {
   const code = (err as SystemError).code;
   return code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EIO';
@@ -241,10 +235,6 @@ async function sendToFd(outFd: number, t: Transfer): Promise<SendResult> {
   return engine(outFd, t);
 }
 
-function premature(): Error {
-  return Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-}
-
 async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Promise<SendResult> {
   if (socket.destroyed || socket.writableEnded) {
     throw withBytes(Object.assign(new Error('Cannot send a file to a socket that has ended or been destroyed'),
@@ -269,7 +259,7 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
     if (code === 'ERR_FILE_TRUNCATED' || code === 'ECONNRESET' || code === 'EPIPE') socket.destroy();
     if (closed.signal.aborted && !t.signal?.aborted) {
       // The socket closed under us: report why (a reset peer), else that it closed early.
-      throw withBytes(socketError ?? premature(), (err as { bytes?: number }).bytes ?? 0);
+      throw withBytes(socketError ?? prematureClose(), (err as { bytes?: number }).bytes ?? 0);
     }
     throw err;
   } finally {
@@ -329,7 +319,7 @@ async function writeFully(fd: number, chunk: Buffer): Promise<void> {
 function socketWrite(socket: net.Socket, io: SocketIo, chunk: Buffer, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (socket.destroyed) {
-      reject(premature());
+      reject(prematureClose());
       return;
     }
     let settled = false;
@@ -344,7 +334,7 @@ function socketWrite(socket: net.Socket, io: SocketIo, chunk: Buffer, signal: Ab
       else resolve();
     };
     const onDrain = () => done();
-    const onClose = () => done(premature());
+    const onClose = () => done(prematureClose());
     const onError = (err: Error) => done(err);
     const onAbort = () => done(abortError(0, signal));
     socket.once('close', onClose);

@@ -17,11 +17,13 @@ import {
   validateLength,
   validateOffset,
   validateOptions,
+  validateSignal,
   withBytes,
 } from './errors';
 import { type OwnedFd, ownFd } from './fds';
 import { isFileHandle } from './sendfile';
-import { enqueueTransfer, type SocketIo } from './socket-queue';
+import { enqueueTransfer } from './socket-queue';
+import { prematureClose, socketFd, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -59,35 +61,11 @@ function validatePipeSize(value: unknown): number {
   return size;
 }
 
-function validateSignal(value: unknown): AbortSignal | undefined {
-  if (value !== undefined && !(value instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', value);
-  }
-  return value;
-}
-
-function socketFd(socket: net.Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
 function zeroCopyCapable(...sockets: net.Socket[]): string | undefined {
   if (!binding) return 'no-binding';
   if (sockets.some((s) => s instanceof tls.TLSSocket)) return 'tls';
   if (sockets.some((s) => socketFd(s) === undefined)) return 'no-fd';
   return undefined;
-}
-
-function premature(): Error {
-  return Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-}
-
-/** Writes chunks through the socket's own write and resolves once the last one has reached the kernel. */
-function writeThrough(io: SocketIo, chunks: Buffer[]): Promise<void> {
-  if (chunks.length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    chunks.forEach((chunk, i) => io.write(chunk, i === chunks.length - 1 ? (err) => (err ? reject(err) : resolve()) : undefined));
-  });
 }
 
 /**
@@ -104,7 +82,6 @@ export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Pro
     const opts = validateOptions<ProxyOptions>(options);
     pipeSize = validatePipeSize(opts.pipeSize);
     signal = validateSignal(opts.signal);
-    if (signal?.aborted) throw abortError(0, signal);
   } catch (err) {
     return Promise.reject(err);
   }
@@ -127,7 +104,7 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
     failure ??= err;
     stop.abort();
   };
-  const onClose = () => fail(premature());
+  const onClose = () => fail(prematureClose());
   const errors: Error[] = [];
   const onError = (err: Error) => errors.push(err);
   for (const s of [a, b]) {
@@ -191,7 +168,7 @@ function proxyStreams(a: net.Socket, b: net.Socket, reason: string, signal?: Abo
       from.pipe(to); // ends `to` (shutdown for writing) when `from` ends
       to.once('finish', () => ++finished === 2 && settle());
       from.once('error', (err) => settle(err));
-      from.once('close', () => finished < 2 && settle(premature()));
+      from.once('close', () => finished < 2 && settle(prematureClose()));
     }
   });
 }
@@ -216,7 +193,6 @@ export function receiveFile(socket: net.Socket, dest: string | number | FileHand
     offset = validateOffset(opts.offset, 'options.offset');
     pipeSize = validatePipeSize(opts.pipeSize);
     signal = validateSignal(opts.signal);
-    if (signal?.aborted) throw abortError(0, signal);
     if (typeof dest === 'string') output = dest;
     else if (typeof dest === 'number') output = ownFd(validateFd(dest, 'dest'), false);
     else if (isFileHandle(dest)) output = ownFd(dest.fd, false);
@@ -273,12 +249,12 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
       length === undefined ? -1 : length - written, { signal: both, pipeSize });
     written += job.bytes;
     if (job.error) {
-      if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(premature(), written);
+      if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
       throw withBytes(job.error, written);
     }
     if (job.truncated) {
       input.ended();
-      throw withBytes(premature(), written);
+      throw withBytes(prematureClose(), written);
     }
     if (length === undefined) input.ended();
     else input.giveBack();
@@ -325,7 +301,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
         if (take < chunk.length) socket.unshift(chunk.subarray(take));
       }
     };
-    const onEnd = () => finish(length === undefined ? undefined : premature());
+    const onEnd = () => finish(length === undefined ? undefined : prematureClose());
     const onError = (err: Error) => finish(err);
     const onAbort = () => finish(abortError(written, signal));
     if (length === 0) return finish();

@@ -1,0 +1,23 @@
+// Small facts about net.Sockets shared by the transfers that take them over.
+import type * as net from 'node:net';
+import type { SocketIo } from './socket-queue';
+
+/** The fd under a net.Socket (libuv's handle), or undefined when it has none (not connected, closed). */
+export function socketFd(socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** The error for a socket that closed while a transfer still needed it. */
+export function prematureClose(): Error & { code: string } {
+  return Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/** Writes chunks through the socket's own write; resolves once the last one has reached the kernel. */
+export function writeThrough(io: SocketIo, chunks: Buffer[]): Promise<void> {
+  if (chunks.length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    chunks.forEach((chunk, i) =>
+      io.write(chunk, i === chunks.length - 1 ? (err) => (err ? reject(err) : resolve()) : undefined));
+  });
+}
