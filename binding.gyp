@@ -23,7 +23,9 @@
             "native/mmap_binding.cc",
             "native/engine.cc",
             "native/broadcast.cc",
-            "native/engine_binding.cc"
+            "native/engine_binding.cc",
+            "native/lease.cc",
+            "native/lease_binding.cc"
           ]
         }, {
           "sources": ["native/unsupported.cc"]

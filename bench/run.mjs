@@ -14,11 +14,12 @@ import { repeat } from './lib/measure.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
 import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
+import { lease } from './scenarios/lease.mjs';
 import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 import { relay } from './scenarios/relay.mjs';
 import { upload } from './scenarios/upload.mjs';
 
-const SCENARIOS = [fileToSocket, smallFiles, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan];
+const SCENARIOS = [fileToSocket, smallFiles, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -120,6 +121,16 @@ const files = new Map(); // size -> data file, made once and shared by the scena
 const results = [];
 try {
   for (const scenario of scenarios) {
+    if (scenario.run) {
+      // A scenario that measures something else than throughput runs and prints itself.
+      progress(`${scenario.name}`);
+      const rows = await scenario.run({ dir, full: values.full });
+      progress('');
+      console.log(`\n${scenario.title}`);
+      scenario.print(rows, table);
+      results.push(...rows);
+      continue;
+    }
     for (const size of (scenario.sizes ?? defaultSizes)(values.full)) {
       // A scenario may move `size` bytes as several sends of a smaller file (`fileSize`).
       const fileBytes = scenario.fileSize ?? size;

@@ -25,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterCapabilities(env, exports);
   RegisterMmap(env, exports);
   RegisterEngine(env, exports);
+  RegisterLease(env, exports);
   return exports;
 }
 

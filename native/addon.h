@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine.h"
+#include "lease.h"
 
 namespace zc {
 
@@ -15,6 +16,7 @@ struct AddonData {
   Napi::FunctionReference errorFactory;
   std::unique_ptr<MappingTable> mappings;
   std::shared_ptr<engine::Sink> engineSink;  // engine_binding.cc: delivers job events to JS
+  std::shared_ptr<lease::Listener> leaseListener;  // lease_binding.cc: delivers lease events to JS
   AddonData();
   ~AddonData();
 };
@@ -26,5 +28,6 @@ void RegisterTransfer(Napi::Env env, Napi::Object exports);
 void RegisterCapabilities(Napi::Env env, Napi::Object exports);
 void RegisterMmap(Napi::Env env, Napi::Object exports);
 void RegisterEngine(Napi::Env env, Napi::Object exports);
+void RegisterLease(Napi::Env env, Napi::Object exports);
 
 }  // namespace zc

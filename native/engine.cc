@@ -482,6 +482,19 @@ void RemoveSink(uint64_t job, int sinkId) {
   Wake(it->second->worker);
 }
 
+void CancelAndWait(uint64_t job, int timeoutMs) {
+  Cancel(job);
+  int64_t until = NowMs() + timeoutMs;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(gMutex);
+      if (gJobs.find(job) == gJobs.end()) return;
+    }
+    if (NowMs() >= until) return;
+    usleep(500);
+  }
+}
+
 void CancelAll(const Sink* sink) {
   std::lock_guard<std::mutex> lock(gMutex);
   for (auto& entry : gJobs) {

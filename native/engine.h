@@ -70,6 +70,10 @@ void Cancel(uint64_t job);
 int AddSink(uint64_t job, int fd);
 void RemoveSink(uint64_t job, int sinkId);
 
+// Cancels a job and waits (at most timeoutMs) until its worker has stopped it: after this no byte of it moves.
+// For a lease that must not be given up while a transfer could still read the file.
+void CancelAndWait(uint64_t job, int timeoutMs);
+
 // Cancels every job delivering to `sink` (its environment is going away).
 void CancelAll(const Sink* sink);
 

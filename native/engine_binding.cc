@@ -44,9 +44,17 @@ class JsSink : public engine::Sink {
   }
 
  private:
+  bool Alive() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return alive_;
+  }
+
   static void CallJs(Napi::Env env, Napi::Function dispatcher, engine::Event* e) {
-    if (env != nullptr) {
-      if (e->done) static_cast<JsSink*>(GetAddonData(env)->engineSink.get())->JobEnded(env);
+    // During environment teardown (worker exit) queued events may still be handed over while JS can no longer
+    // run: the sink is closed by then, and nothing is called.
+    JsSink* sink = env != nullptr ? static_cast<JsSink*>(GetAddonData(env)->engineSink.get()) : nullptr;
+    if (sink != nullptr && sink->Alive()) {
+      if (e->done) sink->JobEnded(env);
       Napi::Value args[] = {
           Napi::Number::New(env, static_cast<double>(e->job)),
           Napi::Boolean::New(env, e->done),

@@ -37,6 +37,7 @@ struct MappingTable {
   std::unordered_map<uint32_t, Mapping*> live;
   uint32_t nextId = 1;
   Wake* wake = nullptr;
+  bool closing = false;  // environment teardown: no more calls into JS
   Napi::FunctionReference onTruncated;
   std::unique_ptr<Napi::AsyncContext> asyncContext;
 };

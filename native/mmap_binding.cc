@@ -37,6 +37,7 @@ static void FinalizeMapping(napi_env env, void* /*data*/, void* hint) {
 // On the JS thread, after the guard filled pages: tell JS once per mapping.
 static void OnWake(uv_async_t* handle) {
   MappingTable* table = reinterpret_cast<Wake*>(handle)->table;
+  if (table->closing) return;
   Napi::Env env(table->owner->env);
   Napi::HandleScope scope(env);
   std::vector<uint32_t> ids;
@@ -60,6 +61,7 @@ static void OnWake(uv_async_t* handle) {
 // Environment teardown (process exit, worker termination): unmap what is left, then close the wake-up.
 static void CleanupTable(napi_async_cleanup_hook_handle hook, void* arg) {
   MappingTable* table = static_cast<MappingTable*>(arg);
+  table->closing = true;
   std::vector<Mapping*> left;
   for (auto& entry : table->live) left.push_back(entry.second);
   for (Mapping* m : left) Release(m, table);

@@ -55,6 +55,14 @@ export interface NativeBinding {
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
     activeJobs: number; engineThreads: number; pooledPipes: number };
   sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number): number;
+
+  setLeaseCallback(dispatcher: (id: number, event: 'break' | 'released', at: number) => void): void;
+  acquireLease(fd: number, type: 'read' | 'write', hold: boolean, graceMs: number): number;
+  releaseLease(id: number): void;
+  guardLease(id: number, job: number): void;
+  getLease(fd: number): 'read' | 'write' | 'none';
+  configureLeaseSignal(offset: number): boolean;
+  leaseSignalBase: number;
 }
 
 function load(): { binding: NativeBinding | null; reason?: string } {

@@ -18,8 +18,8 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, ownFd } from './fds';
-import { type FileInput, type Source, isFileHandle, openSource } from './sendfile';
+import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface CopyFileRangeOptions {

@@ -70,6 +70,17 @@ export function fileTruncated(bytes: number, expected: number, path?: string): C
   return err;
 }
 
+/** The file's lease broke (another process opened it for writing or truncated it) and the transfer could not
+ * finish within its grace: it was stopped before the writer could change a byte it sends. */
+export function leaseBroken(bytes: number, expected: number, path?: string): CodedError & { bytes: number } {
+  const where = path === undefined ? 'the input file' : `'${path}'`;
+  const err = codeError(Error, 'ERR_LEASE_BROKEN',
+    `another process wants to change ${where}: the transfer stopped after ${bytes} of ${expected} bytes`,
+    leaseBroken) as CodedError & { bytes: number };
+  err.bytes = bytes;
+  return err;
+}
+
 /** Adds the count of bytes moved before a failure to its error. */
 export function withBytes<E extends object>(err: E, bytes: number): E & { bytes: number } {
   return Object.assign(err, { bytes });

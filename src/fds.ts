@@ -1,6 +1,7 @@
 // Our own references to a caller's fds, taken synchronously when a call is made: a caller may close or reuse
 // its fd number right after the call returns, and that must never redirect or disturb the transfer.
 import * as fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { binding } from './binding';
 
 export interface OwnedFd {
@@ -27,4 +28,10 @@ export function ownFd(fd: number, forReading: boolean): OwnedFd {
     // no /proc: use the caller's fd
   }
   return { fd, close() {} };
+}
+
+/** A fs.promises FileHandle (or anything shaped like one). */
+export function isFileHandle(value: unknown): value is FileHandle {
+  return typeof value === 'object' && value !== null && typeof (value as FileHandle).fd === 'number' &&
+    typeof (value as FileHandle).close === 'function';
 }

@@ -7,6 +7,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { binding } from './binding';
+import { isFileHandle } from './fds';
+import { type Lease, leaseFd } from './lease';
 import {
   invalidArgType,
   invalidArgValue,
@@ -37,6 +39,12 @@ export interface MapOptions {
   advice?: MapAdvice;
   /** Keep the range in RAM (mlock). */
   lock?: boolean;
+  /**
+   * Take a read lease first, so the mapping learns (event 'revoked') when another process opens the file for
+   * writing or truncates it: true (map anyway where no lease can be had; `leased` says) or 'required'.
+   * Not with mode 'write' (our own writable fd would break it).
+   */
+  lease?: boolean | 'required';
 }
 
 export interface SyncOptions {
@@ -146,6 +154,11 @@ export class Mapping extends EventEmitter {
   #buffer: Buffer;
   #backing: Backing;
   #closed = false;
+  #lease: Lease | undefined;
+  #revoked = false;
+  /** With `lease`: whether a lease was had, and why not where it was not. */
+  leased?: boolean;
+  leaseReason?: string;
 
   /** @internal */
   constructor(buffer: Buffer, backing: Backing, offset: number | bigint, mode: MapMode) {
@@ -171,6 +184,19 @@ export class Mapping extends EventEmitter {
   }
   get closed(): boolean {
     return this.#closed;
+  }
+  /** The lease broke: another process opened the file for writing or truncated it. The bytes may change. */
+  get revoked(): boolean {
+    return this.#revoked;
+  }
+
+  /** @internal */
+  holdLease(lease: Lease): void {
+    this.#lease = lease;
+    lease.once('break', () => {
+      this.#revoked = true;
+      this.emit('revoked');
+    });
   }
 
   #check(method: string): void {
@@ -235,6 +261,7 @@ export class Mapping extends EventEmitter {
   unmap(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#lease?.release();
     this.#backing.release(this.#buffer);
   }
 
@@ -249,6 +276,7 @@ function validateAdvice(value: unknown, name: string): MapAdvice {
 }
 
 interface Request {
+  lease: boolean | 'required';
   offset: number | bigint;
   offsetValue: number | bigint;
   length: number | undefined;
@@ -268,7 +296,13 @@ function validateRequest(options: unknown): Request {
     length = validateLength(opts.length, 'options.length');
     if (length === 0) throw outOfRange('options.length', '>= 1', length);
   }
+  const lease = opts.lease ?? false;
+  if (lease !== false && lease !== true && lease !== 'required') {
+    throw invalidArgValue('options.lease', lease, "must be true, false or 'required'");
+  }
+  if (lease && mode === 'write') throw invalidArgValue('options.lease', lease, "cannot guard a 'write' mapping");
   return {
+    lease,
     offset: opts.offset ?? 0,
     offsetValue: offset,
     length,
@@ -279,10 +313,6 @@ function validateRequest(options: unknown): Request {
   };
 }
 
-function isFileHandle(value: unknown): value is FileHandle {
-  return typeof value === 'object' && value !== null && typeof (value as FileHandle).fd === 'number' &&
-    typeof (value as FileHandle).close === 'function';
-}
 
 interface Opened {
   fd: number;
@@ -308,8 +338,20 @@ function targetFd(target: unknown): Opened | undefined {
 function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request): Mapping {
   const { fd, ownsFd, path } = opened;
   let keepFd = false;
+  let lease: Lease | undefined;
+  let leaseReason: string | undefined;
   try {
     if (!isFile) throw systemError(-19 /* ENODEV, what mmap answers */, 'mmap', path);
+    if (req.lease) {
+      // Before mapping: a lease taken after could miss a writer that came in between.
+      try {
+        lease = leaseFd(fd, 'read', false, 0, undefined, path);
+      } catch (err) {
+        if (req.lease === 'required') throw err;
+        const code = (err as { code?: string }).code;
+        leaseReason = code === 'ERR_ZEROCOPY_UNSUPPORTED' ? 'no-binding' : code;
+      }
+    }
     const start = Number(req.offsetValue);
     if (start > size) throw outOfRange('options.offset', `<= ${size} (the file's size)`, req.offset);
     const length = req.length ?? size - start;
@@ -333,8 +375,15 @@ function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request):
       mapping = new Mapping(buffer, new CopyBacking(fd, keepFd, start, buffer, req.mode === 'write'),
         req.offset, req.mode);
     }
+    if (req.lease) {
+      mapping.leased = lease !== undefined;
+      if (lease) mapping.holdLease(lease);
+      else mapping.leaseReason = leaseReason;
+    }
+    lease = undefined; // the mapping owns it now
     return mapping;
   } finally {
+    lease?.release();
     if (ownsFd && !keepFd) fs.closeSync(fd);
   }
 }

@@ -8,12 +8,14 @@ import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
 import { binding } from './binding';
-import { runJob } from './engine';
+import { startJob } from './engine';
 import {
   type SystemError,
   abortError,
   fileTruncated,
   invalidArgType,
+  invalidArgValue,
+  leaseBroken,
   outOfRange,
   validateFd,
   validateLength,
@@ -22,7 +24,8 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, ownFd } from './fds';
+import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type Lease, leaseFd } from './lease';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { prematureClose, socketFd } from './sockets';
 import { countFallback, countFallbackBytes, tracked } from './stats';
@@ -35,6 +38,13 @@ export interface SendFileOptions {
   signal?: AbortSignal;
   /** Called with the bytes sent so far, at most once per chunk. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Hold a read lease on the file while sending, so the response is exactly the file: true (go on without one
+   * where it cannot be had, saying why in the result) or 'required' (reject instead).
+   */
+  lease?: boolean | 'required';
+  /** After a lease break, how long the transfer may go on before it is stopped. Default 1000. */
+  leaseGraceMs?: number;
 }
 
 export interface SendResult {
@@ -43,6 +53,9 @@ export interface SendResult {
   zeroCopy: boolean;
   /** Why read/write was used: 'tls', 'no-binding', 'not-regular-file', 'no-fd', 'sendfile-refused'. */
   fallbackReason?: string;
+  /** With `lease`: whether a lease guarded the transfer, and why not ('EAGAIN', 'EACCES', 'no-binding', ...). */
+  leased?: boolean;
+  leaseReason?: string;
 }
 
 export type FileInput = string | number | FileHandle;
@@ -62,10 +75,6 @@ export interface Source {
   close(): void;
 }
 
-export function isFileHandle(value: unknown): value is FileHandle {
-  return typeof value === 'object' && value !== null && typeof (value as FileHandle).fd === 'number' &&
-    typeof (value as FileHandle).close === 'function';
-}
 
 function regularSize(fd: number): number {
   if (binding) return binding.regularSize(fd);
@@ -111,6 +120,7 @@ interface Transfer {
   onProgress?: (bytes: number) => void;
   /** Set when sendfile refused the input on the fast path: the rest goes through read/write. */
   refused?: boolean;
+  lease?: Lease;
 }
 
 function validateSendOptions(options: unknown): [Partial<SendFileOptions>, number | bigint | null, number | undefined] {
@@ -120,6 +130,10 @@ function validateSendOptions(options: unknown): [Partial<SendFileOptions>, numbe
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', opts.onProgress);
   }
+  if (opts.lease !== undefined && typeof opts.lease !== 'boolean' && opts.lease !== 'required') {
+    throw invalidArgValue('options.lease', opts.lease, "must be true, false or 'required'");
+  }
+  if (opts.leaseGraceMs !== undefined) validateLength(opts.leaseGraceMs, 'options.leaseGraceMs');
   validateSignal(opts.signal);
   return [opts, offset, length];
 }
@@ -145,21 +159,32 @@ function range(offset: number | bigint | null, length: number | undefined, size:
 export function sendFile(out: net.Socket | number, input: FileInput, options?: SendFileOptions): Promise<SendResult> {
   let source: Source | undefined;
   let transfer: Transfer;
+  let leaseInfo: Pick<SendResult, 'leased' | 'leaseReason'> = {};
   const isSocket = out instanceof net.Socket;
   try {
     const [opts, offset, length] = validateSendOptions(options);
     if (!isSocket) validateFd(out, 'out');
     source = openSource(input, 'input');
+    let lease: Lease | undefined;
+    if (opts.lease) {
+      [lease, leaseInfo] = takeLease(source, opts.lease, opts.leaseGraceMs ?? 1000);
+      if (lease) source.size = regularSize(source.fd); // as the lease now keeps it
+    }
     const [start, count] = range(offset, length, source.size);
     transfer = {
       inFd: source.fd, path: source.path, regular: source.size >= 0, offset: start, length: count, sent: 0,
-      signal: opts.signal, onProgress: opts.onProgress,
+      signal: opts.signal, onProgress: opts.onProgress, lease,
     };
   } catch (err) {
     source?.close();
     return Promise.reject(err);
   }
-  const close = source.close;
+  const lease = transfer.lease;
+  const close = () => {
+    lease?.release();
+    source!.close();
+  };
+  const withLease = (result: SendResult): SendResult => (leaseInfo.leased === undefined ? result : { ...result, ...leaseInfo });
   let pending: Promise<SendResult>;
   if (isSocket) {
     let done: SendResult | undefined;
@@ -171,7 +196,7 @@ export function sendFile(out: net.Socket | number, input: FileInput, options?: S
     }
     if (done) {
       close();
-      return Promise.resolve(done);
+      return Promise.resolve(withLease(done));
     }
     // The socket's place in its output queue is taken now: writes made after this call go after the file.
     pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)));
@@ -185,7 +210,19 @@ export function sendFile(out: net.Socket | number, input: FileInput, options?: S
     }
     pending = tracked(() => sendToFd(output.fd, transfer)).finally(output.close);
   }
-  return pending.finally(close);
+  return pending.then(withLease).finally(close);
+}
+
+/** A read lease on the source, held through the transfer; or why there is none (true), or an error ('required'). */
+function takeLease(source: Source, mode: true | 'required', graceMs: number):
+  [Lease | undefined, Pick<SendResult, 'leased' | 'leaseReason'>] {
+  try {
+    return [leaseFd(source.fd, 'read', true, graceMs, undefined, source.path), { leased: true }];
+  } catch (err) {
+    if (mode === 'required') throw err;
+    const code = (err as SystemError).code;
+    return [undefined, { leased: false, leaseReason: code === 'ERR_ZEROCOPY_UNSUPPORTED' ? 'no-binding' : code }];
+  }
 }
 
 function refused(err: unknown): boolean {
@@ -256,7 +293,9 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
     return await engine(fd!, { ...t, signal });
   } catch (err) {
     const code = (err as SystemError).code;
-    if (code === 'ERR_FILE_TRUNCATED' || code === 'ECONNRESET' || code === 'EPIPE') socket.destroy();
+    if (code === 'ERR_FILE_TRUNCATED' || code === 'ERR_LEASE_BROKEN' || code === 'ECONNRESET' || code === 'EPIPE') {
+      socket.destroy();
+    }
     if (closed.signal.aborted && !t.signal?.aborted) {
       // The socket closed under us: report why (a reset peer), else that it closed early.
       throw withBytes(socketError ?? prematureClose(), (err as { bytes?: number }).bytes ?? 0);
@@ -272,13 +311,19 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
 async function engine(outFd: number, t: Transfer): Promise<SendResult> {
   let sent = t.sent;
   if (sent > 0) t.onProgress?.(sent);
-  const job = await runJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
+  const started = startJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
     signal: t.signal,
     onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
   });
+  // After a break the lease thread stops this job before it lets the writer go.
+  t.lease?.guard(started.id);
+  const job = await started.done;
   sent += job.bytes;
   if (job.fallbackReason) countFallback(job.fallbackReason);
   if (job.error) {
+    if (job.error.code === 'ECANCELED' && t.lease?.broken && !t.signal?.aborted) {
+      throw leaseBroken(sent, t.length, t.path);
+    }
     if (job.error.code === 'ECANCELED') throw abortError(sent, t.signal);
     throw withBytes(job.error, sent);
   }
@@ -293,6 +338,8 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
   let sent = t.sent;
   while (sent < t.length) {
     if (t.signal?.aborted) throw abortError(sent, t.signal);
+    // Read/write has no job the lease thread could stop: it stops at the first chunk after a break.
+    if (t.lease?.broken) throw leaseBroken(sent, t.length, t.path);
     const chunk = Buffer.allocUnsafe(Math.min(FALLBACK_CHUNK, t.length - sent));
     const n = (await readAsync(t.inFd, chunk, 0, chunk.length, t.regular ? t.offset + sent : null)).bytesRead;
     if (n === 0) throw fileTruncated(sent, t.length, t.path);

@@ -20,8 +20,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, ownFd } from './fds';
-import { isFileHandle } from './sendfile';
+import { type OwnedFd, isFileHandle, ownFd } from './fds';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, socketFd, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';

@@ -323,6 +323,8 @@ describe('failures: each rejects with its code and leaves no fd behind', () => {
 
   it('a worker thread terminated mid-transfer leaves the process and its fds clean', async () => {
     const { file: f } = file('worker', 64 * MiB);
+    // The engine's threads and their epoll fds are process-wide and made on first use: start them first.
+    await copyFileRange(f, path.join(dir, 'worker-warmup'), { length: 1 });
     const before = await stableFdCount();
     const worker = new Worker(fixture('sendfile-worker.mjs'), { workerData: { file: f }, env: process.env });
     await new Promise((resolve, reject) => {

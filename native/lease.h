@@ -1,0 +1,44 @@
+// File leases (F_SETLEASE) with a real-time lease-break signal (F_SETSIG). A dedicated thread owns the signal
+// (F_SETOWN_EX aims it there; its handler only writes si_fd into a pipe) and acts first: under 'release' it
+// gives the lease up at once, under 'hold' at the grace deadline unless JS released it sooner, so a busy event
+// loop never keeps another process waiting. Then it tells JS. Plain C++: events leave through a Listener.
+#pragma once
+#include <stdint.h>
+
+#include <memory>
+
+namespace zc {
+namespace lease {
+
+enum class Event { kBroken, kReleased };
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // On the lease thread. `atMs` is CLOCK_REALTIME milliseconds.
+  virtual void Notify(int id, Event event, int64_t atMs) = 0;
+};
+
+// The real-time signal (SIGRTMIN + offset); only before the first lease. 0 or -EBUSY / -EINVAL.
+int Configure(int offset);
+int Signal();
+
+// Takes a lease on a duplicate of fd. type: F_RDLCK or F_WRLCK. hold: keep it after a break until Release or
+// the grace deadline. Returns a lease id (> 0) or -errno.
+int Acquire(int fd, int type, bool hold, int graceMs, std::shared_ptr<Listener> listener);
+
+// A transfer the lease guards: before the lease is given up after a break, the transfer is stopped, so the
+// writer the lease held back can never change bytes it is still sending.
+void Guard(int id, uint64_t job);
+
+// Gives a lease up (F_UNLCK) and forgets it. Idempotent.
+void Release(int id);
+
+// F_GETLEASE of an fd: F_RDLCK, F_WRLCK, F_UNLCK, or -errno.
+int Get(int fd);
+
+// Forgets every lease that reports to `listener` (its environment is going away), releasing them.
+void ReleaseAll(const Listener* listener);
+
+}  // namespace lease
+}  // namespace zc
