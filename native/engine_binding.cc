@@ -66,7 +66,9 @@ class JsSink : public engine::Sink {
           e->notice ? Napi::Value(Napi::String::New(env, e->notice)) : env.Null(),
           Napi::Number::New(env, e->sinkId),
       };
-      dispatcher.Call({args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]});
+      napi_value argv[9];
+      for (int i = 0; i < 9; i++) argv[i] = args[i];
+      CallQuietly(env, dispatcher, 9, argv);
     }
     delete e;
   }

@@ -15,14 +15,36 @@ Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const c
       Napi::String::New(env, syscall),
       path ? Napi::Value(Napi::String::New(env, path)) : env.Undefined(),
   };
-  if (factory.IsEmpty()) {
-    // Only reachable if the binding is used before binding.ts installed the factory.
-    Napi::Error err = Napi::Error::New(env, std::string("errno ") + std::to_string(negErrno) + ", " + syscall);
-    err.Set("errno", args[0]);
-    err.Set("syscall", args[1]);
-    return err.Value();
+  if (!factory.IsEmpty()) {
+    napi_value argv[] = {args[0], args[1], args[2]};
+    napi_value result;
+    if (napi_call_function(env, env.Undefined(), factory.Value(), 3, argv, &result) == napi_ok) {
+      return Napi::Value(env, result);
+    }
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
   }
-  return factory.Call({args[0], args[1], args[2]});
+  // Without the factory (not installed yet, or JS cannot run any more): a plain error with the same fields.
+  Napi::Error err = Napi::Error::New(env, std::string("errno ") + std::to_string(negErrno) + ", " + syscall);
+  err.Set("errno", args[0]);
+  err.Set("syscall", args[1]);
+  return err.Value();
+}
+
+bool CallQuietly(Napi::Env env, napi_value fn, size_t argc, const napi_value* argv, napi_async_context context) {
+  napi_value global, result;
+  napi_get_global(env, &global);
+  napi_status status = context != nullptr ? napi_make_callback(env, context, global, fn, argc, argv, &result)
+                                          : napi_call_function(env, global, fn, argc, argv, &result);
+  if (status == napi_ok) return true;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    // A listener that threw while JS could run: report it as Node reports uncaught exceptions.
+    if (status == napi_pending_exception) napi_fatal_exception(env, err);
+  }
+  return false;
 }
 
 Napi::Value ThrowErrno(Napi::Env env, int negErrno, const char* syscall, const char* path) {

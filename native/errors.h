@@ -14,6 +14,11 @@ Napi::Value ThrowErrno(Napi::Env env, int negErrno, const char* syscall, const c
 // Builds (without throwing) the same error, for completions delivered asynchronously.
 Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const char* path = nullptr);
 
+// Calls fn(args) and tolerates failure: while Node tears an environment down (process exit, worker end) it may
+// still hand over queued thread-safe calls and async wake-ups when JS can no longer run. node-addon-api's
+// Call() would then abort the process (its napi_throw fails); this clears the error and returns false.
+bool CallQuietly(Napi::Env env, napi_value fn, size_t argc, const napi_value* argv, napi_async_context context = nullptr);
+
 // A TypeError for arguments that would be memory-unsafe to use; TypeScript validates everything else first.
 Napi::Value ThrowType(Napi::Env env, const char* message);
 

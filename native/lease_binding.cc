@@ -48,9 +48,10 @@ class JsListener : public lease::Listener {
     // Not once the environment is being torn down (the listener is closed first): JS can no longer run.
     JsListener* listener = env != nullptr ? static_cast<JsListener*>(GetAddonData(env)->leaseListener.get()) : nullptr;
     if (listener != nullptr && listener->Alive()) {
-      dispatcher.Call({Napi::Number::New(env, m->id),
-                       Napi::String::New(env, m->event == lease::Event::kBroken ? "break" : "released"),
-                       Napi::Number::New(env, static_cast<double>(m->at))});
+      napi_value argv[] = {Napi::Number::New(env, m->id),
+                           Napi::String::New(env, m->event == lease::Event::kBroken ? "break" : "released"),
+                           Napi::Number::New(env, static_cast<double>(m->at))};
+      CallQuietly(env, dispatcher, 3, argv);
     }
     delete m;
   }

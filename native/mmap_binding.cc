@@ -50,11 +50,8 @@ static void OnWake(uv_async_t* handle) {
   }
   if (table->onTruncated.IsEmpty()) return;
   for (uint32_t id : ids) {
-    table->onTruncated.MakeCallback(env.Global(), {Napi::Number::New(env, id)}, *table->asyncContext);
-    if (env.IsExceptionPending()) {
-      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
-      return;
-    }
+    napi_value argv[] = {Napi::Number::New(env, id)};
+    if (!CallQuietly(env, table->onTruncated.Value(), 1, argv, *table->asyncContext)) return;
   }
 }
 
