@@ -2,13 +2,13 @@
 // through a thread-safe function, and the fast path that sends page-cached ranges right on the JS thread.
 #include <errno.h>
 
-#include <mutex>
 #include <string>
 
 #include "addon.h"
 #include "args.h"
 #include "engine.h"
 #include "errors.h"
+#include "js_channel.h"
 #include "transfer.h"
 
 namespace zc {
@@ -18,65 +18,40 @@ namespace {
 // Delivers engine events to this environment's dispatcher; goes quiet when the environment goes away.
 class JsSink : public engine::Sink {
  public:
-  JsSink(Napi::Env env, Napi::Function dispatcher) {
-    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatcher, "zerocopy:engine", 0, 1);
-    tsfn_.Unref(env);  // only active jobs keep the process alive
-  }
+  JsSink(Napi::Env env, Napi::Function dispatcher) : channel_(env, dispatcher, "zerocopy:engine", CallJs) {}
 
-  void Deliver(const engine::Event& event) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!alive_) return;
-    engine::Event* copy = new engine::Event(event);
-    if (tsfn_.NonBlockingCall(copy, CallJs) != napi_ok) delete copy;
-  }
+  void Deliver(const engine::Event& event) override { channel_.Post(event); }
 
   // On the JS thread: a job started or ended; the process stays alive while any runs.
   void JobStarted(Napi::Env env) {
-    if (active_++ == 0) tsfn_.Ref(env);
+    if (active_++ == 0) channel_.Ref(env);
   }
   void JobEnded(Napi::Env env) {
-    if (--active_ == 0) tsfn_.Unref(env);
+    if (--active_ == 0) channel_.Unref(env);
   }
 
-  void Close() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    alive_ = false;
-  }
+  void Close() { channel_.Close(); }
 
  private:
-  bool Alive() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return alive_;
+  static void CallJs(Napi::Env env, Napi::Function dispatcher, const engine::Event& e) {
+    JsSink* sink = static_cast<JsSink*>(GetAddonData(env)->engineSink.get());
+    if (e.done && sink != nullptr) sink->JobEnded(env);
+    napi_value argv[] = {
+        Napi::Number::New(env, static_cast<double>(e.job)),
+        Napi::Boolean::New(env, e.done),
+        Napi::Number::New(env, static_cast<double>(e.bytes)),
+        Napi::Number::New(env, static_cast<double>(e.fallbackBytes)),
+        e.error ? ErrnoError(env, e.error, e.syscall ? e.syscall : "engine") : env.Null(),
+        Napi::Boolean::New(env, e.truncated),
+        e.fallbackReason ? Napi::Value(Napi::String::New(env, e.fallbackReason)) : env.Null(),
+        e.notice ? Napi::Value(Napi::String::New(env, e.notice)) : env.Null(),
+        Napi::Number::New(env, e.sinkId),
+    };
+    CallQuietly(env, dispatcher, 9, argv);
   }
 
-  static void CallJs(Napi::Env env, Napi::Function dispatcher, engine::Event* e) {
-    // During environment teardown (worker exit) queued events may still be handed over while JS can no longer
-    // run: the sink is closed by then, and nothing is called.
-    JsSink* sink = env != nullptr ? static_cast<JsSink*>(GetAddonData(env)->engineSink.get()) : nullptr;
-    if (sink != nullptr && sink->Alive()) {
-      if (e->done) sink->JobEnded(env);
-      Napi::Value args[] = {
-          Napi::Number::New(env, static_cast<double>(e->job)),
-          Napi::Boolean::New(env, e->done),
-          Napi::Number::New(env, static_cast<double>(e->bytes)),
-          Napi::Number::New(env, static_cast<double>(e->fallbackBytes)),
-          e->error ? ErrnoError(env, e->error, e->syscall ? e->syscall : "engine") : env.Null(),
-          Napi::Boolean::New(env, e->truncated),
-          e->fallbackReason ? Napi::Value(Napi::String::New(env, e->fallbackReason)) : env.Null(),
-          e->notice ? Napi::Value(Napi::String::New(env, e->notice)) : env.Null(),
-          Napi::Number::New(env, e->sinkId),
-      };
-      napi_value argv[9];
-      for (int i = 0; i < 9; i++) argv[i] = args[i];
-      CallQuietly(env, dispatcher, 9, argv);
-    }
-    delete e;
-  }
-
-  std::mutex mutex_;
-  bool alive_ = true;
+  JsChannel<engine::Event> channel_;
   int active_ = 0;  // JS thread only
-  Napi::ThreadSafeFunction tsfn_;
 };
 
 void CloseSink(void* arg) {
@@ -93,7 +68,7 @@ Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
   AddonData* data = GetAddonData(env);
   if (data->engineSink) return ThrowType(env, "the engine callback is already set");
   data->engineSink = std::make_shared<JsSink>(env, info[0].As<Napi::Function>());
-  // Registered after the thread-safe function's own hook, so it runs first: no event is delivered after it.
+  // At environment teardown: stop posting and cancel this environment's jobs.
   napi_add_env_cleanup_hook(env, CloseSink, data->engineSink.get());
   return env.Undefined();
 }

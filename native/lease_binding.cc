@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <signal.h>
 
-#include <mutex>
 #include <string>
 
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "js_channel.h"
 #include "lease.h"
 
 namespace zc {
@@ -23,41 +23,20 @@ struct LeaseMessage {
 
 class JsListener : public lease::Listener {
  public:
-  JsListener(Napi::Env env, Napi::Function dispatcher) {
-    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatcher, "zerocopy:lease", 0, 1);
-    tsfn_.Unref(env);  // a held lease does not keep the process alive
-  }
-  void Notify(int id, lease::Event event, int64_t at) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!alive_) return;
-    auto* m = new LeaseMessage{id, event, at};
-    if (tsfn_.NonBlockingCall(m, CallJs) != napi_ok) delete m;
-  }
-  void Close() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    alive_ = false;
-  }
+  // A held lease does not keep the process alive: the channel stays unref'd.
+  JsListener(Napi::Env env, Napi::Function dispatcher) : channel_(env, dispatcher, "zerocopy:lease", CallJs) {}
+  void Notify(int id, lease::Event event, int64_t at) override { channel_.Post({id, event, at}); }
+  void Close() { channel_.Close(); }
 
  private:
-  bool Alive() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return alive_;
+  static void CallJs(Napi::Env env, Napi::Function dispatcher, const LeaseMessage& m) {
+    napi_value argv[] = {Napi::Number::New(env, m.id),
+                         Napi::String::New(env, m.event == lease::Event::kBroken ? "break" : "released"),
+                         Napi::Number::New(env, static_cast<double>(m.at))};
+    CallQuietly(env, dispatcher, 3, argv);
   }
 
-  static void CallJs(Napi::Env env, Napi::Function dispatcher, LeaseMessage* m) {
-    // Not once the environment is being torn down (the listener is closed first): JS can no longer run.
-    JsListener* listener = env != nullptr ? static_cast<JsListener*>(GetAddonData(env)->leaseListener.get()) : nullptr;
-    if (listener != nullptr && listener->Alive()) {
-      napi_value argv[] = {Napi::Number::New(env, m->id),
-                           Napi::String::New(env, m->event == lease::Event::kBroken ? "break" : "released"),
-                           Napi::Number::New(env, static_cast<double>(m->at))};
-      CallQuietly(env, dispatcher, 3, argv);
-    }
-    delete m;
-  }
-  std::mutex mutex_;
-  bool alive_ = true;
-  Napi::ThreadSafeFunction tsfn_;
+  JsChannel<LeaseMessage> channel_;
 };
 
 void CloseListener(void* arg) {
