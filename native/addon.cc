@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterMmap(env, exports);
   RegisterEngine(env, exports);
   RegisterLease(env, exports);
+  RegisterHttp(env, exports);
   return exports;
 }
 

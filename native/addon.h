@@ -29,5 +29,6 @@ void RegisterCapabilities(Napi::Env env, Napi::Object exports);
 void RegisterMmap(Napi::Env env, Napi::Object exports);
 void RegisterEngine(Napi::Env env, Napi::Object exports);
 void RegisterLease(Napi::Env env, Napi::Object exports);
+void RegisterHttp(Napi::Env env, Napi::Object exports);
 
 }  // namespace zc

@@ -63,6 +63,9 @@ export interface NativeBinding {
   getLease(fd: number): 'read' | 'write' | 'none';
   configureLeaseSignal(offset: number): boolean;
   leaseSignalBase: number;
+
+  openBeneath(dirFd: number, path: string): number;
+  setCork(socketFd: number, on: boolean): boolean;
 }
 
 function load(): { binding: NativeBinding | null; reason?: string } {

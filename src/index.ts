@@ -36,3 +36,7 @@ export { broadcast, Broadcast } from './broadcast';
 export type { BroadcastOptions, BroadcastResult } from './broadcast';
 export { acquireLease, getLease, Lease } from './lease';
 export type { LeaseType, LeaseOptions, LeaseBreak } from './lease';
+export { serveFile } from './http/serve';
+export type { ServeOptions, ServeResult } from './http/serve';
+export { createStaticHandler } from './http/static-handler';
+export type { StaticHandler, StaticHandlerOptions } from './http/static-handler';

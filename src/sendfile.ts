@@ -157,6 +157,20 @@ function range(offset: number | bigint | null, length: number | undefined, size:
  * shrank mid-way: a socket is then destroyed, so that a client sees a short body and never zeros as success.
  */
 export function sendFile(out: net.Socket | number, input: FileInput, options?: SendFileOptions): Promise<SendResult> {
+  return send(out, input, options);
+}
+
+/**
+ * sendFile under a lease the caller already holds on `input`'s open file (a response made of several ranges
+ * keeps one lease across them). Engine jobs are guarded by it; the caller releases it.
+ */
+export function sendFileUnderLease(out: net.Socket, input: number, options: SendFileOptions, held: Lease):
+  Promise<SendResult> {
+  return send(out, input, options, held);
+}
+
+function send(out: net.Socket | number, input: FileInput, options: SendFileOptions | undefined, held?: Lease):
+  Promise<SendResult> {
   let source: Source | undefined;
   let transfer: Transfer;
   let leaseInfo: Pick<SendResult, 'leased' | 'leaseReason'> = {};
@@ -165,8 +179,8 @@ export function sendFile(out: net.Socket | number, input: FileInput, options?: S
     const [opts, offset, length] = validateSendOptions(options);
     if (!isSocket) validateFd(out, 'out');
     source = openSource(input, 'input');
-    let lease: Lease | undefined;
-    if (opts.lease) {
+    let lease: Lease | undefined = held;
+    if (opts.lease && !held) {
       [lease, leaseInfo] = takeLease(source, opts.lease, opts.leaseGraceMs ?? 1000);
       if (lease) source.size = regularSize(source.fd); // as the lease now keeps it
     }
@@ -181,7 +195,7 @@ export function sendFile(out: net.Socket | number, input: FileInput, options?: S
   }
   const lease = transfer.lease;
   const close = () => {
-    lease?.release();
+    if (!held) lease?.release();
     source!.close();
   };
   const withLease = (result: SendResult): SendResult => (leaseInfo.leased === undefined ? result : { ...result, ...leaseInfo });

@@ -1,0 +1,58 @@
+// createStaticHandler: a directory served as a node:http request handler or Express/Connect middleware.
+import type * as http from 'node:http';
+import { invalidArgType } from '../errors';
+import { directoryLocation, resolveTarget } from './resolve';
+import { type Request, type Response, type ServeOptions, type ServeResult, respondStatus, respondTarget,
+  serveSettings } from './serve';
+
+export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signal'> {
+  /** Called once per request answered (not for those passed to `next`), with the error of a cut response. */
+  onResponse?: (req: Request, result: ServeResult, error?: Error & { code?: string }) => void;
+}
+
+export type StaticHandler = (req: Request, res: Response, next?: (err?: unknown) => void) => void;
+
+/**
+ * `(req, res, next?)`: GET and HEAD are answered from `root`. With `next` (middleware), misses and refusals
+ * (404, 403, other methods) are passed on; without it they are answered. Failures after the headers went out
+ * (a file truncated mid-body, a client gone) destroy the connection and reach `onResponse`.
+ */
+export function createStaticHandler(root: string, options?: StaticHandlerOptions): StaticHandler {
+  if (typeof root !== 'string') throw invalidArgType('root', 'of type string', root);
+  const onResponse = options?.onResponse;
+  if (onResponse !== undefined && typeof onResponse !== 'function') {
+    throw invalidArgType('options.onResponse', 'of type function', onResponse);
+  }
+  const settings = serveSettings({ ...options, root });
+  return (req, res, next) => {
+    const report = (result: ServeResult, error?: Error) => onResponse?.(req, result, error);
+    const url = req.url ?? '/';
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      if (next) return next();
+      return report(respondStatus(res, 405, 'method not allowed', { Allow: 'GET, HEAD' }));
+    }
+    let target;
+    try {
+      target = resolveTarget(url, settings);
+    } catch (err) {
+      if (next) return next(err);
+      return report(respondStatus(res, 500, 'internal server error'), err as Error);
+    }
+    if (target.kind === 'refused' && next) return next();
+    if (target.kind === 'redirect') {
+      // Mounted middleware sees a shortened url: redirect to the full one.
+      target.location = directoryLocation((req as http.IncomingMessage & { originalUrl?: string }).originalUrl ?? url);
+    }
+    respondTarget(req, res, target, settings).then(
+      (result) => report(result),
+      (err: Error & { bytes?: number }) => {
+        if (!res.headersSent) {
+          report(respondStatus(res, 500, 'internal server error'), err);
+          return;
+        }
+        res.destroy();
+        report({ status: res.statusCode, bytes: err.bytes ?? 0, zeroCopy: false, path: target.kind === 'file' ? target.path : undefined }, err);
+      },
+    );
+  };
+}
