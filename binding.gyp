@@ -25,7 +25,8 @@
             "native/broadcast.cc",
             "native/engine_binding.cc",
             "native/lease.cc",
-            "native/lease_binding.cc"
+            "native/lease_binding.cc",
+            "native/http_binding.cc"
           ]
         }, {
           "sources": ["native/unsupported.cc"]

@@ -4,22 +4,23 @@
 //   --only <scenario>              one scenario by name (repeatable)
 //   --json <file>                  where to write the results (default bench/results/latest.json)
 //   --runs <n>                     repetitions per case (default 5)
-import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { capabilities } from 'zerocopy';
+import { makeFile } from './lib/files.mjs';
 import { repeat } from './lib/measure.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
+import { httpServing } from './scenarios/http.mjs';
 import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
 import { lease } from './scenarios/lease.mjs';
 import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 import { relay } from './scenarios/relay.mjs';
 import { upload } from './scenarios/upload.mjs';
 
-const SCENARIOS = [fileToSocket, smallFiles, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease];
+const SCENARIOS = [fileToSocket, smallFiles, httpServing, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -47,18 +48,6 @@ if (scenarios.length === 0) {
 const human = (n) => (n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`);
 const fixed = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const progress = (text) => process.stderr.isTTY && process.stderr.write(`\r\x1b[K${text}`);
-
-function makeFile(dir, size) {
-  const file = join(dir, `data-${size}`);
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.allocUnsafe(Math.min(size, 8 * MiB));
-  for (let off = 0; off < size; off += chunk.length) {
-    randomFillSync(chunk);
-    writeSync(fd, chunk, 0, Math.min(chunk.length, size - off));
-  }
-  closeSync(fd);
-  return file;
-}
 
 function table(header, lines) {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -124,7 +113,7 @@ try {
     if (scenario.run) {
       // A scenario that measures something else than throughput runs and prints itself.
       progress(`${scenario.name}`);
-      const rows = await scenario.run({ dir, full: values.full });
+      const rows = await scenario.run({ dir, full: values.full, runs, progress });
       progress('');
       console.log(`\n${scenario.title}`);
       scenario.print(rows, table);
@@ -134,7 +123,7 @@ try {
     for (const size of (scenario.sizes ?? defaultSizes)(values.full)) {
       // A scenario may move `size` bytes as several sends of a smaller file (`fileSize`).
       const fileBytes = scenario.fileSize ?? size;
-      if (!files.has(fileBytes)) files.set(fileBytes, makeFile(dir, fileBytes));
+      if (!files.has(fileBytes)) files.set(fileBytes, makeFile(join(dir, `data-${fileBytes}`), fileBytes));
       const file = files.get(fileBytes);
       const context = {
         file,

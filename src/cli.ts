@@ -45,7 +45,8 @@ export function main(argv: string[]): void {
   const handler = createStaticHandler(root, {
     maxAge,
     lease: values.lease,
-    onResponse: values.quiet ? undefined : (req, result, error) => {
+    onResponse: values.quiet ? undefined : (req, result) => {
+      const error = result.error;
       const how = result.path === undefined || result.bytes === 0 ? '-' : result.zeroCopy ? 'zero-copy' :
         `fallback${result.fallbackReason ? ` (${result.fallbackReason})` : ''}`;
       const failure = error ? ` ${(error as { code?: string }).code ?? error.message}` : '';

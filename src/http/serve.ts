@@ -65,6 +65,12 @@ export interface ServeResult {
   fallbackReason?: string;
   /** Why a request was refused (4xx). */
   reason?: string;
+  /**
+   * Set when the response was cut short, and the connection destroyed so that the client cannot take a partial
+   * body for a whole one: ERR_FILE_TRUNCATED, ERR_LEASE_BROKEN, ABORT_ERR, or the client gone (ECONNRESET,
+   * EPIPE, ERR_STREAM_PREMATURE_CLOSE). Also set, with status 500, for a failure before anything was sent.
+   */
+  error?: Error & { code?: string; bytes?: number };
 }
 
 export type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -122,10 +128,10 @@ export function serveSettings(options: unknown, name = 'options'): ServeSettings
 }
 
 /**
- * Answers `req` with the file at `file` (a URL path under `options.root`, else a file path). Resolves once a
- * whole response was written, whatever its status (404, 304, 206, ...). Rejects when a response was cut short
- * (ERR_FILE_TRUNCATED, ERR_LEASE_BROKEN, the client gone, an abort): the connection is then destroyed, so that
- * a client never takes a partial body for a whole one.
+ * Answers `req` with the file at `file` (a URL path under `options.root`, else a file path). Resolves once the
+ * request is handled, whatever its status (404, 304, 206, ...); `result.error` says when the response was cut
+ * short. Rejects only for invalid arguments, before anything is written: a client going away never becomes an
+ * unhandled rejection.
  */
 export async function serveFile(req: Request, res: Response, file: string, options?: ServeOptions): Promise<ServeResult> {
   if (typeof req !== 'object' || req === null || typeof req.headers !== 'object') {
@@ -139,11 +145,34 @@ export async function serveFile(req: Request, res: Response, file: string, optio
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return respondStatus(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
   }
-  return respondTarget(req, res, resolveTarget(file, settings), settings);
+  let target: Target;
+  try {
+    target = resolveTarget(file, settings);
+  } catch (err) {
+    return failed(res, err as Error);
+  }
+  return respondTarget(req, res, target, settings);
 }
 
-/** Answers with what resolveTarget found (the static handler resolves first, to pass misses on). */
+/**
+ * Answers with what resolveTarget found (the static handler resolves first, to pass misses on). Never rejects:
+ * a failure before the headers is a 500, one after them destroys the connection; both land in `result.error`.
+ */
 export async function respondTarget(req: Request, res: Response, target: Target, s: ServeSettings): Promise<ServeResult> {
+  try {
+    return await respond(req, res, target, s);
+  } catch (err) {
+    return failed(res, err as Error, target.kind === 'file' ? target.path : undefined);
+  }
+}
+
+function failed(res: Response, error: Error & { bytes?: number }, file?: string): ServeResult {
+  if (!res.headersSent) return { ...respondStatus(res, 500, 'internal server error'), error };
+  res.destroy();
+  return { status: res.statusCode, bytes: error.bytes ?? 0, zeroCopy: false, path: file, error };
+}
+
+async function respond(req: Request, res: Response, target: Target, s: ServeSettings): Promise<ServeResult> {
   if (target.kind === 'refused') return respondStatus(res, target.status, target.reason);
   if (target.kind === 'redirect') {
     return respondStatus(res, 301, 'directory', { Location: target.location }, `Redirecting to ${target.location}\n`);

@@ -6,8 +6,8 @@ import { type Request, type Response, type ServeOptions, type ServeResult, respo
   serveSettings } from './serve';
 
 export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signal'> {
-  /** Called once per request answered (not for those passed to `next`), with the error of a cut response. */
-  onResponse?: (req: Request, result: ServeResult, error?: Error & { code?: string }) => void;
+  /** Called once per request answered (not for those passed to `next`); `result.error` for a cut response. */
+  onResponse?: (req: Request, result: ServeResult) => void;
 }
 
 export type StaticHandler = (req: Request, res: Response, next?: (err?: unknown) => void) => void;
@@ -15,7 +15,7 @@ export type StaticHandler = (req: Request, res: Response, next?: (err?: unknown)
 /**
  * `(req, res, next?)`: GET and HEAD are answered from `root`. With `next` (middleware), misses and refusals
  * (404, 403, other methods) are passed on; without it they are answered. Failures after the headers went out
- * (a file truncated mid-body, a client gone) destroy the connection and reach `onResponse`.
+ * (a file truncated mid-body, a client gone) destroy the connection and reach `onResponse` as `result.error`.
  */
 export function createStaticHandler(root: string, options?: StaticHandlerOptions): StaticHandler {
   if (typeof root !== 'string') throw invalidArgType('root', 'of type string', root);
@@ -25,7 +25,7 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   }
   const settings = serveSettings({ ...options, root });
   return (req, res, next) => {
-    const report = (result: ServeResult, error?: Error) => onResponse?.(req, result, error);
+    const report = (result: ServeResult) => onResponse?.(req, result);
     const url = req.url ?? '/';
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       if (next) return next();
@@ -36,23 +36,13 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
       target = resolveTarget(url, settings);
     } catch (err) {
       if (next) return next(err);
-      return report(respondStatus(res, 500, 'internal server error'), err as Error);
+      return report({ ...respondStatus(res, 500, 'internal server error'), error: err as Error });
     }
     if (target.kind === 'refused' && next) return next();
     if (target.kind === 'redirect') {
       // Mounted middleware sees a shortened url: redirect to the full one.
       target.location = directoryLocation((req as http.IncomingMessage & { originalUrl?: string }).originalUrl ?? url);
     }
-    respondTarget(req, res, target, settings).then(
-      (result) => report(result),
-      (err: Error & { bytes?: number }) => {
-        if (!res.headersSent) {
-          report(respondStatus(res, 500, 'internal server error'), err);
-          return;
-        }
-        res.destroy();
-        report({ status: res.statusCode, bytes: err.bytes ?? 0, zeroCopy: false, path: target.kind === 'file' ? target.path : undefined }, err);
-      },
-    );
+    void respondTarget(req, res, target, settings).then(report);
   };
 }

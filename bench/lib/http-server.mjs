@@ -1,0 +1,39 @@
+// One static-file server for the HTTP scenario, in its own process so that its CPU is its own:
+//   http-server.mjs <serveFile|serveFile-small|stream|send> <root>
+// Prints the port it listens on (127.0.0.1).
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import send from 'send';
+import { serveFile } from 'zerocopy';
+
+const [method, root] = process.argv.slice(2);
+
+const handlers = {
+  serveFile: (req, res) => serveFile(req, res, req.url, { root }).catch(() => {}),
+  // Every body read into memory and written with the headers: where sendfile stops paying off.
+  'serveFile-small': (req, res) => serveFile(req, res, req.url, { root, smallFileThreshold: 1 << 20 }).catch(() => {}),
+  // What most hand-written Node servers do.
+  stream: (req, res) => {
+    const file = path.join(root, path.normalize(decodeURIComponent(req.url)));
+    fs.stat(file, (err, st) => {
+      if (err) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Length': st.size, 'Content-Type': 'application/octet-stream' });
+      createReadStream(file).pipe(res);
+    });
+  },
+  send: (req, res) => send(req, req.url, { root }).pipe(res),
+};
+
+const handler = handlers[method];
+if (!handler) {
+  console.error(`unknown method ${method}`);
+  process.exit(2);
+}
+const server = http.createServer(handler);
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+process.on('SIGTERM', () => process.exit(0));
