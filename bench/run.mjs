@@ -9,6 +9,7 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { capabilities } from 'zerocopy';
+import { renderChart } from './lib/chart.mjs';
 import { makeFile } from './lib/files.mjs';
 import { repeat } from './lib/measure.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
@@ -140,6 +141,8 @@ try {
       }
       progress('');
       printTable(scenario, size, rows);
+      const base = rows.find((r) => r.method === scenario.baseline);
+      for (const r of rows) Object.assign(r, { title: scenario.title, baseline: scenario.baseline, ratio: r.gbPerSecond / base.gbPerSecond });
       results.push(...rows);
     }
     scenario.teardown?.();
@@ -148,6 +151,9 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
+const report = { date: new Date().toISOString(), machine, runs, results };
+const chart = values.json.replace(/(\.json)?$/, '.svg');
 mkdirSync(dirname(values.json), { recursive: true });
-writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), machine, runs, results }, null, 2) + '\n');
-console.log(`\nresults: ${values.json}`);
+writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+writeFileSync(chart, renderChart(report));
+console.log(`\nresults: ${values.json}\nchart:   ${chart}`);

@@ -81,6 +81,10 @@ export const httpServing = {
         }
       }
     }
+    for (const r of rows) {
+      const base = rows.find((b) => b.size === r.size && b.method === BASELINE);
+      Object.assign(r, { title: 'HTTP static files, requests/s', baseline: BASELINE, ratio: r.requestsPerSecond / base.requestsPerSecond });
+    }
     if (!nginx) rows.push({ scenario: 'http', note: 'nginx not installed (apt-get install nginx-light): no native line' });
     return rows;
   },
