@@ -4,6 +4,7 @@
 //   --only <scenario>              one scenario by name (repeatable)
 //   --json <file>                  where to write the results (default bench/results/latest.json)
 //   --runs <n>                     repetitions per case (default 5)
+//   --smoke                        the smallest size of each scenario, one run: checks that everything runs
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,13 +16,15 @@ import { repeat } from './lib/measure.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
 import { httpServing } from './scenarios/http.mjs';
+import { crossover } from './scenarios/crossover.mjs';
+import { eventLoop } from './scenarios/event-loop.mjs';
 import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
 import { lease } from './scenarios/lease.mjs';
 import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 import { relay } from './scenarios/relay.mjs';
 import { upload } from './scenarios/upload.mjs';
 
-const SCENARIOS = [fileToSocket, smallFiles, httpServing, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease];
+const SCENARIOS = [fileToSocket, smallFiles, crossover, httpServing, eventLoop, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -34,12 +37,16 @@ const { values } = parseArgs({
     full: { type: 'boolean', default: false },
     only: { type: 'string', multiple: true },
     json: { type: 'string', default: new URL('./results/latest.json', import.meta.url).pathname },
-    runs: { type: 'string', default: '5' },
+    runs: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
   },
 });
+const smoke = values.smoke;
+// In a smoke run every case moves at most this much.
+const SMOKE_BYTES = MiB;
 // A scenario may choose its own sizes; these are the default.
 const defaultSizes = (full) => (full ? [64 * KiB, MiB, 64 * MiB, GiB] : [64 * KiB, MiB, 64 * MiB]);
-const runs = Number(values.runs);
+const runs = Number(values.runs ?? (smoke ? 1 : 5));
 const scenarios = values.only ? SCENARIOS.filter((s) => values.only.includes(s.name)) : SCENARIOS;
 if (scenarios.length === 0) {
   console.error(`no such scenario; choose from: ${SCENARIOS.map((s) => s.name).join(', ')}`);
@@ -111,19 +118,23 @@ const files = new Map(); // size -> data file, made once and shared by the scena
 const results = [];
 try {
   for (const scenario of scenarios) {
+    const started = performance.now();
+    const took = () => console.log(`(${scenario.name}: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
     if (scenario.run) {
       // A scenario that measures something else than throughput runs and prints itself.
       progress(`${scenario.name}`);
-      const rows = await scenario.run({ dir, full: values.full, runs, progress });
+      const rows = await scenario.run({ dir, full: values.full, smoke, runs, progress });
       progress('');
       console.log(`\n${scenario.title}`);
       scenario.print(rows, table);
       results.push(...rows);
+      took();
       continue;
     }
-    for (const size of (scenario.sizes ?? defaultSizes)(values.full)) {
+    const sizes = (scenario.sizes ?? defaultSizes)(values.full);
+    for (const size of smoke ? [Math.min(SMOKE_BYTES, ...sizes)] : sizes) {
       // A scenario may move `size` bytes as several sends of a smaller file (`fileSize`).
-      const fileBytes = scenario.fileSize ?? size;
+      const fileBytes = smoke ? size : scenario.fileSize ?? size;
       if (!files.has(fileBytes)) files.set(fileBytes, makeFile(join(dir, `data-${fileBytes}`), fileBytes));
       const file = files.get(fileBytes);
       const context = {
@@ -132,6 +143,7 @@ try {
         times: scenario.fileSize ? size / fileBytes : Math.max(1, Math.floor(BYTES_PER_RUN / size)),
         ...scenario.prepare?.({ file, size: fileBytes }),
       };
+      if (smoke) context.times = Math.min(context.times, Math.max(1, Math.floor(SMOKE_BYTES / fileBytes)));
       const rows = [];
       const methods = Object.entries(scenario.methods);
       for (const [i, [method, prepare]] of methods.entries()) {
@@ -146,6 +158,7 @@ try {
       results.push(...rows);
     }
     scenario.teardown?.();
+    took();
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

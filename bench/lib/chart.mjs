@@ -1,8 +1,8 @@
 // The SVG chart of a bench run: one panel per scenario, sizes along x, one bar per method, the height its
 // throughput as a ratio to the scenario's read+write baseline measured in the same run (the dashed line is 1×).
-const PANEL_WIDTH = 760;
+const PANEL_WIDTH = 820;
 const PANEL_HEIGHT = 230;
-const MARGIN = { top: 44, right: 190, bottom: 34, left: 52 };
+const MARGIN = { top: 44, right: 240, bottom: 34, left: 52 };
 const COLORS = ['#8c8c8c', '#c9a227', '#4e79a7', '#e15759', '#59a14f', '#76b7b2', '#b07aa1', '#ff9da7', '#9c755f'];
 
 const escape = (text) => String(text).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);

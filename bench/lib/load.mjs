@@ -14,7 +14,8 @@ function hasWrk() {
   }
 }
 
-export const loadGenerator = hasWrk() ? 'wrk' : 'autocannon';
+// BENCH_LOAD=autocannon chooses autocannon even where wrk is installed.
+export const loadGenerator = process.env.BENCH_LOAD === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
 
 const UNITS = { us: 1e-6, ms: 1e-3, s: 1, m: 60 };
 

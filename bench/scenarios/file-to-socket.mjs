@@ -2,12 +2,12 @@
 // (an fs.read + socket.write loop, createReadStream().pipe()), mmap + write, and C programs doing read+write,
 // sendfile and splice (the distance to the limit). Small files: many 4 KiB files on one open connection.
 import { execFile } from 'node:child_process';
-import { closeSync, createReadStream, mkdirSync, openSync, read, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, read, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { mapSync, sendFile } from 'zerocopy';
+import { createPipe, mapSync, sendFile, spliceSync } from 'zerocopy';
 import { nativeProgram } from '../lib/native.mjs';
 import { tcpReceiver } from '../lib/tcp-receiver-proc.mjs';
 
@@ -16,17 +16,17 @@ const run = promisify(execFile);
 const CHUNK = 256 * 1024;
 
 let receiver;
-async function getReceiver() {
+export async function getReceiver() {
   receiver ??= await tcpReceiver();
   return receiver;
 }
 
-function teardown() {
+export function teardown() {
   receiver?.stop();
   receiver = undefined;
 }
 
-function connect(port) {
+export function connect(port) {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
     socket.on('error', reject);
@@ -38,7 +38,7 @@ function drained(socket) {
 }
 
 /** A Node sender: `send(socket, file)` runs `times` times on one connection; the receiver's CPU is returned. */
-function node(send) {
+export function node(send) {
   return ({ files, times }) => async () => {
     const rx = await getReceiver();
     const socket = await connect(rx.port);
@@ -67,18 +67,21 @@ function native(mode) {
   };
 }
 
-const readWrite = async (socket, file) => {
+// Chunks no larger than what is left of the file: a 4 KiB file reads into a 4 KiB buffer, not a 256 KiB one.
+export const readWrite = async (socket, file) => {
   const fd = openSync(file, 'r');
-  for (;;) {
-    const chunk = Buffer.allocUnsafe(CHUNK);
-    const { bytesRead } = await readAsync(fd, chunk, 0, CHUNK, null);
+  const size = fstatSync(fd).size;
+  for (let offset = 0; offset < size;) {
+    const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size - offset));
+    const { bytesRead } = await readAsync(fd, chunk, 0, chunk.length, offset);
     if (bytesRead === 0) break;
-    if (!socket.write(bytesRead === CHUNK ? chunk : chunk.subarray(0, bytesRead))) await drained(socket);
+    offset += bytesRead;
+    if (!socket.write(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead))) await drained(socket);
   }
   closeSync(fd);
 };
 
-const streamPipe = (socket, file) => new Promise((resolve, reject) => {
+export const streamPipe = (socket, file) => new Promise((resolve, reject) => {
   const stream = createReadStream(file);
   stream.on('end', resolve).on('error', reject);
   stream.pipe(socket, { end: false });
@@ -92,11 +95,40 @@ const mmapWrite = (socket, file) => new Promise((resolve) => {
   });
 });
 
+// The raw calls by hand: file → pipe (blocking, the page cache) → socket (non-blocking; on EAGAIN, yield and
+// retry, as a program without the engine must).
+const SPLICE_CHUNK = 1 << 20;
+const spliceLoop = async (socket, file) => {
+  const fd = openSync(file, 'r');
+  const size = fstatSync(fd).size;
+  const pipe = createPipe({ size: SPLICE_CHUNK });
+  const socketFd = socket._handle.fd;
+  try {
+    for (let offset = 0; offset < size;) {
+      const moved = spliceSync(fd, pipe.writeFd, Math.min(SPLICE_CHUNK, size - offset), { offsetIn: offset });
+      for (let left = moved; left > 0;) {
+        try {
+          left -= spliceSync(pipe.readFd, socketFd, left, { nonBlock: true, more: true });
+        } catch (err) {
+          if (err.code !== 'EAGAIN') throw err;
+          await new Promise(setImmediate);
+        }
+      }
+      offset += moved;
+    }
+  } finally {
+    closeSync(fd);
+    closeSync(pipe.readFd);
+    closeSync(pipe.writeFd);
+  }
+};
+
 const methods = {
   'read+write': node(readWrite),
   'stream.pipe': node(streamPipe),
   'mmap+write': node(mmapWrite),
   sendFile: node((socket, file) => sendFile(socket, file)),
+  'spliceSync loop': node(spliceLoop),
   'C read+write': native('readwrite'),
   'C sendfile': native('sendfile'),
   'C splice': native('splice'),
@@ -106,7 +138,7 @@ export const fileToSocket = {
   name: 'file-to-socket',
   title: 'file → TCP socket on 127.0.0.1 → receiving process',
   baseline: 'read+write',
-  sizes: (full) => (full ? [64 * 1024, 1 << 20, 64 << 20, 1 << 30] : [64 * 1024, 1 << 20, 64 << 20]),
+  sizes: (full) => (full ? [4096, 64 * 1024, 1 << 20, 64 << 20, 1 << 30] : [4096, 64 * 1024, 1 << 20, 64 << 20]),
   prepare: ({ file, size }) => ({ files: [file], times: Math.max(1, Math.floor((64 << 20) / size)) }),
   methods,
   teardown,

@@ -34,8 +34,8 @@ const METHODS = [
   ['serveFile, read+write body', (root) => startNode('serveFile-small', root), (size) => size <= 64 * KiB],
 ];
 
-async function measureServer(server, url, size, runs, seconds) {
-  await load(url, { connections: CONNECTIONS, seconds: Math.min(1, seconds) }); // warm up: cache, JIT, connections
+async function measureServer(server, url, size, runs, seconds, warmUp) {
+  if (warmUp) await load(url, { connections: CONNECTIONS, seconds: 1 }); // the page cache, the JIT, connections
   const samples = [];
   for (let i = 0; i < runs; i++) {
     const cpu0 = processCpu(server.pid);
@@ -58,11 +58,14 @@ async function measureServer(server, url, size, runs, seconds) {
 export const httpServing = {
   name: 'http',
   title: `HTTP static files: requests/s under load (${CONNECTIONS} keep-alive connections)`,
-  async run({ dir, full, runs, progress }) {
+  async run({ dir, full, smoke, runs, progress }) {
     const root = join(dir, 'http-root');
     mkdirSync(root, { recursive: true });
-    const sizes = full ? [4 * KiB, 64 * KiB, MiB, 64 * MiB, 1024 * MiB] : [4 * KiB, 64 * KiB, MiB, 64 * MiB];
+    const sizes = smoke ? [4 * KiB] : full ? [4 * KiB, 64 * KiB, MiB, 64 * MiB, 1024 * MiB] : [4 * KiB, 64 * KiB, MiB, 64 * MiB];
+    // The quick run keeps this scenario near a minute: 3 runs of 1 s per case, no separate warm-up (the median
+    // absorbs a cold first run); --full: a warm-up, then the asked runs of 3 s.
     const seconds = full ? 3 : 1;
+    const caseRuns = full || smoke ? runs : Math.min(runs, 3);
     const nginx = findNginx();
     const methods = nginx ? [...METHODS, ['nginx (sendfile on)', (r) => startNginx(nginx, dir, r)]] : METHODS;
     const rows = [];
@@ -74,8 +77,8 @@ export const httpServing = {
         progress(`http ${human(size)}: ${method}`);
         const server = await start(root);
         try {
-          const stats = await measureServer(server, `http://127.0.0.1:${server.port}/${name}`, size, runs, seconds);
-          rows.push({ scenario: 'http', size, method, loadGenerator, connections: CONNECTIONS, runs, ...stats });
+          const stats = await measureServer(server, `http://127.0.0.1:${server.port}/${name}`, size, caseRuns, seconds, full);
+          rows.push({ scenario: 'http', size, method, loadGenerator, connections: CONNECTIONS, runs: caseRuns, seconds, ...stats });
         } finally {
           server.stop();
         }
@@ -89,7 +92,8 @@ export const httpServing = {
     return rows;
   },
   print(rows, table) {
-    console.log(`load: ${loadGenerator}; × base: the ratio to ${BASELINE} in this same run`);
+    const first = rows.find((r) => r.runs);
+    console.log(`load: ${loadGenerator}, ${first?.runs} runs of ${first?.seconds} s per case, medians; × base: the ratio to ${BASELINE} in this same run`);
     for (const size of [...new Set(rows.filter((r) => r.size).map((r) => r.size))]) {
       const lines = rows.filter((r) => r.size === size);
       const base = lines.find((r) => r.method === BASELINE);

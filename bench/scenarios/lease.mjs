@@ -33,10 +33,10 @@ async function measure(file, rounds, busy) {
 export const lease = {
   name: 'lease',
   title: "lease-break latency: a writer's open() in another process → 'break' here, → its open() returning",
-  async run({ dir, full }) {
+  async run({ dir, full, smoke }) {
     const file = join(dir, 'leased');
     writeFileSync(file, 'leased');
-    const rounds = full ? 500 : 100;
+    const rounds = smoke ? 5 : full ? 500 : 100;
     const rows = [];
     for (const busy of [false, true]) {
       const { toEvent, toReturn } = await measure(file, rounds, busy);
