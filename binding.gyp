@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "zerocopy_sanitize%": "false"
+  },
   "targets": [
     {
       "target_name": "zerocopy",
@@ -10,6 +13,10 @@
       ],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
+        ["zerocopy_sanitize=='true'", {
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }],
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",

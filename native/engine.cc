@@ -310,6 +310,7 @@ void TakeIncoming(Worker* w) {
 }
 
 void Run(Worker* w) {
+  pthread_setname_np(pthread_self(), "zc-engine");  // so that /proc/<pid>/task shows (and tests find) it
   // Signals are for the JS thread (and the lease thread): an engine thread takes only synchronous faults.
   sigset_t all;
   sigfillset(&all);

@@ -119,6 +119,7 @@ int Deadlines() {
 }
 
 void Run(int sig) {
+  pthread_setname_np(pthread_self(), "zc-lease");
   // This thread takes the lease signal and synchronous faults only.
   sigset_t others;
   sigfillset(&others);

@@ -58,6 +58,11 @@ static Napi::Value VmspliceJs(const Napi::CallbackInfo& info) {
   int fd;
   std::vector<struct iovec> iov;
   if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 1, &iov)) return info.Env().Undefined();
+  // On a pipe's read end vmsplice would read *into* the buffers (and block on an empty pipe): refuse it the
+  // way write(2) refuses an fd not open for writing.
+  int mode = fcntl(fd, F_GETFL);
+  if (mode == -1) return ThrowErrno(info.Env(), -errno, "vmsplice");
+  if ((mode & O_ACCMODE) == O_RDONLY) return ThrowErrno(info.Env(), -EBADF, "vmsplice");
   if (iov.empty()) return Napi::Number::New(info.Env(), 0);
   ssize_t r = Vmsplice(fd, iov.data(), iov.size(), ArgFlag(info, 2) ? SPLICE_F_NONBLOCK : 0);
   return Result(info.Env(), r, "vmsplice");

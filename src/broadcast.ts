@@ -6,7 +6,16 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { binding } from './binding';
 import { type SinkNotice, startJob } from './engine';
-import { abortError, invalidArgType, outOfRange, validateLength, validateOptions, validateSignal } from './errors';
+import {
+  INTERNAL,
+  abortError,
+  illegalConstructor,
+  invalidArgType,
+  outOfRange,
+  validateLength,
+  validateOptions,
+  validateSignal,
+} from './errors';
 import { enqueueTransfer } from './socket-queue';
 import { socketFd, writeThrough } from './sockets';
 import { takeInput } from './socket-reading';
@@ -59,7 +68,9 @@ export class Broadcast extends EventEmitter {
   #received = 0;
 
   /** @internal */
-  constructor(source: net.Socket, sinks: net.Socket[], maxLag: number, pipeSize: number, signal?: AbortSignal) {
+  constructor(token: typeof INTERNAL, source: net.Socket, sinks: net.Socket[], maxLag: number, pipeSize: number,
+    signal?: AbortSignal) {
+    if (token !== INTERNAL) throw illegalConstructor('Broadcast', 'broadcast()');
     super();
     const zeroCopy = binding && ![source, ...sinks].some((s) => s instanceof tls.TLSSocket || socketFd(s) === undefined);
     let impl;
@@ -294,5 +305,5 @@ export function broadcast(source: net.Socket, sinks: net.Socket[], options?: Bro
     pipeSize = validateLength(opts.pipeSize, 'options.pipeSize');
     if (pipeSize < 4096 || pipeSize > 2 ** 31 - 1) throw outOfRange('options.pipeSize', '>= 4096 && <= 2147483647', pipeSize);
   }
-  return new Broadcast(source, sinks, maxLag, pipeSize, validateSignal(opts.signal));
+  return new Broadcast(INTERNAL, source, sinks, maxLag, pipeSize, validateSignal(opts.signal));
 }

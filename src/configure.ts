@@ -34,9 +34,9 @@ export function configure(options: ConfigureOptions): void {
 
 let leaseSignal: number | undefined;
 
-export const constants = {
+export const constants = Object.freeze({
   /** The real-time signal used with F_SETSIG for lease breaks (SIGRTMIN+4 unless configured). */
   get RT_SIGNAL_LEASE(): number | undefined {
     return leaseSignal ?? (binding ? binding.leaseSignalBase + 4 : undefined);
   },
-};
+});

@@ -86,6 +86,14 @@ export function withBytes<E extends object>(err: E, bytes: number): E & { bytes:
   return Object.assign(err, { bytes });
 }
 
+/** Passed by the package's own code to constructors that users must not call (they get the factories). */
+export const INTERNAL: unique symbol = Symbol('zerocopy.internal');
+
+export function illegalConstructor(name: string, use: string): CodedError<TypeError> {
+  return codeError(TypeError, 'ERR_ILLEGAL_CONSTRUCTOR', `${name} cannot be constructed directly: use ${use}`,
+    illegalConstructor);
+}
+
 export function mappingClosed(method: string): CodedError {
   return codeError(Error, 'ERR_MAPPING_CLOSED', `Mapping.${method}() after unmap()`, mappingClosed);
 }

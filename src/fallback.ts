@@ -115,8 +115,10 @@ export function copyFileRange(fdIn: number, fdOut: number, length: number, offse
 
 export function vmsplice(pipeWriteFd: number, data: ArrayBufferView[]): number {
   const views = data.filter((v) => v.byteLength > 0);
-  if (views.length === 0) return 0;
   try {
+    // vmsplice(2) takes only a pipe's write end: EBADF for anything else, as the kernel says.
+    if (!fs.fstatSync(pipeWriteFd).isFIFO()) throw systemError(-os.constants.errno.EBADF, 'vmsplice');
+    if (views.length === 0) return 0;
     return fs.writevSync(pipeWriteFd, views as NodeJS.ArrayBufferView[]);
   } catch (err) {
     throw asSyscallError(err, 'vmsplice');

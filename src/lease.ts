@@ -7,6 +7,9 @@ import { isFileHandle } from './fds';
 import { binding, unavailableReason } from './binding';
 import {
   type SystemError,
+  INTERNAL,
+  illegalConstructor,
+  invalidArgType,
   invalidArgValue,
   outOfRange,
   unsupported,
@@ -49,7 +52,8 @@ export class Lease extends EventEmitter {
   #released = false;
 
   /** @internal */
-  constructor(id: number, fd: number, type: LeaseType, close: () => void) {
+  constructor(token: typeof INTERNAL, id: number, fd: number, type: LeaseType, close: () => void) {
+    if (token !== INTERNAL) throw illegalConstructor('Lease', 'acquireLease()');
     super();
     this.#id = id;
     this.fd = fd;
@@ -146,7 +150,7 @@ export async function acquireLease(target: number | FileHandle | string, type: L
   } else if (isFileHandle(target)) {
     fd = target.fd;
   } else {
-    throw invalidArgValue('target', target, 'must be a path, an fd or a FileHandle');
+    throw invalidArgType('target', 'a path, an fd or a FileHandle', target);
   }
   try {
     return leaseFd(fd, type, onBreak === 'hold', Math.min(graceMs, limit), close, path);
@@ -162,7 +166,7 @@ export function leaseFd(fd: number, type: LeaseType, hold: boolean, graceMs: num
   if (!binding) throw unsupported('acquireLease', unavailableReason ?? 'no native binding');
   try {
     const id = binding.acquireLease(fd, type, hold, Math.min(graceMs, leaseBreakTimeMs()));
-    const lease = new Lease(id, fd, type, close);
+    const lease = new Lease(INTERNAL, id, fd, type, close);
     leases.set(id, new WeakRef(lease));
     abandoned.register(lease, id, lease);
     return lease;

@@ -10,6 +10,8 @@ import { binding } from './binding';
 import { isFileHandle } from './fds';
 import { type Lease, leaseFd } from './lease';
 import {
+  INTERNAL,
+  illegalConstructor,
   invalidArgType,
   invalidArgValue,
   mappingClosed,
@@ -161,7 +163,8 @@ export class Mapping extends EventEmitter {
   leaseReason?: string;
 
   /** @internal */
-  constructor(buffer: Buffer, backing: Backing, offset: number | bigint, mode: MapMode) {
+  constructor(token: typeof INTERNAL, buffer: Buffer, backing: Backing, offset: number | bigint, mode: MapMode) {
+    if (token !== INTERNAL) throw illegalConstructor('Mapping', 'mapSync() or map()');
     super();
     this.#buffer = buffer;
     this.#backing = backing;
@@ -365,14 +368,14 @@ function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request):
     const mapped = binding?.map(fd, req.offsetValue, length, req.mode, req.populate, req.lock, advice);
     let mapping: Mapping;
     if (mapped) {
-      mapping = new Mapping(mapped.buffer, new NativeBacking(mapped.id), req.offset, req.mode);
+      mapping = new Mapping(INTERNAL, mapped.buffer, new NativeBacking(mapped.id), req.offset, req.mode);
       byId.set(mapped.id, new WeakRef(mapping));
       forget.register(mapping, mapped.id);
     } else {
       if (req.mode === 'write') requireWritable(fd, path);
       const buffer = readRange(fd, start, length, path);
       keepFd = ownsFd && req.mode === 'write';
-      mapping = new Mapping(buffer, new CopyBacking(fd, keepFd, start, buffer, req.mode === 'write'),
+      mapping = new Mapping(INTERNAL, buffer, new CopyBacking(fd, keepFd, start, buffer, req.mode === 'write'),
         req.offset, req.mode);
     }
     if (req.lease) {

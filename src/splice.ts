@@ -12,6 +12,7 @@ import {
   type SystemError,
   abortError,
   invalidArgType,
+  invalidArgValue,
   outOfRange,
   validateFd,
   validateLength,
@@ -20,7 +21,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type OwnedFd, isFileHandle, ownFd, requireWritable } from './fds';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, socketFd, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
@@ -78,6 +79,7 @@ export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Pro
   try {
     validateSocket(a, 'a');
     validateSocket(b, 'b');
+    if (a === b) throw invalidArgValue('b', b, 'must be another socket than a');
     const opts = validateOptions<ProxyOptions>(options);
     pipeSize = validatePipeSize(opts.pipeSize);
     signal = validateSignal(opts.signal);
@@ -196,6 +198,14 @@ export function receiveFile(socket: net.Socket, dest: string | number | FileHand
     else if (typeof dest === 'number') output = ownFd(validateFd(dest, 'dest'), false);
     else if (isFileHandle(dest)) output = ownFd(dest.fd, false);
     else throw invalidArgType('dest', 'of type string or number or an instance of FileHandle', dest);
+    if (typeof output !== 'string') {
+      try {
+        requireWritable(output.fd); // not only when the first bytes arrive
+      } catch (err) {
+        output.close();
+        throw err;
+      }
+    }
   } catch (err) {
     return Promise.reject(err);
   }

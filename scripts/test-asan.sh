@@ -1,0 +1,25 @@
+#!/bin/sh
+# npm run test:asan: the native test project against an addon built with AddressSanitizer and
+# UndefinedBehaviorSanitizer. Node itself is not instrumented, so the sanitizer runtimes are preloaded into every
+# process the suite starts. The normal build is restored afterwards, pass or fail. Left out: the bench smoke run
+# (it measures nothing) and the package test (it builds its own prebuild, without sanitizers).
+set -eu
+cd "$(dirname "$0")/.."
+cxx=${CXX:-g++}
+asan=$($cxx -print-file-name=libasan.so)
+ubsan=$($cxx -print-file-name=libubsan.so)
+if [ ! -e "$asan" ] || [ ! -e "$ubsan" ]; then
+  echo "test:asan needs the sanitizer runtimes of $cxx (libasan, libubsan: apt-get install g++)" >&2
+  exit 1
+fi
+restore() { npx node-gyp rebuild >/dev/null 2>&1 || echo 'could not restore the normal build: npm run build' >&2; }
+trap restore EXIT
+npx node-gyp rebuild -- -Dzerocopy_sanitize=true >/dev/null 2>&1
+# detect_leaks=0: LeakSanitizer would report V8's and Node's own long-lived allocations. Any ASAN or UBSAN
+# report aborts the process, which fails the test that caused it.
+LD_PRELOAD="$asan $ubsan" \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:handle_segv=0:handle_sigbus=0 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+ZEROCOPY_SANITIZED=1 \
+  node node_modules/vitest/vitest.mjs run --project native \
+    --exclude test/bench.test.ts --exclude test/package.test.ts "$@"
