@@ -25,10 +25,20 @@ Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const c
     napi_get_and_clear_last_exception(env, &ignored);
   }
   // Without the factory (not installed yet, or JS cannot run any more): a plain error with the same fields.
-  Napi::Error err = Napi::Error::New(env, std::string("errno ") + std::to_string(negErrno) + ", " + syscall);
-  err.Set("errno", args[0]);
-  err.Set("syscall", args[1]);
-  return err.Value();
+  // Raw calls only, failures tolerated: while an environment is torn down node-addon-api's wrappers would turn
+  // a failed call into napi_throw, which fails in turn and aborts the process (seen at worker termination).
+  std::string text = std::string("errno ") + std::to_string(negErrno) + ", " + syscall;
+  napi_value message, err;
+  if (napi_create_string_utf8(env, text.c_str(), text.size(), &message) != napi_ok ||
+      napi_create_error(env, nullptr, message, &err) != napi_ok) {
+    bool pending = false;
+    napi_value ignored;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+    return env.Undefined();
+  }
+  napi_set_named_property(env, err, "errno", args[0]);
+  napi_set_named_property(env, err, "syscall", args[1]);
+  return Napi::Value(env, err);
 }
 
 bool CallQuietly(Napi::Env env, napi_value fn, size_t argc, const napi_value* argv, napi_async_context context) {

@@ -98,3 +98,12 @@ export async function drive(total: number, step: (done: number) => number): Prom
   }
   return done;
 }
+
+/**
+ * The environment for tools that are not node (curl): without LD_PRELOAD, which `npm run test:asan` sets for
+ * the node processes that load the sanitized addon (curl slows to a crawl with ASAN's runtime preloaded).
+ */
+export function toolEnv(): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, ...env } = process.env;
+  return env;
+}

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { toolEnv } from './helpers';
 
 export interface Server {
   port: number;
@@ -44,7 +45,7 @@ export function curl(dir: string, url: string, ...args: string[]): Promise<CurlR
   const headerFile = path.join(dir, `curl-${stamp}.headers`);
   const bodyFile = path.join(dir, `curl-${stamp}.body`);
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-s', '-D', headerFile, '-o', bodyFile, ...args, url], (err) => {
+    execFile('curl', ['-s', '-D', headerFile, '-o', bodyFile, ...args, url], { env: toolEnv() }, (err) => {
       const exitCode = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       try {
         const blocks = fs.readFileSync(headerFile, 'latin1').split('\r\n\r\n').filter((b) => b.startsWith('HTTP/'));

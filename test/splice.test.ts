@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { broadcast, proxy, receiveFile, sendFile, stats } from '../src/index';
-import { fdCount, sha256, sleep, stableFdCount, tempDir } from './helpers';
+import { fdCount, sha256, sleep, stableFdCount, tempDir, toolEnv } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -91,7 +91,8 @@ describe('proxy', () => {
     });
     const results: Promise<unknown>[] = [];
     const relay = await proxyServer(await listen(origin), results);
-    const { stdout } = await run('sh', ['-c', `curl -s http://127.0.0.1:${relay.port}/big | sha256sum`]);
+    const { stdout } = await run('sh', ['-c', `curl -s http://127.0.0.1:${relay.port}/big | sha256sum`],
+      { env: toolEnv() });
     relay.close();
     origin.close();
     expect(stdout.split(' ')[0]).toBe(sha256(data));
