@@ -16,10 +16,11 @@ restore() { npx node-gyp rebuild >/dev/null 2>&1 || echo 'could not restore the 
 trap restore EXIT
 npx node-gyp rebuild -- -Dzerocopy_sanitize=true >/dev/null 2>&1
 # detect_leaks=0: LeakSanitizer would report V8's and Node's own long-lived allocations. Any ASAN or UBSAN
-# report aborts the process, which fails the test that caused it.
-LD_PRELOAD="$asan $ubsan" \
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:handle_segv=0:handle_sigbus=0 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-ZEROCOPY_SANITIZED=1 \
-  node node_modules/vitest/vitest.mjs run --project native \
+# report aborts the process, which fails the test that caused it. The SIGBUS/SIGSEGV handlers stay ours.
+export LD_PRELOAD="$asan $ubsan"
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:handle_segv=0:handle_sigbus=0
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# The native project must really run on the sanitized addon, not on the fallback after a failed load.
+node -e "const b = require('./lib/binding'); if (!b.binding) { console.error(b.unavailableReason); process.exit(1); }"
+node node_modules/vitest/vitest.mjs run --project native \
     --exclude test/bench.test.ts --exclude test/package.test.ts "$@"
