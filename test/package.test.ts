@@ -70,6 +70,12 @@ describe.skipIf(FALLBACK)('packed tarball with a prebuild', () => {
     expect(out).toBe('true function function');
   });
 
+  it('installs the zerocopy command (npx zerocopy serve)', () => {
+    const bin = path.join(project, 'node_modules', '.bin', 'zerocopy');
+    expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(project, 'node_modules', 'zerocopy', 'bin', 'zerocopy.js')));
+    expect(node([bin, '--help'])).toContain('Usage: zerocopy serve [dir]');
+  });
+
   it('type-checks consumers written as ESM and as CommonJS', () => {
     const src = `
       const pipe: Pipe = createPipe({ size: 65536 });
