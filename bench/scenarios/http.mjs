@@ -62,10 +62,9 @@ export const httpServing = {
     const root = join(dir, 'http-root');
     mkdirSync(root, { recursive: true });
     const sizes = smoke ? [4 * KiB] : full ? [4 * KiB, 64 * KiB, MiB, 64 * MiB, 1024 * MiB] : [4 * KiB, 64 * KiB, MiB, 64 * MiB];
-    // The quick run keeps this scenario near a minute: 3 runs of 1 s per case, no separate warm-up (the median
-    // absorbs a cold first run); --full: a warm-up, then the asked runs of 3 s.
+    // The quick run: runs of 1 s per case and no separate warm-up (the median absorbs a cold first run);
+    // --full: a warm-up, then runs of 3 s.
     const seconds = full ? 3 : 1;
-    const caseRuns = full || smoke ? runs : Math.min(runs, 3);
     const nginx = findNginx();
     const methods = nginx ? [...METHODS, ['nginx (sendfile on)', (r) => startNginx(nginx, dir, r)]] : METHODS;
     const rows = [];
@@ -77,8 +76,8 @@ export const httpServing = {
         progress(`http ${human(size)}: ${method}`);
         const server = await start(root);
         try {
-          const stats = await measureServer(server, `http://127.0.0.1:${server.port}/${name}`, size, caseRuns, seconds, full);
-          rows.push({ scenario: 'http', size, method, loadGenerator, connections: CONNECTIONS, runs: caseRuns, seconds, ...stats });
+          const stats = await measureServer(server, `http://127.0.0.1:${server.port}/${name}`, size, runs, seconds, full);
+          rows.push({ scenario: 'http', size, method, loadGenerator, connections: CONNECTIONS, runs, seconds, ...stats });
         } finally {
           server.stop();
         }
