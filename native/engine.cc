@@ -389,6 +389,16 @@ int Threads() {
   return gThreadCount;
 }
 
+// A job that never reached a worker: give back what Submit took for it.
+static int64_t Discard(Job* j, int err) {
+  if (j->spec.outFd >= 0) close(j->spec.outFd);
+  close(j->spec.inFd);
+  if (j->fanout) ReleaseFanout(j);
+  ReleasePipe(j->pipe, j->pipeSize, true);
+  delete j;
+  return err;
+}
+
 int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   int out = spec.kind == Kind::kBroadcast ? -1 : fcntl(spec.outFd, F_DUPFD_CLOEXEC, 0);
   if (out < 0 && spec.kind != Kind::kBroadcast) return -errno;
@@ -412,14 +422,7 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
       int id = QueueSink(j, spec.sinkFds[i]);  // before any worker sees the job: no byte can pass them by
       if (id < 0) err = id;
     }
-    if (err < 0) {
-      if (out >= 0) close(out);
-      close(in);
-      if (j->fanout) ReleaseFanout(j);
-      ReleasePipe(j->pipe, j->pipeSize, true);
-      delete j;
-      return err;
-    }
+    if (err < 0) return Discard(j, err);
   }
   if (spec.kind == Kind::kCopyFileRange && gCopyFileRangeMissing.load()) {
     j->spec.kind = spec.outOffset < 0 ? Kind::kSendfile : spec.kind;
@@ -434,14 +437,7 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     std::lock_guard<std::mutex> lock(gMutex);
     if (gWorkers.empty()) {
       int err = StartWorkers();
-      if (err < 0) {
-        if (out >= 0) close(out);
-        close(in);
-        if (j->fanout) ReleaseFanout(j);
-        ReleasePipe(j->pipe, j->pipeSize, true);
-        delete j;
-        return err;
-      }
+      if (err < 0) return Discard(j, err);
     }
     w = gWorkers[gNextWorker++ % gWorkers.size()];
     j->worker = w;  // before the job is visible to Cancel

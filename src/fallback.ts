@@ -86,30 +86,38 @@ function readThenWrite(fdIn: number, offIn: Offset, fdOut: number, offOut: Offse
   return written;
 }
 
-export function sendfile(outFd: number, inFd: number, offset: Offset, length: number): number {
-  return readThenWrite(inFd, offset, outFd, null, length, 'sendfile');
-}
-
-// The kernel refuses what the syscall cannot do (EINVAL); the fallback refuses the same, so that code
-// written against the fallback does not break when the binding appears.
-function requireKind(fds: number[], test: (s: fs.Stats) => boolean, every: boolean, syscall: string): void {
-  let stats: fs.Stats[];
+// The kernel refuses what a syscall cannot do before it moves a byte; the fallback refuses the same, with the
+// same errno, so that code written against the fallback does not break when the binding appears.
+function kinds(fds: number[], syscall: string): fs.Stats[] {
   try {
-    stats = fds.map((fd) => fs.fstatSync(fd));
+    return fds.map((fd) => fs.fstatSync(fd));
   } catch (err) {
     throw asSyscallError(err, syscall);
   }
-  if (every ? !stats.every(test) : !stats.some(test)) throw systemError(-os.constants.errno.EINVAL, syscall);
+}
+
+function refuse(errno: 'EINVAL' | 'EISDIR', syscall: string): never {
+  throw systemError(-os.constants.errno[errno], syscall);
+}
+
+export function sendfile(outFd: number, inFd: number, offset: Offset, length: number): number {
+  // sendfile reads only what can be mapped: a regular file or a block device, not a directory or a socket.
+  const [input] = kinds([inFd], 'sendfile');
+  if (!input.isFile() && !input.isBlockDevice()) refuse('EINVAL', 'sendfile');
+  return readThenWrite(inFd, offset, outFd, null, length, 'sendfile');
 }
 
 export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number {
-  requireKind([fdIn, fdOut], (s) => s.isFIFO(), false, 'splice');
+  const stats = kinds([fdIn, fdOut], 'splice');
+  if (!stats.some((s) => s.isFIFO()) || stats.some((s) => s.isDirectory())) refuse('EINVAL', 'splice');
   return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'splice');
 }
 
 export function copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset,
   offsetOut: Offset): number {
-  requireKind([fdIn, fdOut], (s) => s.isFile(), true, 'copy_file_range');
+  const stats = kinds([fdIn, fdOut], 'copy_file_range');
+  if (stats.some((s) => s.isDirectory())) refuse('EISDIR', 'copy_file_range');
+  if (!stats.every((s) => s.isFile())) refuse('EINVAL', 'copy_file_range');
   return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'copy_file_range');
 }
 

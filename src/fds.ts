@@ -21,40 +21,44 @@ export function ownFd(fd: number, forReading: boolean): OwnedFd {
     const copy = binding.dup(fd);
     return { fd: copy, close: () => fs.closeSync(copy) };
   }
-  const regular = fs.fstatSync(fd).isFile(); // EBADF now for an fd that is not open
-  let writeOnly = false;
-  try {
-    if (forReading && regular) {
-      // Reopening must not grant what the caller's fd lacks: a write-only fd stays unreadable (EBADF).
-      writeOnly = accessMode(fd) === fs.constants.O_WRONLY;
-      if (!writeOnly) {
-        const copy = fs.openSync(`/proc/self/fd/${fd}`, 'r');
-        return { fd: copy, close: () => fs.closeSync(copy) };
-      }
+  // Reopening must not grant what the caller's fd lacks: a write-only fd stays unreadable (EBADF).
+  if (fs.fstatSync(fd).isFile() && forReading) { // fstat: EBADF now for an fd that is not open
+    requireReadable(fd, () => systemError(-os.constants.errno.EBADF, 'read'));
+    try {
+      const copy = fs.openSync(`/proc/self/fd/${fd}`, 'r');
+      return { fd: copy, close: () => fs.closeSync(copy) };
+    } catch {
+      // no /proc: use the caller's fd
     }
-  } catch {
-    // no /proc: use the caller's fd
   }
-  if (writeOnly) throw systemError(-os.constants.errno.EBADF, 'read');
   return { fd, close() {} };
 }
 
-/** O_RDONLY, O_WRONLY or O_RDWR, from /proc/self/fdinfo (Linux); undefined where that is not there. */
-function accessMode(fd: number): number | undefined {
-  let info: string;
+/**
+ * Throws `refusal()` for an fd not open for writing: a zero-length write answers EBADF there, and writes
+ * nothing elsewhere (so write(2)'s refusal comes now, not when the first bytes arrive).
+ */
+export function requireWritable(fd: number, refusal = () => systemError(-os.constants.errno.EBADF, 'write')): void {
   try {
-    info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
-  } catch {
-    return undefined;
+    fs.writeSync(fd, EMPTY, 0, 0, null);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBADF') throw refusal();
+    throw err;
   }
-  const flags = /^flags:\s*([0-7]+)/m.exec(info)?.[1];
-  return flags === undefined ? undefined : parseInt(flags, 8) & 3;
 }
 
-/** EBADF now, as write(2) would give it later, for an fd that is open read-only. */
-export function requireWritable(fd: number): void {
-  if (accessMode(fd) === fs.constants.O_RDONLY) throw systemError(-os.constants.errno.EBADF, 'write');
+/** The same for reading a regular file: a one-byte pread at 0 (Node skips zero-length reads; pread moves no
+ * position). */
+export function requireReadable(fd: number, refusal: () => Error): void {
+  try {
+    fs.readSync(fd, Buffer.alloc(1), 0, 1, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBADF') throw refusal();
+    throw err;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** A fs.promises FileHandle (or anything shaped like one). */
 export function isFileHandle(value: unknown): value is FileHandle {

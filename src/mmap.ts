@@ -7,7 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { binding } from './binding';
-import { isFileHandle } from './fds';
+import { isFileHandle, requireReadable, requireWritable } from './fds';
 import { type Lease, leaseFd } from './lease';
 import {
   INTERNAL,
@@ -372,7 +372,10 @@ function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request):
       byId.set(mapped.id, new WeakRef(mapping));
       forget.register(mapping, mapped.id);
     } else {
-      if (req.mode === 'write') requireWritable(fd, path);
+      // What mmap answers for an fd not open for what the mapping needs: EACCES.
+      const refusal = () => systemError(-13 /* EACCES */, 'mmap', path);
+      requireReadable(fd, refusal);
+      if (req.mode === 'write') requireWritable(fd, refusal);
       const buffer = readRange(fd, start, length, path);
       keepFd = ownsFd && req.mode === 'write';
       mapping = new Mapping(INTERNAL, buffer, new CopyBacking(fd, keepFd, start, buffer, req.mode === 'write'),
@@ -388,16 +391,6 @@ function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request):
   } finally {
     lease?.release();
     if (ownsFd && !keepFd) fs.closeSync(fd);
-  }
-}
-
-/** What mmap answers for a shared writable mapping of an fd not open for writing: EACCES. */
-function requireWritable(fd: number, path?: string): void {
-  try {
-    fs.writeSync(fd, Buffer.alloc(0), 0, 0, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EBADF') throw systemError(-13 /* EACCES */, 'mmap', path);
-    throw err;
   }
 }
 

@@ -4,6 +4,7 @@
 // regular file, a sendfile that refuses), with the same result shape.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import {
   invalidArgValue,
   leaseBroken,
   outOfRange,
+  systemError,
   validateFd,
   validateLength,
   validateOffset,
@@ -101,7 +103,10 @@ export function openSource(input: unknown, name: string): Source {
     throw invalidArgType(name, 'of type string or number or an instance of FileHandle', input);
   }
   try {
-    return { ...owned, path, size: regularSize(owned.fd) };
+    const size = regularSize(owned.fd);
+    // Not on the hot path: only inputs that are not regular files pay for the second fstat.
+    if (size < 0 && fs.fstatSync(owned.fd).isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'read', path);
+    return { ...owned, path, size };
   } catch (err) {
     owned.close();
     throw err;
@@ -157,19 +162,20 @@ function range(offset: number | bigint | null, length: number | undefined, size:
  * shrank mid-way: a socket is then destroyed, so that a client sees a short body and never zeros as success.
  */
 export function sendFile(out: net.Socket | number, input: FileInput, options?: SendFileOptions): Promise<SendResult> {
-  return send(out, input, options);
+  return send(out, () => openSource(input, 'input'), options);
 }
 
 /**
- * sendFile under a lease the caller already holds on `input`'s open file (a response made of several ranges
- * keeps one lease across them). Engine jobs are guarded by it; the caller releases it.
+ * sendFile of a file the caller has open and keeps open until this settles (serveFile: it has already opened
+ * and stat'ed it, so no duplicate and no second fstat). With `held`, engine jobs are guarded by a lease the
+ * caller holds across several calls (the parts of a multipart response) and releases itself.
  */
-export function sendFileUnderLease(out: net.Socket, input: number, options: SendFileOptions, held: Lease):
-  Promise<SendResult> {
-  return send(out, input, options, held);
+export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number },
+  options: SendFileOptions, held?: Lease): Promise<SendResult> {
+  return send(out, () => ({ ...file, close() {} }), options, held);
 }
 
-function send(out: net.Socket | number, input: FileInput, options: SendFileOptions | undefined, held?: Lease):
+function send(out: net.Socket | number, open: () => Source, options: SendFileOptions | undefined, held?: Lease):
   Promise<SendResult> {
   let source: Source | undefined;
   let transfer: Transfer;
@@ -178,7 +184,7 @@ function send(out: net.Socket | number, input: FileInput, options: SendFileOptio
   try {
     const [opts, offset, length] = validateSendOptions(options);
     if (!isSocket) validateFd(out, 'out');
-    source = openSource(input, 'input');
+    source = open();
     let lease: Lease | undefined = held;
     if (opts.lease && !held) {
       [lease, leaseInfo] = takeLease(source, opts.lease, opts.leaseGraceMs ?? 1000);

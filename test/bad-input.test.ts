@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as zc from '../src/index';
 import { FALLBACK, tempDir } from './helpers';
 
-type Expected = string | string[] | null; // null: must not throw
+type Expected = string | null; // null: must not throw
 type Row = [description: string, call: () => unknown, expected: Expected];
 
 const dir = tempDir();
@@ -81,9 +81,10 @@ function each(name: string, values: [string, unknown, string][], call: (v: never
 
 const req = () => Object.assign(new http.IncomingMessage(new net.Socket()), { method: 'GET', url: '/' });
 const res = (r: http.IncomingMessage) => new http.ServerResponse(r);
-// A wrong-kind fd is refused by the syscall (native) or by the read/write stand-in with the code the syscall
-// would give (fallback); either way, a code.
-const sys = (...codes: string[]) => codes;
+// A wrong-kind fd is refused by the syscall (native) and by the read/write stand-in with the same code
+// (fallback). Where the fallback cannot offer the call at all (tee, leases), it says so with its own code.
+const UNSUPPORTED = 'ERR_ZEROCOPY_UNSUPPORTED';
+const nativeOr = (native: string, fallback: string) => (FALLBACK ? fallback : native);
 
 const table: Record<keyof typeof zc, () => Row[]> = {
   sendfileSync: () => [
@@ -93,9 +94,9 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ...each('offset', badOffsets, (v) => zc.sendfileSync(fds.devNull, fds.file, { length: 1, offset: v })),
     ...each('options', badOptions, (v) => zc.sendfileSync(fds.devNull, fds.file, v)),
     ['a closed inFd', () => zc.sendfileSync(fds.devNull, fds.closed, { length: 1 }), 'EBADF'],
-    ['a directory as inFd', () => zc.sendfileSync(fds.devNull, fds.dir, { length: 1 }), sys('EINVAL', 'EISDIR')],
+    ['a directory as inFd', () => zc.sendfileSync(fds.devNull, fds.dir, { length: 1 }), 'EINVAL'],
     ['a write-only file as inFd', () => zc.sendfileSync(fds.devNull, fds.writeOnly, { length: 1 }), 'EBADF'],
-    ['a socket as inFd', () => zc.sendfileSync(fds.devNull, fds.socket, { length: 1 }), sys('EINVAL', 'ESPIPE', 'EAGAIN')],
+    ['a socket as inFd', () => zc.sendfileSync(fds.devNull, fds.socket, { length: 1 }), 'EINVAL'],
     ['a read-only file as outFd', () => zc.sendfileSync(fds.file, fds.file, { length: 1 }), 'EBADF'],
   ],
   spliceSync: () => [
@@ -107,9 +108,9 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['a non-boolean flag', () => zc.spliceSync(fds.file, fds.pipeWrite, 1, { move: 'yes' as never }), TYPE],
     ['no pipe on either side', () => zc.spliceSync(fds.file, fds.devNull, 1), 'EINVAL'],
     ['a closed fdIn', () => zc.spliceSync(fds.closed, fds.pipeWrite, 1), 'EBADF'],
-    ['a directory as fdIn', () => zc.spliceSync(fds.dir, fds.pipeWrite, 1, { offsetIn: 0 }), sys('EINVAL', 'EISDIR')],
+    ['a directory as fdIn', () => zc.spliceSync(fds.dir, fds.pipeWrite, 1, { offsetIn: 0 }), 'EINVAL'],
     ['a write-only file as fdIn', () => zc.spliceSync(fds.writeOnly, fds.pipeWrite, 1, { offsetIn: 0 }), 'EBADF'],
-    ['an offset on a pipe', () => zc.spliceSync(fds.pipeRead, fds.devNull, 1, { offsetIn: 0 }), sys('ESPIPE', 'EINVAL')],
+    ['an offset on a pipe', () => zc.spliceSync(fds.pipeRead, fds.devNull, 1, { offsetIn: 0 }), 'ESPIPE'],
   ],
   teeSync: () => [
     ...each('pipeIn', badFds, (v) => zc.teeSync(v, fds.pipeWrite, 1)),
@@ -117,9 +118,9 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ...each('length', badLengths, (v) => zc.teeSync(fds.pipeRead, fds.pipeWrite, v)),
     ...each('options', badOptions, (v) => zc.teeSync(fds.pipeRead, fds.pipeWrite, 1, v)),
     // tee has no read/write stand-in (reading would consume the pipe): the fallback says so.
-    ['a file as pipeIn', () => zc.teeSync(fds.file, fds.pipeWrite, 1), sys('EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a socket as pipeOut', () => zc.teeSync(fds.pipeRead, fds.socket, 1), sys('EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a closed pipeIn', () => zc.teeSync(fds.closed, fds.pipeWrite, 1), sys('EBADF', 'EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
+    ['a file as pipeIn', () => zc.teeSync(fds.file, fds.pipeWrite, 1), nativeOr('EINVAL', UNSUPPORTED)],
+    ['a socket as pipeOut', () => zc.teeSync(fds.pipeRead, fds.socket, 1), nativeOr('EINVAL', UNSUPPORTED)],
+    ['a closed pipeIn', () => zc.teeSync(fds.closed, fds.pipeWrite, 1), nativeOr('EBADF', UNSUPPORTED)],
   ],
   vmspliceSync: () => [
     ...each('pipeWriteFd', badFds, (v) => zc.vmspliceSync(v, Buffer.alloc(1))),
@@ -129,7 +130,7 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['a zero-length buffer', () => zc.vmspliceSync(fds.pipeWrite, Buffer.alloc(0)), null],
     ['a detached buffer', () => zc.vmspliceSync(fds.pipeWrite, detached()), null],
     ['a file instead of a pipe', () => zc.vmspliceSync(fds.rw, Buffer.alloc(1)), 'EBADF'],
-    ['the read end of a pipe', () => zc.vmspliceSync(fds.pipeRead, Buffer.alloc(1)), sys('EBADF', 'EINVAL')],
+    ['the read end of a pipe', () => zc.vmspliceSync(fds.pipeRead, Buffer.alloc(1)), 'EBADF'],
     ...each('options', badOptions, (v) => zc.vmspliceSync(fds.pipeWrite, Buffer.alloc(1), v)),
   ],
   copyFileRangeSync: () => [
@@ -138,7 +139,7 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ...each('length', badLengths, (v) => zc.copyFileRangeSync(fds.file, fds.writeOnly, v)),
     ...each('offsetIn', badOffsets, (v) => zc.copyFileRangeSync(fds.file, fds.writeOnly, 1, { offsetIn: v })),
     ...each('offsetOut', badOffsets, (v) => zc.copyFileRangeSync(fds.file, fds.writeOnly, 1, { offsetOut: v })),
-    ['a directory as fdIn', () => zc.copyFileRangeSync(fds.dir, fds.writeOnly, 1), sys('EISDIR', 'EINVAL')],
+    ['a directory as fdIn', () => zc.copyFileRangeSync(fds.dir, fds.writeOnly, 1), 'EISDIR'],
     ['a pipe as fdIn', () => zc.copyFileRangeSync(fds.pipeRead, fds.writeOnly, 1), 'EINVAL'],
     ['a socket as fdOut', () => zc.copyFileRangeSync(fds.file, fds.socket, 1), 'EINVAL'],
     ['a read-only file as fdOut', () => zc.copyFileRangeSync(fds.file, fds.file, 1), 'EBADF'],
@@ -170,20 +171,20 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['a number target that is not an fd', () => zc.mapSync(-1), RANGE],
     ['an object target', () => zc.mapSync({} as never), TYPE],
     ['a missing file', () => zc.mapSync(path.join(dir, 'missing')), 'ENOENT'],
-    ['a directory path', () => zc.mapSync(dir), sys('EISDIR', 'ENODEV', 'EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
+    ['a directory path', () => zc.mapSync(dir), 'ENODEV'],
     ['a closed fd', () => zc.mapSync(fds.closed), 'EBADF'],
-    ['a pipe fd', () => zc.mapSync(fds.pipeRead), sys('ENODEV', 'EINVAL', 'EACCES', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a socket fd', () => zc.mapSync(fds.socket), sys('ENODEV', 'EINVAL', 'EACCES', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['/dev/null', () => zc.mapSync(fds.devNull, { length: 1 }), sys('ENODEV', 'EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a write-only fd', () => zc.mapSync(fds.writeOnly, { length: 1 }), sys('EACCES', 'EBADF')],
-    ['mode write on a read-only fd', () => zc.mapSync(fds.file, { mode: 'write' }), sys('EACCES', 'EBADF')],
+    ['a pipe fd', () => zc.mapSync(fds.pipeRead), 'ENODEV'],
+    ['a socket fd', () => zc.mapSync(fds.socket), 'ENODEV'],
+    ['/dev/null', () => zc.mapSync(fds.devNull, { length: 1 }), 'ENODEV'],
+    ['a write-only fd', () => zc.mapSync(fds.writeOnly, { length: 1 }), 'EACCES'],
+    ['mode write on a read-only fd', () => zc.mapSync(fds.file, { mode: 'write' }), 'EACCES'],
     ...each('options', badOptions, (v) => zc.mapSync(file, v)),
     ...each('offset', badOffsets, (v) => zc.mapSync(file, { offset: v })),
     ...each('length', badLengths.filter(([w]) => w !== 'null'), (v) => zc.mapSync(file, { length: v })),
     ['offset past the end', () => zc.mapSync(file, { offset: 8193 }), RANGE],
     ['an unknown mode', () => zc.mapSync(file, { mode: 'rwx' as never }), VALUE],
     ['an unknown advice', () => zc.mapSync(file, { advice: 'fast' as never }), VALUE],
-    ['an empty file', () => zc.mapSync(path.join(dir, 'empty')), sys(RANGE, 'EINVAL', 'ERR_MAPPING_EMPTY')],
+    ['an empty file', () => zc.mapSync(path.join(dir, 'empty')), 'EINVAL'],
   ],
   map: () => [
     ['an object target', () => zc.map({} as never), TYPE],
@@ -191,7 +192,7 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['a closed fd', () => zc.map(fds.closed), 'EBADF'],
     ['a length beyond 2^53', () => zc.map(file, { length: 2 ** 53 }), RANGE],
     ['an unknown mode', () => zc.map(file, { mode: 'append' as never }), VALUE],
-    ['a pipe fd', () => zc.map(fds.pipeRead), sys('ENODEV', 'EINVAL', 'EACCES', 'ERR_ZEROCOPY_UNSUPPORTED')],
+    ['a pipe fd', () => zc.map(fds.pipeRead), 'ENODEV'],
   ],
   Mapping: () => [
     ['new Mapping()', () => new (zc.Mapping as unknown as new (...a: unknown[]) => unknown)(), 'ERR_ILLEGAL_CONSTRUCTOR'],
@@ -214,8 +215,8 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['an object as input', () => zc.sendFile(socket, {} as never), TYPE],
     ['a missing file', () => zc.sendFile(socket, path.join(dir, 'missing')), 'ENOENT'],
     ['a closed fd as input', () => zc.sendFile(socket, fds.closed), 'EBADF'],
-    ['a directory as input', () => zc.sendFile(fds.devNull, dir), sys('EISDIR', TYPE)],
-    ['a write-only fd as input', () => zc.sendFile(fds.devNull, fds.writeOnly, { length: 1 }), sys('EBADF', 'EINVAL')],
+    ['a directory as input', () => zc.sendFile(fds.devNull, dir), 'EISDIR'],
+    ['a write-only fd as input', () => zc.sendFile(fds.devNull, fds.writeOnly, { length: 1 }), 'EBADF'],
     ...each('offset', badOffsets, (v) => zc.sendFile(socket, file, { offset: v })),
     ...each('length', badLengths.filter(([w]) => w !== 'null'), (v) => zc.sendFile(socket, file, { length: v })),
     ['a length past the end', () => zc.sendFile(socket, file, { length: 9000 }), RANGE],
@@ -228,9 +229,9 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['an object as src', () => zc.copyFileRange({} as never, path.join(dir, 'out')), TYPE],
     ['a missing src', () => zc.copyFileRange(path.join(dir, 'missing'), path.join(dir, 'out')), 'ENOENT'],
     ['a closed fd as dst', () => zc.copyFileRange(file, fds.closed), 'EBADF'],
-    ['a directory as dst', () => zc.copyFileRange(file, dir), sys('EISDIR', 'EINVAL')],
+    ['a directory as dst', () => zc.copyFileRange(file, dir), 'EISDIR'],
     ['a read-only fd as dst', () => zc.copyFileRange(file, fds.file), 'EBADF'],
-    ['a pipe as src', () => zc.copyFileRange(fds.pipeRead, fds.writeOnly, { length: 1 }), sys('EINVAL', TYPE)],
+    ['a pipe as src', () => zc.copyFileRange(fds.pipeRead, fds.writeOnly, { length: 1 }), 'EINVAL'],
     ...each('length', badLengths.filter(([w]) => w !== 'null'), (v) => zc.copyFileRange(file, fds.writeOnly, { length: v })),
     ['an aborted signal', () => zc.copyFileRange(file, fds.writeOnly, { signal: aborted() }), ABORT],
   ],
@@ -267,13 +268,13 @@ const table: Record<keyof typeof zc, () => Row[]> = {
   acquireLease: () => [
     ['an unknown type', () => zc.acquireLease(file, 'exclusive' as never), VALUE],
     ['an object target', () => zc.acquireLease({} as never, 'read'), TYPE],
-    ['a missing file', () => zc.acquireLease(path.join(dir, 'missing'), 'read'), sys('ENOENT', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a closed fd', () => zc.acquireLease(fds.closed, 'read'), sys('EBADF', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a pipe', () => zc.acquireLease(fds.pipeRead, 'read'), sys('EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a socket', () => zc.acquireLease(fds.socket, 'read'), sys('EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a directory', () => zc.acquireLease(fds.dir, 'read'), sys('EINVAL', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['/dev/null', () => zc.acquireLease(fds.devNull, 'read'), sys('EINVAL', 'EAGAIN', 'ERR_ZEROCOPY_UNSUPPORTED')],
-    ['a read lease on a file open for writing', () => zc.acquireLease(fds.rw, 'read'), sys('EAGAIN', 'ERR_ZEROCOPY_UNSUPPORTED')],
+    ['a missing file', () => zc.acquireLease(path.join(dir, 'missing'), 'read'), 'ENOENT'],
+    ['a closed fd', () => zc.acquireLease(fds.closed, 'read'), nativeOr('EBADF', UNSUPPORTED)],
+    ['a pipe', () => zc.acquireLease(fds.pipeRead, 'read'), nativeOr('EINVAL', UNSUPPORTED)],
+    ['a socket', () => zc.acquireLease(fds.socket, 'read'), nativeOr('EINVAL', UNSUPPORTED)],
+    ['a directory', () => zc.acquireLease(fds.dir, 'read'), nativeOr('EINVAL', UNSUPPORTED)],
+    ['/dev/null', () => zc.acquireLease(fds.devNull, 'read'), nativeOr('EINVAL', UNSUPPORTED)],
+    ['a read lease on a file open for writing', () => zc.acquireLease(fds.rw, 'read'), nativeOr('EAGAIN', UNSUPPORTED)],
     ...each('target', badFds.filter(([, v]) => typeof v === 'number'), (v) => zc.acquireLease(v, 'read')),
     ['an unknown onBreak', () => zc.acquireLease(file, 'read', { onBreak: 'panic' as never }), VALUE],
     ['graceMs -1', () => zc.acquireLease(file, 'read', { graceMs: -1 }), RANGE],
@@ -281,7 +282,7 @@ const table: Record<keyof typeof zc, () => Row[]> = {
   ],
   getLease: () => [
     ...each('fd', badFds, (v) => zc.getLease(v)),
-    ['a closed fd', () => zc.getLease(fds.closed), sys('EBADF', 'ERR_ZEROCOPY_UNSUPPORTED')],
+    ['a closed fd', () => zc.getLease(fds.closed), nativeOr('EBADF', UNSUPPORTED)],
   ],
   Lease: () => [['new Lease()', () => new (zc.Lease as unknown as new (...a: unknown[]) => unknown)(), 'ERR_ILLEGAL_CONSTRUCTOR']],
   serveFile: () => [
@@ -344,8 +345,7 @@ describe('bad input to every export', () => {
       const failures: string[] = [];
       for (const [description, call, expected] of rows()) {
         const got = await outcome(call);
-        const ok = expected === null ? got === null : (Array.isArray(expected) ? expected : [expected]).includes(got!);
-        if (!ok) failures.push(`${description}: got ${got}, expected ${JSON.stringify(expected)}`);
+        if (got !== expected) failures.push(`${description}: got ${got}, expected ${expected}`);
       }
       expect(failures).toEqual([]);
     });

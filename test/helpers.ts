@@ -39,6 +39,12 @@ export async function stableFdCount(): Promise<number> {
   return last;
 }
 
+/** The fd count once it is back at (or under) `expected`, or after 3 s. Leaks only ever raise it. */
+export async function settleFds(expected: number): Promise<number> {
+  for (let i = 0; i < 300 && fdCount() > expected; i++) await sleep(10);
+  return fdCount();
+}
+
 /** The fd under a net.Socket (libuv's stream handle). */
 export function socketFd(socket: net.Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;

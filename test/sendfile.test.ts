@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyFileRange, sendFile, stats } from '../src/index';
-import { FALLBACK, fdCount, sha256, sleep, stableFdCount, tempDir } from './helpers';
+import { FALLBACK, settleFds, sha256, sleep, stableFdCount, tempDir } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -48,11 +48,6 @@ function fetchAll(port: number, options: { slow?: boolean } = {}): Promise<{ dat
   });
 }
 
-/** The fd count once it is back at (or under) `expected`, or after 2 s. Leaks only ever raise it. */
-async function settleFds(expected: number): Promise<number> {
-  for (let i = 0; i < 200 && fdCount() > expected; i++) await sleep(10);
-  return fdCount();
-}
 
 function file(name: string, size: number): { file: string; data: Buffer } {
   const data = randomBytes(size);

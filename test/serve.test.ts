@@ -1,7 +1,7 @@
 // serveFile and createStaticHandler against real clients: curl, undici, raw pipelined sockets, Express, TLS and
 // HTTP/2, with exact bytes (sha256), RFC statuses, path attacks that must not escape the root, and files
 // truncated by another process mid-response. The same suite runs on the read/write fallback.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -212,15 +212,39 @@ describe('path attacks', () => {
     expect(r.body.equals(files.get('4k.bin')!)).toBe(true);
   });
 
-  it('never opens a file outside the root (checked through /proc/self/fd while the request runs)', async () => {
-    // A FIFO outside the root would block an open for reading: a request that reached it would hang.
+  it('never opens a file outside the root: a writer waiting on a FIFO out there is never let through', async () => {
+    // open(O_WRONLY) on a FIFO blocks until somebody opens it for reading: if the server opened the FIFO
+    // through any of these paths, however briefly, the waiting writer would be released and exit.
     const fifo = path.join(outside, 'fifo');
     fs.rmSync(fifo, { force: true });
-    spawn('mkfifo', [fifo]).on('exit', () => {});
-    await sleep(100);
-    fs.symlinkSync(fifo, path.join(root, 'fifo-link'));
-    const r = await curl(work, `${server.url}/fifo-link`, '--max-time', '5');
-    expect(r.status).toBe(404);
+    execFileSync('mkfifo', [fifo]);
+    fs.symlinkSync(fifo, path.join(root, 'fifo-abs'));
+    fs.symlinkSync('../outside/fifo', path.join(root, 'fifo-rel'));
+    const writer = spawn(process.execPath, ['-e',
+      `process.stderr.write('waiting'); require('fs').openSync(${JSON.stringify(fifo)}, 'w')`]);
+    let released = false;
+    writer.on('exit', () => (released = true));
+    await new Promise((r) => writer.stderr.once('data', r));
+    await sleep(100); // it is in open() now (checked: a FIFO inside the root, opened by the server, frees it)
+    try {
+      for (const url of ['/fifo-abs', '/fifo-rel', '/escape-dir/fifo', '/docs/..%2f..%2foutside%2ffifo']) {
+        const r = await curl(work, `${server.url}${url}`, '--max-time', '5', '--path-as-is');
+        expect([403, 404], url).toContain(r.status);
+      }
+      await sleep(200);
+      expect(released).toBe(false);
+      // The control: the same FIFO hard-linked inside the root is opened (and refused as not a regular file),
+      // which lets the writer go: the observation above could have failed.
+      fs.linkSync(fifo, path.join(root, 'fifo-inside'));
+      expect((await curl(work, `${server.url}/fifo-inside`, '--max-time', '5')).status).toBe(404);
+      for (let i = 0; i < 100 && !released; i++) await sleep(20);
+      expect(released).toBe(true);
+    } finally {
+      // Let the writer go: open the read end ourselves.
+      const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      await new Promise((r) => (released ? r(null) : writer.on('exit', r)));
+      fs.closeSync(fd);
+    }
   });
 
   it('dotfiles: deny gives 403, allow serves', async () => {

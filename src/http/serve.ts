@@ -24,7 +24,7 @@ import {
   withBytes,
 } from '../errors';
 import { type Lease, leaseFd } from '../lease';
-import { type SendResult, sendFile, sendFileUnderLease } from '../sendfile';
+import { sendOpenFile } from '../sendfile';
 import { prematureClose, socketFd } from '../sockets';
 import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
@@ -142,9 +142,7 @@ export async function serveFile(req: Request, res: Response, file: string, optio
   }
   if (typeof file !== 'string') throw invalidArgType('path', 'of type string', file);
   const settings = serveSettings(options);
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    return respondStatus(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
-  }
+  if (!isReadMethod(req)) return methodNotAllowed(res);
   let target: Target;
   try {
     target = resolveTarget(file, settings);
@@ -152,6 +150,14 @@ export async function serveFile(req: Request, res: Response, file: string, optio
     return failed(res, err as Error);
   }
   return respondTarget(req, res, target, settings);
+}
+
+export function isReadMethod(req: Request): boolean {
+  return req.method === 'GET' || req.method === 'HEAD';
+}
+
+export function methodNotAllowed(res: Response): ServeResult {
+  return respondStatus(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
 }
 
 /**
@@ -166,7 +172,8 @@ export async function respondTarget(req: Request, res: Response, target: Target,
   }
 }
 
-function failed(res: Response, error: Error & { bytes?: number }, file?: string): ServeResult {
+/** A failure before the headers is a 500; one after them destroys the connection. Both in `result.error`. */
+export function failed(res: Response, error: Error & { bytes?: number }, file?: string): ServeResult {
   if (!res.headersSent) return { ...respondStatus(res, 500, 'internal server error'), error };
   res.destroy();
   return { status: res.statusCode, bytes: error.bytes ?? 0, zeroCopy: false, path: file, error };
@@ -219,7 +226,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
 
   let ranges: ByteRange[] | undefined;
   if (req.method === 'GET' && ifRangeHolds(req.headers, v)) {
-    const asked = parseRange(header(req.headers.range), size);
+    const asked = parseRange(req.headers.range, size);
     if (asked.kind === 'unsatisfiable') {
       return respondStatus(res, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
     }
@@ -281,10 +288,9 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       }
       if (file.lease?.broken) throw leaseBroken(result.bytes, body.length, file.path);
       const options = { offset: part.range.start, length: part.range.end - part.range.start + 1, signal: s.signal };
-      let sent: SendResult;
+      let sent;
       try {
-        sent = await (file.lease ? sendFileUnderLease(socket, file.fd, options, file.lease) :
-          sendFile(socket, file.fd, options));
+        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, file.lease);
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }
@@ -427,8 +433,4 @@ export function respondStatus(res: Response, status: number, reason: string, hea
   res.writeHead(status);
   res.end(body);
   return { status, bytes: body.length, zeroCopy: false, reason };
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(',') : value;
 }

@@ -2,8 +2,8 @@
 import type * as http from 'node:http';
 import { invalidArgType } from '../errors';
 import { directoryLocation, resolveTarget } from './resolve';
-import { type Request, type Response, type ServeOptions, type ServeResult, respondStatus, respondTarget,
-  serveSettings } from './serve';
+import { type Request, type Response, type ServeOptions, type ServeResult, failed, isReadMethod, methodNotAllowed,
+  respondTarget, serveSettings } from './serve';
 
 export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signal'> {
   /** Called once per request answered (not for those passed to `next`); `result.error` for a cut response. */
@@ -27,16 +27,12 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   return (req, res, next) => {
     const report = (result: ServeResult) => onResponse?.(req, result);
     const url = req.url ?? '/';
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      if (next) return next();
-      return report(respondStatus(res, 405, 'method not allowed', { Allow: 'GET, HEAD' }));
-    }
+    if (!isReadMethod(req)) return next ? next() : report(methodNotAllowed(res));
     let target;
     try {
       target = resolveTarget(url, settings);
     } catch (err) {
-      if (next) return next(err);
-      return report({ ...respondStatus(res, 500, 'internal server error'), error: err as Error });
+      return next ? next(err) : report(failed(res, err as Error));
     }
     if (target.kind === 'refused' && next) return next();
     if (target.kind === 'redirect') {
