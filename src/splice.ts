@@ -5,9 +5,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { FileHandle } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { binding } from './binding';
-import { runJob } from './engine';
+import { type JobResult, runJob } from './engine';
 import {
   type SystemError,
   abortError,
@@ -21,7 +20,8 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd, requireWritable } from './fds';
+import { type OwnedFd, isFileHandle, openPathSync, ownFd, requireWritable } from './fds';
+import { writeWaiting } from './nonblocking';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, socketFd, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
@@ -46,8 +46,6 @@ export interface ReceiveFileOptions {
   pipeSize?: number;
   signal?: AbortSignal;
 }
-
-const writeAsync = promisify(fs.write);
 
 function validateSocket(value: unknown, name: string): net.Socket {
   if (!(value instanceof net.Socket)) throw invalidArgType(name, 'an instance of net.Socket', value);
@@ -217,7 +215,7 @@ async function receive(socket: net.Socket, dest: OwnedFd | string, length: numbe
   let out: OwnedFd;
   if (typeof dest === 'string') {
     const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
-    const fd = fs.openSync(dest, O_WRONLY | O_CREAT | (offset === null ? O_TRUNC : 0), 0o666);
+    const fd = openPathSync(dest, O_WRONLY | O_CREAT | (offset === null ? O_TRUNC : 0), 0o666);
     out = { fd, close: () => fs.closeSync(fd) };
     offset ??= 0;
   } else {
@@ -236,41 +234,54 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
   pipeSize: number, signal: AbortSignal | undefined): Promise<number> {
   const input = takeInput(socket);
   const at = (n: number) => (offset === null ? null : Number(offset) + n);
-  // Node's buffered bytes first, up to `length`; any beyond it belong to what follows on the socket.
-  let written = 0;
-  let unread: Buffer | undefined;
-  for (const chunk of input.buffered) {
-    const take = length === undefined ? chunk.length : Math.min(chunk.length, length - written);
-    for (let w = 0; w < take;) w += (await writeAsync(fd, chunk, w, take - w, at(written + w))).bytesWritten;
-    written += take;
-    if (take < chunk.length) unread = Buffer.concat([unread ?? Buffer.alloc(0), chunk.subarray(take)]);
-  }
-  if (length !== undefined && written === length) {
-    input.giveBack(unread);
-    return written;
-  }
+  // Taken from the socket and not yet written: Node's buffered bytes, written first, up to `length`. Whatever is
+  // left of them (past `length`, or after a failure) goes back to the socket, ahead of the rest.
+  const held = [...input.buffered];
   const closed = new AbortController();
   const onClose = () => closed.abort();
   socket.once('close', onClose);
   const both = signal ? AbortSignal.any([signal, closed.signal]) : closed.signal;
+  let written = 0;
+  let job: JobResult | undefined;
   try {
-    const job = await runJob('splice', fd, socketFd(socket)!, null, at(written),
-      length === undefined ? -1 : length - written, { signal: both, pipeSize });
-    written += job.bytes;
-    if (job.error) {
-      if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
-      throw withBytes(job.error, written);
+    while (held.length > 0 && (length === undefined || written < length)) {
+      const take = length === undefined ? held[0].length : Math.min(held[0].length, length - written);
+      const n = (await writeWaiting(fd, held[0], 0, take, at(written), both)).bytesWritten;
+      written += n;
+      if (n === held[0].length) held.shift();
+      else held[0] = held[0].subarray(n);
     }
-    if (job.truncated) {
-      input.ended();
-      throw withBytes(prematureClose(), written);
+    if (length === undefined || written < length) {
+      job = await runJob('splice', fd, socketFd(socket)!, null, at(written),
+        length === undefined ? -1 : length - written, { signal: both, pipeSize });
+      written += job.bytes;
     }
-    if (length === undefined) input.ended();
-    else input.giveBack();
-    return written;
+  } catch (err) {
+    input.giveBack(Buffer.concat(held));
+    throw closed.signal.aborted && !signal?.aborted ? withBytes(prematureClose(), written) : withBytes(err as Error, written);
   } finally {
     socket.removeListener('close', onClose);
   }
+  if (!job) {
+    input.giveBack(Buffer.concat(held));
+    return written;
+  }
+  if (job.error) {
+    // Never a silently dead socket: readable again with every byte it still owes, or destroyed when its own
+    // input failed.
+    if (job.unwritten) input.giveBack(job.unwritten);
+    else socket.destroy();
+    if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
+    throw withBytes(job.error, written);
+  }
+  if (job.fallbackReason) countFallback(job.fallbackReason);
+  if (job.truncated) {
+    input.ended();
+    throw withBytes(prematureClose(), written);
+  }
+  if (length === undefined) input.ended();
+  else input.giveBack();
+  return written;
 }
 
 /** The fallback: Node reads the socket and writes the file, stopping at exactly `length`. */
@@ -302,8 +313,12 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
       countFallbackBytes(take);
       writing = writing.then(async () => {
         for (let w = 0; w < part.length;) {
-          w += (await writeAsync(fd, part, w, part.length - w, position === null ? null : position + w)).bytesWritten;
+          w += (await writeWaiting(fd, part, w, part.length - w, position === null ? null : position + w, signal))
+            .bytesWritten;
         }
+      }).catch((err) => {
+        socket.destroy(); // bytes taken from it are lost: never leave it readable with a hole
+        throw err;
       });
       if (length !== undefined && written === length) {
         finish(); // first: unshift on a flowing socket would emit 'data' to us again
