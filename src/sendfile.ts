@@ -217,7 +217,8 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
       return Promise.resolve(withLease(done));
     }
     // The socket's place in its output queue is taken now: writes made after this call go after the file.
-    pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)));
+    pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)), transfer.signal,
+      () => abortError(transfer.sent, transfer.signal));
   } else {
     let output: OwnedFd;
     try {

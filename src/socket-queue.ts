@@ -5,6 +5,7 @@
 // methods come back once the queue is empty. Backpressure is kept meanwhile: queued bytes count in
 // writableLength, write() answers false past writableHighWaterMark, and 'drain' comes once they have gone on.
 import type * as net from 'node:net';
+import { abortError } from './errors';
 
 type WriteArgs = Parameters<net.Socket['write']>;
 type EndArgs = Parameters<net.Socket['end']>;
@@ -130,10 +131,22 @@ function restoreMethod(socket: net.Socket, name: 'write' | 'end', own: PropertyD
 
 /**
  * Runs `transfer` when every byte queued before it has been handed to the kernel; JS writes made meanwhile
- * wait and go out after it, in order.
+ * wait and go out after it, in order. An abort of `signal` while it waits (for an earlier transfer, or for Node
+ * to flush to a peer that does not read) rejects at once with `aborted()`, and the transfer never runs.
  */
-export function enqueueTransfer<T>(socket: net.Socket, transfer: (io: SocketIo) => Promise<T>): Promise<T> {
+export function enqueueTransfer<T>(socket: net.Socket, transfer: (io: SocketIo) => Promise<T>, signal?: AbortSignal,
+  aborted: () => Error = () => abortError(0, signal)): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(aborted());
+      return;
+    }
+    let waiting = true;
+    const onAbort = () => {
+      waiting = false;
+      reject(aborted());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     let queue = queues.get(socket);
     const fresh = !queue;
     if (!queue) {
@@ -142,9 +155,12 @@ export function enqueueTransfer<T>(socket: net.Socket, transfer: (io: SocketIo) 
     }
     queue.add(async (io) => {
       try {
-        await flushed(socket, io);
+        if (waiting) await flushed(socket, io);
+        if (!waiting) return;
+        signal?.removeEventListener('abort', onAbort);
         resolve(await transfer(io));
       } catch (err) {
+        signal?.removeEventListener('abort', onAbort);
         reject(err);
       }
     });

@@ -121,7 +121,7 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
       });
       counts[key] += job.bytes;
       if (job.error && job.error.code !== 'ECANCELED') fail(job.error);
-    }).catch(fail);
+    }, both).catch(fail);
   };
   await Promise.all([direction(a, b, 'aToB'), direction(b, a, 'bToA')]);
   for (const s of [a, b]) {
@@ -284,43 +284,64 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
   return written;
 }
 
-/** The fallback: Node reads the socket and writes the file, stopping at exactly `length`. */
+/**
+ * The fallback: Node reads the socket and writes the file, stopping at exactly `length`. On a failure or an abort,
+ * the bytes read and not yet written go back to the socket, ahead of the rest.
+ */
 function receiveStream(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
   reason: string, signal: AbortSignal | undefined): Promise<number> {
   countFallback(reason);
   const flowing = socket.readableFlowing;
   return new Promise((resolve, reject) => {
+    let taken = 0;
     let written = 0;
-    let writing = Promise.resolve();
-    let settled = false;
+    const pending: Buffer[] = []; // taken from the socket, not yet written, in order
+    let pumping = false;
+    let outcome: { err?: Error } | undefined; // once set, nothing more is taken
+    const settle = () => {
+      if (outcome!.err && pending.length > 0 && !socket.destroyed) socket.unshift(Buffer.concat(pending.splice(0)));
+      restoreFlowing(socket, flowing);
+      if (outcome!.err) reject(withBytes(outcome!.err, written));
+      else resolve(written);
+    };
     const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
+      if (outcome) {
+        outcome.err ??= err; // a write that fails after the last byte was taken still fails the call
+        return;
+      }
+      outcome = { err };
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('close', onEnd);
       socket.removeListener('error', onError);
       signal?.removeEventListener('abort', onAbort);
       socket.pause();
-      restoreFlowing(socket, flowing);
-      writing.then(() => (err ? reject(withBytes(err, written)) : resolve(written)), (e) => reject(withBytes(e, written)));
+      if (!pumping) settle();
+    };
+    const pump = async () => {
+      pumping = true;
+      while (pending.length > 0 && !outcome?.err) {
+        const chunk = pending[0];
+        const position = offset === null ? null : Number(offset) + written;
+        try {
+          const n = (await writeWaiting(fd, chunk, 0, chunk.length, position, signal)).bytesWritten;
+          written += n;
+          countFallbackBytes(n);
+          if (n === chunk.length) pending.shift();
+          else pending[0] = chunk.subarray(n);
+        } catch (err) {
+          finish(err as Error);
+        }
+      }
+      pumping = false;
+      if (outcome) settle();
     };
     const onData = (chunk: Buffer) => {
-      const take = length === undefined ? chunk.length : Math.min(chunk.length, length - written);
-      const part = chunk.subarray(0, take);
-      const position = offset === null ? null : Number(offset) + written;
-      written += take;
-      countFallbackBytes(take);
-      writing = writing.then(async () => {
-        for (let w = 0; w < part.length;) {
-          w += (await writeWaiting(fd, part, w, part.length - w, position === null ? null : position + w, signal))
-            .bytesWritten;
-        }
-      }).catch((err) => {
-        socket.destroy(); // bytes taken from it are lost: never leave it readable with a hole
-        throw err;
-      });
-      if (length !== undefined && written === length) {
+      const take = length === undefined ? chunk.length : Math.min(chunk.length, length - taken);
+      taken += take;
+      pending.push(chunk.subarray(0, take));
+      if (!pumping) void pump();
+      if (length !== undefined && taken === length) {
         finish(); // first: unshift on a flowing socket would emit 'data' to us again
         if (take < chunk.length) socket.unshift(chunk.subarray(take));
       }
