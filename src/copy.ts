@@ -87,7 +87,8 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
     if (offsetIn + count > size) throw outOfRange('options.length', `<= ${size - offsetIn}`, length);
     output = await openOutput(dst, offsetOut !== null);
     const outFd = output.fd;
-    const outOffset = offsetOut ?? (output.opened ? 0 : null);
+    // A path is written from its start, unless it names a FIFO (which has no offsets).
+    const outOffset = offsetOut ?? (output.opened && fs.fstatSync(outFd).isFile() ? 0 : null);
     return await tracked(() => binding
       ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
       : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));

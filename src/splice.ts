@@ -47,6 +47,9 @@ export interface ReceiveFileOptions {
   signal?: AbortSignal;
 }
 
+// receiveFile's fallback reads at most this far ahead of what it has written.
+const RECEIVE_AHEAD = 1 << 20;
+
 function validateSocket(value: unknown, name: string): net.Socket {
   if (!(value instanceof net.Socket)) throw invalidArgType(name, 'an instance of net.Socket', value);
   return value;
@@ -217,7 +220,7 @@ async function receive(socket: net.Socket, dest: OwnedFd | string, length: numbe
     const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
     const fd = openPathSync(dest, O_WRONLY | O_CREAT | (offset === null ? O_TRUNC : 0), 0o666);
     out = { fd, close: () => fs.closeSync(fd) };
-    offset ??= 0;
+    if (fs.fstatSync(fd).isFile()) offset ??= 0; // a path is written from its start, unless it names a FIFO
   } else {
     out = dest;
   }
@@ -296,6 +299,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
     let taken = 0;
     let written = 0;
     const pending: Buffer[] = []; // taken from the socket, not yet written, in order
+    let pendingBytes = 0;
     let pumping = false;
     let outcome: { err?: Error } | undefined; // once set, nothing more is taken
     const settle = () => {
@@ -326,9 +330,11 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
         try {
           const n = (await writeWaiting(fd, chunk, 0, chunk.length, position, signal)).bytesWritten;
           written += n;
+          pendingBytes -= n;
           countFallbackBytes(n);
           if (n === chunk.length) pending.shift();
           else pending[0] = chunk.subarray(n);
+          if (!outcome && pendingBytes < RECEIVE_AHEAD) socket.resume();
         } catch (err) {
           finish(err as Error);
         }
@@ -340,6 +346,8 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
       const take = length === undefined ? chunk.length : Math.min(chunk.length, length - taken);
       taken += take;
       pending.push(chunk.subarray(0, take));
+      pendingBytes += take;
+      if (pendingBytes >= RECEIVE_AHEAD) socket.pause(); // the output is slower: read no further ahead of it
       if (!pumping) void pump();
       if (length !== undefined && taken === length) {
         finish(); // first: unshift on a flowing socket would emit 'data' to us again

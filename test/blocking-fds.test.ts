@@ -1,0 +1,64 @@
+// Nothing blocks: transfers into blocking pipes nobody reads and into FIFO paths never stall an engine thread,
+// the event loop or any other transfer, and an abort ends them at once. Each case runs in a child process with
+// a timeout, so that a hang is seen as a failure.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { randomFile, tempDir } from './helpers';
+
+const dir = tempDir();
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const MiB = 2 ** 20;
+const { file } = randomFile(dir, 8 * MiB + 5, 'source');
+
+/** Runs one scenario of fixtures/blocking-outputs.mjs; its report, or a failure that says it hung. */
+function scenario(name: string) {
+  const run = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'blocking-outputs.mjs'), name, file, dir],
+    { encoding: 'utf8', env: process.env, timeout: 30_000 });
+  expect(run.error?.message, 'the child hung').toBeUndefined();
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  return JSON.parse(run.stdout);
+}
+
+// Generous: the requirement is 100 ms, measured and reported separately; a shared machine may stall.
+const PROMPT_MS = 2000;
+
+describe('blocking outputs', () => {
+  it('two transfers stuck on blocking pipes nobody reads delay no third; aborts end them; the caller\'s flags stay', () => {
+    const report = scenario('stuck-pipes');
+    console.log('abort of a transfer stuck on a blocking pipe (ms):', report.aborts.map((a: { ms: number }) => a.ms));
+    expect(report.third).toBe(8 * MiB + 5);
+    expect(report.thirdIntact).toBe(true);
+    for (const aborted of report.aborts) {
+      expect(aborted.code).toBe('ABORT_ERR');
+      expect(aborted.ms).toBeLessThan(PROMPT_MS);
+    }
+    expect(report.callerFlagsKept).toBe(true);
+  });
+
+  it('receiveFile into a blocking pipe, aborted: the pipe\'s bytes then the socket\'s are the whole stream', () => {
+    const report = scenario('receive-abort');
+    console.log('abort of receiveFile stuck on a blocking pipe (ms):', report.ms);
+    expect(report.code).toBe('ABORT_ERR');
+    expect(report.ms).toBeLessThan(PROMPT_MS);
+    expect(report.bytes).toBe(report.inPipe);
+    expect(report.ended).toBe(true);
+    expect(report.intact).toBe(true);
+  });
+
+  it('paths naming FIFOs never wait in open(): typed errors without the other end, whole bytes with a reader', () => {
+    const report = scenario('fifo-paths');
+    expect(report.outcomes).toEqual({
+      sendFileFrom: { code: 'ERR_FILE_TRUNCATED', bytes: 0 }, // no writer: the FIFO ends at once
+      copyFrom: { code: 'EINVAL' }, // copy_file_range's answer for anything but a regular file
+      copyTo: { code: 'ENXIO' }, // open(O_WRONLY | O_NONBLOCK) while nobody reads
+      receiveTo: { code: 'ENXIO' },
+    });
+    expect(report.copied).toBe(8 * MiB + 5);
+    expect(report.copiedIntact).toBe(true);
+    expect(report.aborted.code).toBe('ABORT_ERR');
+    expect(report.aborted.ms).toBeLessThan(PROMPT_MS);
+  });
+});
