@@ -301,19 +301,21 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
     const pending: Buffer[] = []; // taken from the socket, not yet written, in order
     let pendingBytes = 0;
     let pumping = false;
-    let outcome: { err?: Error } | undefined; // once set, nothing more is taken
+    // Once set, nothing more is taken; `stop`: nothing more is written either (an abort, a failed write).
+    let outcome: { err?: Error; stop: boolean } | undefined;
     const settle = () => {
-      if (outcome!.err && pending.length > 0 && !socket.destroyed) socket.unshift(Buffer.concat(pending.splice(0)));
+      if (pending.length > 0 && !socket.destroyed && !socket.readableEnded) socket.unshift(Buffer.concat(pending.splice(0)));
       restoreFlowing(socket, flowing);
       if (outcome!.err) reject(withBytes(outcome!.err, written));
       else resolve(written);
     };
-    const finish = (err?: Error) => {
+    const finish = (err?: Error, stop = false) => {
       if (outcome) {
         outcome.err ??= err; // a write that fails after the last byte was taken still fails the call
+        outcome.stop ||= stop;
         return;
       }
-      outcome = { err };
+      outcome = { err, stop };
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('close', onEnd);
@@ -324,7 +326,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
     };
     const pump = async () => {
       pumping = true;
-      while (pending.length > 0 && !outcome?.err) {
+      while (pending.length > 0 && !outcome?.stop) {
         const chunk = pending[0];
         const position = offset === null ? null : Number(offset) + written;
         try {
@@ -336,7 +338,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
           else pending[0] = chunk.subarray(n);
           if (!outcome && pendingBytes < RECEIVE_AHEAD) socket.resume();
         } catch (err) {
-          finish(err as Error);
+          finish(err as Error, true);
         }
       }
       pumping = false;
@@ -356,7 +358,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
     };
     const onEnd = () => finish(length === undefined ? undefined : prematureClose());
     const onError = (err: Error) => finish(err);
-    const onAbort = () => finish(abortError(written, signal));
+    const onAbort = () => finish(abortError(written, signal), true);
     if (length === 0) return finish();
     socket.on('data', onData);
     socket.once('end', onEnd);
