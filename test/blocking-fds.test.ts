@@ -1,11 +1,11 @@
 // Nothing blocks: transfers into blocking pipes nobody reads and into FIFO paths never stall an engine thread,
 // the event loop or any other transfer, and an abort ends them at once. Each case runs in a child process with
 // a timeout, so that a hang is seen as a failure.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { randomFile, tempDir } from './helpers';
+import { FALLBACK, randomFile, tempDir } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -60,5 +60,27 @@ describe('blocking outputs', () => {
     expect(report.copiedIntact).toBe(true);
     expect(report.aborted.code).toBe('ABORT_ERR');
     expect(report.aborted.ms).toBeLessThan(PROMPT_MS);
+  });
+
+  // Sockets and character devices cannot be reopened with a description of our own: the engine polls them and
+  // writes at most PIPE_BUF at a time. Without the addon, fs.write on the threadpool would block (README).
+  it.skipIf(FALLBACK)('blocking sockets nobody reads (a child\'s stdio) hold up no other transfer; aborts end them', async () => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'blocking-sockets.mjs'), file, dir],
+      { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
+    const report = await new Promise<{ blocking: boolean; third: number; aborts: { code: string; ms: number }[] }>(
+      (resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the child hung')), 30_000);
+        child.once('message', (m) => {
+          clearTimeout(timer);
+          resolve(m as never);
+        });
+      }).finally(() => child.kill());
+    console.log('abort of a transfer stuck on a blocking socket (ms):', report.aborts.map((a) => a.ms));
+    expect(report.blocking).toBe(true);
+    expect(report.third).toBe(8 * MiB + 5);
+    for (const aborted of report.aborts) {
+      expect(aborted.code).toBe('ABORT_ERR');
+      expect(aborted.ms).toBeLessThan(PROMPT_MS);
+    }
   });
 });
