@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -504,7 +505,8 @@ int Threads() {
 }
 
 // Whether a write to this output could block the worker: its open file description (which our dup shares with
-// the caller, so we must not change its flags) lacks O_NONBLOCK and it is not a regular file or block device.
+// the caller, so we must not change its flags) lacks O_NONBLOCK and it is not a regular file, a block device or
+// a memory device (major 1: /dev/null, /dev/zero, /dev/full, which never wait).
 // Such an output is gated: polled before each write, which then asks for at most kGatedChunk (PIPE_BUF) bytes,
 // which a pipe that polls writable takes at once. The JS layer reopens a caller's FIFO through /proc with
 // O_NONBLOCK (its own description), so that a pipe reaches the engine non-blocking and runs at full speed: gating
@@ -513,6 +515,7 @@ static bool MayBlock(int fd) {
   int flags = fcntl(fd, F_GETFL);
   struct stat st;
   if (flags == -1 || (flags & O_NONBLOCK) || fstat(fd, &st) == -1) return false;
+  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1) return false;
   return !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
 }
 
