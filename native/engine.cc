@@ -193,6 +193,13 @@ ssize_t ZeroCopyStep(Job* j, int64_t want) {
   return CopyFileRange(j->spec.inFd, &j->offset, j->spec.outFd, j->outOffset >= 0 ? &j->outOffset : nullptr, want);
 }
 
+// copy_file_range answers an O_APPEND output with EBADF (not a bad fd: the fd is writable): a refusal too.
+bool AppendRefused(Job* j, ssize_t r) {
+  if (r != -EBADF || j->spec.kind != Kind::kCopyFileRange) return false;
+  int flags = fcntl(j->spec.outFd, F_GETFL);
+  return flags != -1 && (flags & O_APPEND) != 0;
+}
+
 const char* SyscallName(Kind kind) { return kind == Kind::kSendfile ? "sendfile" : "copy_file_range"; }
 
 // Read/write mode, reading: fills the empty buffer with up to `want` bytes of fd (at *offset when given).
@@ -267,7 +274,7 @@ void Step(Job* j) {
     } else {
       r = ZeroCopyStep(j, want);
       if (r > 0) gZeroCopyBytes += r;
-      if (Refused(r)) {
+      if (Refused(r) || AppendRefused(j, r)) {
         Kind refused = j->spec.kind;
         if (!j->fallbackReason) j->fallbackReason = refused == Kind::kSendfile ? "sendfile-refused" : "copy_file_range-refused";
         if (r == -ENOSYS && refused == Kind::kCopyFileRange) gCopyFileRangeMissing = true;

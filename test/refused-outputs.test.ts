@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { receiveFile, stats } from '../src/index';
-import { FALLBACK, sha256, sleep, tempDir } from './helpers';
+import { copyFileRange, receiveFile, sendFile, stats } from '../src/index';
+import { FALLBACK, randomFile, sha256, sleep, tempDir } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -120,5 +120,35 @@ describe('receiveFile failing on its output', () => {
     expect(fs.readFileSync(dest).toString()).toBe('first ');
     client.end('then the rest');
     expect(await rest(receiver)).toEqual({ data: Buffer.from('then the rest'), ended: true });
+  });
+});
+
+describe('sendFile and copyFileRange into an O_APPEND file (sendfile EINVAL, copy_file_range EBADF)', () => {
+  const { file, data } = randomFile(dir, 6 * MiB + 7, 'append-source');
+  const appendTo = (name: string) => {
+    const dest = path.join(dir, name);
+    fs.writeFileSync(dest, 'pre|');
+    return { dest, fd: fs.openSync(dest, 'a') };
+  };
+  const appended = (dest: string) => {
+    const got = fs.readFileSync(dest);
+    return got.subarray(0, 4).toString() === 'pre|' && sha256(got.subarray(4)) === sha256(data);
+  };
+
+  it('sendFile: appended whole by read/write inside the engine', async () => {
+    const { dest, fd } = appendTo('send-append');
+    const result = await sendFile(fd, file);
+    fs.closeSync(fd);
+    expect(result).toEqual({ bytes: data.length, zeroCopy: false, fallbackReason: FALLBACK ? 'no-binding' : 'sendfile-refused' });
+    expect(appended(dest)).toBe(true);
+  });
+
+  it('copyFileRange: appended whole, never EBADF', async () => {
+    const { dest, fd } = appendTo('copy-append');
+    const before = stats().fallbacks[FALLBACK ? 'no-binding' : 'copy_file_range-refused'] ?? 0;
+    expect(await copyFileRange(file, fd)).toBe(data.length);
+    fs.closeSync(fd);
+    expect(appended(dest)).toBe(true);
+    expect(stats().fallbacks[FALLBACK ? 'no-binding' : 'copy_file_range-refused']).toBe(before + 1);
   });
 });
