@@ -516,8 +516,9 @@ int Threads() {
 // a memory device (major 1: /dev/null, /dev/zero, /dev/full, which never wait).
 // Such an output is gated: polled before each write, which then asks for at most kGatedChunk (PIPE_BUF) bytes,
 // which a pipe that polls writable takes at once. The JS layer reopens a caller's FIFO through /proc with
-// O_NONBLOCK (its own description), so that a pipe reaches the engine non-blocking and runs at full speed: gating
-// is the guard for what cannot be reopened (character devices, sockets, a FIFO without /proc).
+// O_NONBLOCK (its own description), so that a pipe reaches the engine non-blocking and runs at full speed (256 MiB
+// into a FIFO read by cat: 2.8 GB/s reopened, 0.5 GB/s gated): gating is the guard for what cannot be reopened
+// (character devices, sockets, a FIFO without /proc). Setting O_NONBLOCK on our dup would change the caller's fd.
 static bool MayBlock(int fd) {
   int flags = fcntl(fd, F_GETFL);
   struct stat st;

@@ -1,6 +1,8 @@
 // The transfer engine: a few addon-owned threads, each with its own epoll, that run transfers as jobs. A job
 // owns duplicates of its fds, moves data in capped chunks, and parks on EPOLLOUT|EPOLLONESHOT (or EPOLLIN for
-// a source) when an fd says EAGAIN, serving other jobs meanwhile. No libuv threadpool worker is ever used.
+// a source) when an fd says EAGAIN, serving other jobs meanwhile. No call of a job can block on a caller's fd:
+// an output whose open file description blocks is polled first and written at most PIPE_BUF at a time, so one
+// stuck output never delays another job. No libuv threadpool worker is ever used.
 // Plain C++: completions leave through a Sink, which the glue turns into JS calls.
 #pragma once
 #include <errno.h>
