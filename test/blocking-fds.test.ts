@@ -3,9 +3,11 @@
 // a timeout, so that a hang is seen as a failure.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FALLBACK, randomFile, tempDir } from './helpers';
+import { sendFile } from '../src/index';
+import { FALLBACK, randomFile, sleep, tempDir } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -82,5 +84,32 @@ describe('blocking outputs', () => {
       expect(aborted.code).toBe('ABORT_ERR');
       expect(aborted.ms).toBeLessThan(PROMPT_MS);
     }
+  });
+
+  it('a sendFile waiting for its turn behind one stuck on a socket nobody reads is aborted at once', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    peer.pause(); // never reads
+    const socket = await accepted;
+    const first = new AbortController();
+    const second = new AbortController();
+    const stuck = sendFile(socket, file, { signal: first.signal }).catch((e) => e);
+    const waiting = sendFile(socket, file, { signal: second.signal }).catch((e) => e);
+    await sleep(200);
+    const start = process.hrtime.bigint();
+    second.abort();
+    const err = await Promise.race([waiting, sleep(5000).then(() => new Error('still waiting'))]);
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    console.log('abort of a sendFile queued behind a stuck one (ms):', ms);
+    expect(err.code).toBe('ABORT_ERR');
+    expect(err.bytes).toBe(0);
+    expect(ms).toBeLessThan(PROMPT_MS);
+    first.abort();
+    expect((await stuck).code).toBe('ABORT_ERR');
+    peer.destroy();
+    socket.destroy();
+    server.close();
   });
 });
