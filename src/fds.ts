@@ -13,9 +13,9 @@ export interface OwnedFd {
 }
 
 /**
- * A duplicate of `fd` that we own. Without the binding, a regular file to read is reopened through Linux's
- * /proc/self/fd (a new file description: fine, transfers pass explicit offsets); otherwise the caller's fd is
- * used as it is.
+ * A duplicate of `fd` that we own. A blocking FIFO is reopened non-blocking (see reopenFifo). Without the
+ * binding, a regular file to read is reopened through Linux's /proc/self/fd (a new file description: fine,
+ * transfers pass explicit offsets); otherwise the caller's fd is used as it is.
  */
 export function ownFd(fd: number, forReading: boolean): OwnedFd {
   const fifo = reopenFifo(fd);

@@ -27,8 +27,8 @@ import {
 } from './errors';
 import { type OwnedFd, isFileHandle, openPathSync, ownFd } from './fds';
 import { type Lease, leaseFd } from './lease';
-import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { readWaiting, writeWaiting } from './nonblocking';
+import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { prematureClose, socketFd } from './sockets';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -65,7 +65,6 @@ export type FileInput = string | number | FileHandle;
 // The fast path sends at most this much on the JS thread per call, so the event loop never stalls.
 const FAST_PATH_MAX = 4 << 20;
 const FALLBACK_CHUNK = 256 << 10;
-
 
 /** An input file, opened (or duplicated) by us. `size` is -1 when it is not a regular file. */
 export interface Source {
