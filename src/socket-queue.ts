@@ -26,12 +26,12 @@ const queues = new WeakMap<net.Socket, OutputQueue>();
 /** The bytes a socket.write() call queues (sockets are never in object mode). */
 function byteLength(args: WriteArgs): number {
   const [chunk, encoding] = args as [string | Uint8Array, unknown];
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8');
-  return chunk?.byteLength ?? 0;
+  if (typeof chunk !== 'string') return chunk?.byteLength ?? 0;
+  return Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8');
 }
 
 /** A getter of the socket's own class (writableLength, writableNeedDrain), found along its prototype chain. */
-function ownGetter(socket: net.Socket, name: string): () => unknown {
+function classGetter(socket: net.Socket, name: string): () => unknown {
   for (let proto = Object.getPrototypeOf(socket); proto; proto = Object.getPrototypeOf(proto)) {
     const getter = Object.getOwnPropertyDescriptor(proto, name)?.get;
     if (getter) return getter;
@@ -54,8 +54,8 @@ class OutputQueue {
     this.end = socket.end;
     this.ownWrite = Object.getOwnPropertyDescriptor(socket, 'write');
     this.ownEnd = Object.getOwnPropertyDescriptor(socket, 'end');
-    const writableLength = ownGetter(socket, 'writableLength');
-    const writableNeedDrain = ownGetter(socket, 'writableNeedDrain');
+    const writableLength = classGetter(socket, 'writableLength');
+    const writableNeedDrain = classGetter(socket, 'writableNeedDrain');
     Object.defineProperty(socket, 'writableLength', {
       configurable: true,
       get: () => (writableLength.call(socket) as number) + this.queuedBytes,
@@ -178,7 +178,7 @@ export function hasQueue(socket: net.Socket): boolean {
 /** Node holds nothing more for the socket: its writable buffer and libuv's queue are empty. */
 export function isFlushed(socket: net.Socket): boolean {
   const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle;
-  const nodeHeld = ownGetter(socket, 'writableLength').call(socket); // not counting what our queue holds
+  const nodeHeld = classGetter(socket, 'writableLength').call(socket); // not counting what our queue holds
   return !socket.connecting && nodeHeld === 0 && (handle?.writeQueueSize ?? 0) === 0;
 }
 

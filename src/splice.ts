@@ -261,7 +261,7 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
     }
   } catch (err) {
     input.giveBack(Buffer.concat(held));
-    throw closed.signal.aborted && !signal?.aborted ? withBytes(prematureClose(), written) : withBytes(err as Error, written);
+    throw withBytes(closed.signal.aborted && !signal?.aborted ? prematureClose() : err as Error, written);
   } finally {
     socket.removeListener('close', onClose);
   }
@@ -274,7 +274,9 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
     // input failed.
     if (job.unwritten) input.giveBack(job.unwritten);
     else socket.destroy();
-    if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
+    if (job.error.code === 'ECANCELED') {
+      throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
+    }
     throw withBytes(job.error, written);
   }
   if (job.fallbackReason) countFallback(job.fallbackReason);
@@ -304,7 +306,9 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
     // Once set, nothing more is taken; `stop`: nothing more is written either (an abort, a failed write).
     let outcome: { err?: Error; stop: boolean } | undefined;
     const settle = () => {
-      if (pending.length > 0 && !socket.destroyed && !socket.readableEnded) socket.unshift(Buffer.concat(pending.splice(0)));
+      if (pending.length > 0 && !socket.destroyed && !socket.readableEnded) {
+        socket.unshift(Buffer.concat(pending.splice(0)));
+      }
       restoreFlowing(socket, flowing);
       if (outcome!.err) reject(withBytes(outcome!.err, written));
       else resolve(written);
