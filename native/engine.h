@@ -1,12 +1,16 @@
 // The transfer engine: a few addon-owned threads, each with its own epoll, that run transfers as jobs. A job
 // owns duplicates of its fds, moves data in capped chunks, and parks on EPOLLOUT|EPOLLONESHOT (or EPOLLIN for
-// a source) when an fd says EAGAIN, serving other jobs meanwhile. No libuv threadpool worker is ever used.
+// a source) when an fd says EAGAIN, serving other jobs meanwhile. No call of a job can block on a caller's fd:
+// an output whose open file description blocks is polled first and written at most PIPE_BUF at a time, so one
+// stuck output never delays another job. No libuv threadpool worker is ever used.
 // Plain C++: completions leave through a Sink, which the glue turns into JS calls.
 #pragma once
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace zc {
@@ -33,7 +37,16 @@ struct Event {
   // `bytes` is then that sink's count.
   const char* notice;
   int sinkId;
+  // kSplice stopped by an error or a cancel while its input was still good: the bytes it had taken from the
+  // input and not written, in order (so the caller can give them back to the input's reader). Null otherwise.
+  std::shared_ptr<const std::string> unwritten;
 };
+
+// The errnos with which a zero-copy call refuses a kind of fd rather than failing (libuv's list for sendfile,
+// copy_file_range's own, splice's EINVAL for an O_APPEND output): read/write then takes over inside the job.
+// The one list: the glue hands it to JS, whose fast path decides the same way.
+constexpr int kRefusals[] = {EINVAL, ENOSYS, EOPNOTSUPP, EXDEV, EIO, ENOTSOCK};
+bool Refused(int64_t result);  // result: a syscall's return or -errno
 
 // Receives events on an engine thread. Deliver must not block for long.
 class Sink {

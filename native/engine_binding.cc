@@ -46,8 +46,10 @@ class JsSink : public engine::Sink {
         e.fallbackReason ? Napi::Value(Napi::String::New(env, e.fallbackReason)) : env.Null(),
         e.notice ? Napi::Value(Napi::String::New(env, e.notice)) : env.Null(),
         Napi::Number::New(env, e.sinkId),
+        e.unwritten ? Napi::Value(Napi::Buffer<char>::Copy(env, e.unwritten->data(), e.unwritten->size()))
+                    : env.Null(),
     };
-    CallQuietly(env, dispatcher, 9, argv);
+    CallQuietly(env, dispatcher, 10, argv);
   }
 
   JsChannel<engine::Event> channel_;
@@ -61,7 +63,7 @@ void CloseSink(void* arg) {
 }
 
 // setEngineCallback(dispatcher(job, done, bytes, fallbackBytes, error|null, truncated, fallbackReason|null,
-//                              notice|null, sinkId))
+//                              notice|null, sinkId, unwritten|null))
 Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) return ThrowType(env, "dispatcher must be a function");
@@ -200,6 +202,9 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("configure", Napi::Function::New(env, ConfigureJs, "configure"));
   exports.Set("engineStats", Napi::Function::New(env, StatsJs, "engineStats"));
   exports.Set("sendfileFast", Napi::Function::New(env, SendfileFastJs, "sendfileFast"));
+  Napi::Array refusals = Napi::Array::New(env);
+  for (int refusal : engine::kRefusals) refusals.Set(refusals.Length(), -refusal);
+  exports.Set("refusals", refusals);
 }
 
 }  // namespace zc

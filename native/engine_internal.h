@@ -17,6 +17,9 @@ namespace detail {
 constexpr int64_t kChunk = 4 << 20;        // bytes per zero-copy call (Go caps sendfile at 4 MiB too)
 constexpr int64_t kTurnBudget = 16 << 20;  // bytes a job moves before other ready jobs get their turn
 constexpr size_t kCopyBuffer = 256 << 10;  // the read/write fallback's buffer
+// The most a job writes per call to an output whose open file description blocks (see MayBlock in engine.cc):
+// PIPE_BUF, which a pipe that polls writable takes whole at once.
+constexpr int64_t kGatedChunk = 4096;
 
 struct Worker;
 struct Job;
@@ -43,6 +46,8 @@ struct Job {
   std::atomic<bool> commands{false};  // kBroadcast: sinks to add or remove
   const char* fallbackReason = nullptr;
   bool readWrite = false;
+  bool gated = false;        // the output may block: poll it before each write and write at most kGatedChunk
+  bool inputFailed = false;  // kSplice: the input itself failed, so no byte taken from it is owed back
   std::unique_ptr<char[]> buffer;  // read/write mode: bytes read and not yet written are [pos, len)
   size_t pos = 0, len = 0;
   bool queued = false;  // in the worker's ready list
@@ -72,7 +77,8 @@ struct Worker {
 extern std::atomic<int64_t> gZeroCopyBytes, gFallbackBytes, gSyscalls, gEagainWaits, gActive;
 
 void Queue(Worker* w, Job* j);
-void Deliver(Job* j, bool done, int error = 0, const char* syscall = nullptr, bool truncated = false);
+void Deliver(Job* j, bool done, int error = 0, const char* syscall = nullptr, bool truncated = false,
+             std::shared_ptr<const std::string> unwritten = nullptr);
 void Notify(Job* j, const char* notice, int sink, int64_t bytes, int error = 0);
 void Complete(Job* j, int error, const char* syscall, bool truncated = false);
 // False when the job could not wait and has been completed (and freed) with the error.

@@ -44,7 +44,7 @@ export interface NativeBinding {
 
   setEngineCallback(dispatcher: (job: number, done: boolean, bytes: number, fallbackBytes: number,
     error: SystemError | null, truncated: boolean, fallbackReason: string | null, notice: string | null,
-    sinkId: number) => void): void;
+    sinkId: number, unwritten: Buffer | null) => void): void;
   submit(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadcast', outFd: number, inFd: number,
     offset: number | bigint | null, outOffset: number | bigint | null, length: number, progress: boolean,
     pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[]): number;
@@ -55,6 +55,8 @@ export interface NativeBinding {
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
     activeJobs: number; engineThreads: number; pooledPipes: number };
   sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number): number;
+  /** The errnos (negative) with which a zero-copy call refuses a kind of fd: read/write takes over. */
+  refusals: number[];
 
   setLeaseCallback(dispatcher: (id: number, event: 'break' | 'released', at: number) => void): void;
   acquireLease(fd: number, type: 'read' | 'write', hold: boolean, graceMs: number): number;

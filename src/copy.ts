@@ -18,7 +18,8 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type OwnedFd, isFileHandle, openPath, ownFd } from './fds';
+import { writeWaiting } from './nonblocking';
 import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -32,9 +33,7 @@ export interface CopyFileRangeOptions {
   signal?: AbortSignal;
 }
 
-const openAsync = promisify(fs.open);
 const readAsync = promisify(fs.read);
-const writeAsync = promisify(fs.write);
 const CHUNK = 1 << 20;
 
 /** An fd or FileHandle destination is duplicated at once; a path is opened later by `openOutput`. */
@@ -48,7 +47,7 @@ function claimOutput(dst: unknown): OwnedFd | string {
 async function openOutput(dst: OwnedFd | string, keepContents: boolean): Promise<OwnedFd & { opened: boolean }> {
   if (typeof dst !== 'string') return { ...dst, opened: false };
   const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
-  const fd = await openAsync(dst, O_WRONLY | O_CREAT | (keepContents ? 0 : O_TRUNC), 0o666);
+  const fd = await openPath(dst, O_WRONLY | O_CREAT | (keepContents ? 0 : O_TRUNC), 0o666);
   return { fd, close: () => fs.closeSync(fd), opened: true };
 }
 
@@ -88,7 +87,8 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
     if (offsetIn + count > size) throw outOfRange('options.length', `<= ${size - offsetIn}`, length);
     output = await openOutput(dst, offsetOut !== null);
     const outFd = output.fd;
-    const outOffset = offsetOut ?? (output.opened ? 0 : null);
+    // A path is written from its start, unless it names a FIFO (which has no offsets).
+    const outOffset = offsetOut ?? (output.opened && fs.fstatSync(outFd).isFile() ? 0 : null);
     return await tracked(() => binding
       ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
       : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
@@ -122,7 +122,11 @@ async function readWrite(inFd: number, outFd: number, offsetIn: number, outOffse
     if (n === 0) throw fileTruncated(done, length, path);
     for (let w = 0; w < n;) {
       const at = outOffset === null ? null : Number(outOffset) + done + w;
-      w += (await writeAsync(outFd, buffer, w, n - w, at)).bytesWritten;
+      try {
+        w += (await writeWaiting(outFd, buffer, w, n - w, at, signal)).bytesWritten;
+      } catch (err) {
+        throw withBytes(err as Error, done + w);
+      }
     }
     done += n;
     countFallbackBytes(n);

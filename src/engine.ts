@@ -11,6 +11,11 @@ export interface JobResult {
   /** The input ended before its promised end: the file shrank under the transfer. */
   truncated: boolean;
   fallbackReason: string | null;
+  /**
+   * 'splice' jobs stopped by an error or a cancel while their input was still good: the bytes taken from the
+   * input and not written, in order, for the caller to give back to the input's reader. Null otherwise.
+   */
+  unwritten: Buffer | null;
 }
 
 export interface JobOptions {
@@ -43,7 +48,8 @@ interface Pending {
 
 const pending = new Map<number, Pending>();
 
-binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, fallbackReason, notice, sinkId) => {
+binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, fallbackReason, notice, sinkId,
+  unwritten) => {
   const p = pending.get(job);
   if (!p) return;
   if (notice) {
@@ -55,7 +61,7 @@ binding?.setEngineCallback((job, done, bytes, fallbackBytes, error, truncated, f
     return;
   }
   pending.delete(job);
-  p.resolve({ bytes, fallbackBytes, error, truncated, fallbackReason });
+  p.resolve({ bytes, fallbackBytes, error, truncated, fallbackReason, unwritten });
 });
 
 /**

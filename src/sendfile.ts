@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as tls from 'node:tls';
-import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
 import { binding } from './binding';
 import { startJob } from './engine';
@@ -26,8 +25,9 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type OwnedFd, isFileHandle, openPathSync, ownFd } from './fds';
 import { type Lease, leaseFd } from './lease';
+import { readWaiting, writeWaiting } from './nonblocking';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { prematureClose, socketFd } from './sockets';
 import { countFallback, countFallbackBytes, tracked } from './stats';
@@ -66,9 +66,6 @@ export type FileInput = string | number | FileHandle;
 const FAST_PATH_MAX = 4 << 20;
 const FALLBACK_CHUNK = 256 << 10;
 
-const readAsync = promisify(fs.read);
-const writeAsync = promisify(fs.write);
-
 /** An input file, opened (or duplicated) by us. `size` is -1 when it is not a regular file. */
 export interface Source {
   fd: number;
@@ -92,7 +89,7 @@ export function openSource(input: unknown, name: string): Source {
   let owned: OwnedFd;
   let path: string | undefined;
   if (typeof input === 'string') {
-    const fd = fs.openSync(input, 'r');
+    const fd = openPathSync(input, fs.constants.O_RDONLY);
     owned = { fd, close: () => fs.closeSync(fd) };
     path = input;
   } else if (typeof input === 'number') {
@@ -219,7 +216,8 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
       return Promise.resolve(withLease(done));
     }
     // The socket's place in its output queue is taken now: writes made after this call go after the file.
-    pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)));
+    pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)), transfer.signal,
+      () => abortError(transfer.sent, transfer.signal));
   } else {
     let output: OwnedFd;
     try {
@@ -245,9 +243,9 @@ function takeLease(source: Source, mode: true | 'required', graceMs: number):
   }
 }
 
+/** sendfile refused this kind of fd (the engine's list): read/write takes over. */
 function refused(err: unknown): boolean {
-  const code = (err as SystemError).code;
-  return code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EIO';
+  return binding!.refusals.includes((err as SystemError).errno);
 }
 
 /**
@@ -288,7 +286,7 @@ function fallbackFor(t: Transfer): string | undefined {
 
 async function sendToFd(outFd: number, t: Transfer): Promise<SendResult> {
   const reason = fallbackFor(t);
-  if (reason) return readWrite(t, reason, (chunk) => writeFully(outFd, chunk));
+  if (reason) return readWrite(t, reason, (chunk) => writeFully(outFd, chunk, t.signal));
   return engine(outFd, t);
 }
 
@@ -361,7 +359,12 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
     // Read/write has no job the lease thread could stop: it stops at the first chunk after a break.
     if (t.lease?.broken) throw leaseBroken(sent, t.length, t.path);
     const chunk = Buffer.allocUnsafe(Math.min(FALLBACK_CHUNK, t.length - sent));
-    const n = (await readAsync(t.inFd, chunk, 0, chunk.length, t.regular ? t.offset + sent : null)).bytesRead;
+    let n: number;
+    try {
+      n = (await readWaiting(t.inFd, chunk, 0, chunk.length, t.regular ? t.offset + sent : null, t.signal)).bytesRead;
+    } catch (err) {
+      throw withBytes(err as Error, sent);
+    }
     if (n === 0) throw fileTruncated(sent, t.length, t.path);
     try {
       await write(chunk.subarray(0, n));
@@ -376,9 +379,9 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
   return { bytes: sent, zeroCopy: false, fallbackReason: reason };
 }
 
-async function writeFully(fd: number, chunk: Buffer): Promise<void> {
+async function writeFully(fd: number, chunk: Buffer, signal?: AbortSignal): Promise<void> {
   for (let done = 0; done < chunk.length;) {
-    done += (await writeAsync(fd, chunk, done, chunk.length - done, null)).bytesWritten;
+    done += (await writeWaiting(fd, chunk, done, chunk.length - done, null, signal)).bytesWritten;
   }
 }
 

@@ -35,6 +35,7 @@ export function takeInput(socket: net.Socket): TakenInput {
     buffered,
     bufferedBytes,
     giveBack(unread) {
+      if (socket.destroyed) return; // closed under the transfer: nobody can read it again
       if (unread && unread.length > 0) socket.unshift(unread);
       restoreFlowing(socket, flowing);
       // Node's stream may still count a read as pending from before we stopped the handle, and would never

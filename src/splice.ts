@@ -5,9 +5,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { FileHandle } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { binding } from './binding';
-import { runJob } from './engine';
+import { type JobResult, runJob } from './engine';
 import {
   type SystemError,
   abortError,
@@ -21,7 +20,8 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd, requireWritable } from './fds';
+import { type OwnedFd, isFileHandle, openPathSync, ownFd, requireWritable } from './fds';
+import { writeWaiting } from './nonblocking';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, socketFd, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
@@ -47,7 +47,8 @@ export interface ReceiveFileOptions {
   signal?: AbortSignal;
 }
 
-const writeAsync = promisify(fs.write);
+// receiveFile's fallback reads at most this far ahead of what it has written.
+const RECEIVE_AHEAD = 1 << 20;
 
 function validateSocket(value: unknown, name: string): net.Socket {
   if (!(value instanceof net.Socket)) throw invalidArgType(name, 'an instance of net.Socket', value);
@@ -123,7 +124,7 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
       });
       counts[key] += job.bytes;
       if (job.error && job.error.code !== 'ECANCELED') fail(job.error);
-    }).catch(fail);
+    }, both).catch(fail);
   };
   await Promise.all([direction(a, b, 'aToB'), direction(b, a, 'bToA')]);
   for (const s of [a, b]) {
@@ -217,9 +218,9 @@ async function receive(socket: net.Socket, dest: OwnedFd | string, length: numbe
   let out: OwnedFd;
   if (typeof dest === 'string') {
     const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
-    const fd = fs.openSync(dest, O_WRONLY | O_CREAT | (offset === null ? O_TRUNC : 0), 0o666);
+    const fd = openPathSync(dest, O_WRONLY | O_CREAT | (offset === null ? O_TRUNC : 0), 0o666);
     out = { fd, close: () => fs.closeSync(fd) };
-    offset ??= 0;
+    if (fs.fstatSync(fd).isFile()) offset ??= 0; // a path is written from its start, unless it names a FIFO
   } else {
     out = dest;
   }
@@ -236,83 +237,132 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
   pipeSize: number, signal: AbortSignal | undefined): Promise<number> {
   const input = takeInput(socket);
   const at = (n: number) => (offset === null ? null : Number(offset) + n);
-  // Node's buffered bytes first, up to `length`; any beyond it belong to what follows on the socket.
-  let written = 0;
-  let unread: Buffer | undefined;
-  for (const chunk of input.buffered) {
-    const take = length === undefined ? chunk.length : Math.min(chunk.length, length - written);
-    for (let w = 0; w < take;) w += (await writeAsync(fd, chunk, w, take - w, at(written + w))).bytesWritten;
-    written += take;
-    if (take < chunk.length) unread = Buffer.concat([unread ?? Buffer.alloc(0), chunk.subarray(take)]);
-  }
-  if (length !== undefined && written === length) {
-    input.giveBack(unread);
-    return written;
-  }
+  // Taken from the socket and not yet written: Node's buffered bytes, written first, up to `length`. Whatever is
+  // left of them (past `length`, or after a failure) goes back to the socket, ahead of the rest.
+  const held = [...input.buffered];
   const closed = new AbortController();
   const onClose = () => closed.abort();
   socket.once('close', onClose);
   const both = signal ? AbortSignal.any([signal, closed.signal]) : closed.signal;
+  let written = 0;
+  let job: JobResult | undefined;
   try {
-    const job = await runJob('splice', fd, socketFd(socket)!, null, at(written),
-      length === undefined ? -1 : length - written, { signal: both, pipeSize });
-    written += job.bytes;
-    if (job.error) {
-      if (job.error.code === 'ECANCELED') throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
-      throw withBytes(job.error, written);
+    while (held.length > 0 && (length === undefined || written < length)) {
+      const take = length === undefined ? held[0].length : Math.min(held[0].length, length - written);
+      const n = (await writeWaiting(fd, held[0], 0, take, at(written), both)).bytesWritten;
+      written += n;
+      if (n === held[0].length) held.shift();
+      else held[0] = held[0].subarray(n);
     }
-    if (job.truncated) {
-      input.ended();
-      throw withBytes(prematureClose(), written);
+    if (length === undefined || written < length) {
+      job = await runJob('splice', fd, socketFd(socket)!, null, at(written),
+        length === undefined ? -1 : length - written, { signal: both, pipeSize });
+      written += job.bytes;
     }
-    if (length === undefined) input.ended();
-    else input.giveBack();
-    return written;
+  } catch (err) {
+    input.giveBack(Buffer.concat(held));
+    throw withBytes(closed.signal.aborted && !signal?.aborted ? prematureClose() : err as Error, written);
   } finally {
     socket.removeListener('close', onClose);
   }
+  if (!job) {
+    input.giveBack(Buffer.concat(held));
+    return written;
+  }
+  if (job.error) {
+    // Never a silently dead socket: readable again with every byte it still owes, or destroyed when its own
+    // input failed.
+    if (job.unwritten) input.giveBack(job.unwritten);
+    else socket.destroy();
+    if (job.error.code === 'ECANCELED') {
+      throw signal?.aborted ? abortError(written, signal) : withBytes(prematureClose(), written);
+    }
+    throw withBytes(job.error, written);
+  }
+  if (job.fallbackReason) countFallback(job.fallbackReason);
+  if (job.truncated) {
+    input.ended();
+    throw withBytes(prematureClose(), written);
+  }
+  if (length === undefined) input.ended();
+  else input.giveBack();
+  return written;
 }
 
-/** The fallback: Node reads the socket and writes the file, stopping at exactly `length`. */
+/**
+ * The fallback: Node reads the socket and writes the file, stopping at exactly `length`. On a failure or an abort,
+ * the bytes read and not yet written go back to the socket, ahead of the rest.
+ */
 function receiveStream(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
   reason: string, signal: AbortSignal | undefined): Promise<number> {
   countFallback(reason);
   const flowing = socket.readableFlowing;
   return new Promise((resolve, reject) => {
+    let taken = 0;
     let written = 0;
-    let writing = Promise.resolve();
-    let settled = false;
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
+    const pending: Buffer[] = []; // taken from the socket, not yet written, in order
+    let pendingBytes = 0;
+    let pumping = false;
+    // Once set, nothing more is taken; `stop`: nothing more is written either (an abort, a failed write).
+    let outcome: { err?: Error; stop: boolean } | undefined;
+    const settle = () => {
+      if (pending.length > 0 && !socket.destroyed && !socket.readableEnded) {
+        socket.unshift(Buffer.concat(pending.splice(0)));
+      }
+      restoreFlowing(socket, flowing);
+      if (outcome!.err) reject(withBytes(outcome!.err, written));
+      else resolve(written);
+    };
+    const finish = (err?: Error, stop = false) => {
+      if (outcome) {
+        outcome.err ??= err; // a write that fails after the last byte was taken still fails the call
+        outcome.stop ||= stop;
+        return;
+      }
+      outcome = { err, stop };
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('close', onEnd);
       socket.removeListener('error', onError);
       signal?.removeEventListener('abort', onAbort);
       socket.pause();
-      restoreFlowing(socket, flowing);
-      writing.then(() => (err ? reject(withBytes(err, written)) : resolve(written)), (e) => reject(withBytes(e, written)));
+      if (!pumping) settle();
+    };
+    const pump = async () => {
+      pumping = true;
+      while (pending.length > 0 && !outcome?.stop) {
+        const chunk = pending[0];
+        const position = offset === null ? null : Number(offset) + written;
+        try {
+          const n = (await writeWaiting(fd, chunk, 0, chunk.length, position, signal)).bytesWritten;
+          written += n;
+          pendingBytes -= n;
+          countFallbackBytes(n);
+          if (n === chunk.length) pending.shift();
+          else pending[0] = chunk.subarray(n);
+          if (!outcome && pendingBytes < RECEIVE_AHEAD) socket.resume();
+        } catch (err) {
+          finish(err as Error, true);
+        }
+      }
+      pumping = false;
+      if (outcome) settle();
     };
     const onData = (chunk: Buffer) => {
-      const take = length === undefined ? chunk.length : Math.min(chunk.length, length - written);
-      const part = chunk.subarray(0, take);
-      const position = offset === null ? null : Number(offset) + written;
-      written += take;
-      countFallbackBytes(take);
-      writing = writing.then(async () => {
-        for (let w = 0; w < part.length;) {
-          w += (await writeAsync(fd, part, w, part.length - w, position === null ? null : position + w)).bytesWritten;
-        }
-      });
-      if (length !== undefined && written === length) {
+      const take = length === undefined ? chunk.length : Math.min(chunk.length, length - taken);
+      taken += take;
+      pending.push(chunk.subarray(0, take));
+      pendingBytes += take;
+      if (pendingBytes >= RECEIVE_AHEAD) socket.pause(); // the output is slower: read no further ahead of it
+      if (!pumping) void pump();
+      if (length !== undefined && taken === length) {
         finish(); // first: unshift on a flowing socket would emit 'data' to us again
         if (take < chunk.length) socket.unshift(chunk.subarray(take));
       }
     };
     const onEnd = () => finish(length === undefined ? undefined : prematureClose());
     const onError = (err: Error) => finish(err);
-    const onAbort = () => finish(abortError(written, signal));
+    const onAbort = () => finish(abortError(written, signal), true);
     if (length === 0) return finish();
     socket.on('data', onData);
     socket.once('end', onEnd);
