@@ -45,11 +45,7 @@ static void FreeRange(Mapping* m, MappingTable* table) {
 // The Buffer's ArrayBuffer was collected: return the range, then free the record.
 static void FinalizeMapping(napi_env env, void* /*data*/, void* hint) {
   Mapping* m = static_cast<Mapping*>(hint);
-  if (!m->freed) {
-    FreeRange(m, GetAddonData(Napi::Env(env))->mappings.get());
-    int64_t total;
-    napi_adjust_external_memory(env, -static_cast<int64_t>(m->mapLength), &total);
-  }
+  if (!m->freed) FreeRange(m, GetAddonData(Napi::Env(env))->mappings.get());
   delete m;
 }
 
@@ -190,9 +186,9 @@ static Napi::Value MapJs(const Napi::CallbackInfo& info) {
     if (!env.IsExceptionPending()) ThrowErrno(env, -ENOMEM, "napi_create_external_buffer");
     return env.Undefined();
   }
-  // V8 learns what a dropped mapping holds, so that collecting it is worth a GC.
-  int64_t total;
-  napi_adjust_external_memory(env, static_cast<int64_t>(mapLength), &total);
+  // No napi_adjust_external_memory: V8 already counts an external ArrayBuffer's length as external memory
+  // (measured: process.memoryUsage().external grows by the mapped length), which is what makes it collect
+  // dropped mappings; adjusting again would count every mapping twice.
   table->mappings[m->id] = m;
   Napi::Object result = Napi::Object::New(env);
   result.Set("buffer", buffer);
