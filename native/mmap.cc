@@ -11,6 +11,14 @@
 
 #include <string>
 
+// Kernel values, for C libraries older than the calls (MADV_POPULATE_READ: Linux 5.14, glibc 2.35).
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 1
+#endif
+
 namespace zc {
 
 size_t PageSize() {
