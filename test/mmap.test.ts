@@ -100,6 +100,29 @@ describe('truncation by another process', () => {
     mapping.unmap();
   });
 
+  it.skipIf(FALLBACK)('readInto of an unlinked file counts to the page: no fd is kept to ask the size', () => {
+    const file = path.join(dir, 'read-into-unlinked');
+    const data = randomBytes(10 * 4096);
+    fs.writeFileSync(file, data);
+    const mapping = mapSync(file, { offset: 100 });
+    const fd = fs.openSync(file, 'r+');
+    fs.unlinkSync(file);
+    fs.ftruncateSync(fd, 5000);
+    fs.closeSync(fd);
+    const target = Buffer.alloc(mapping.length, 0xff);
+    let err: (Error & { code?: string; bytes?: number }) | undefined;
+    try {
+      mapping.readInto(target);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe('ERR_MAPPING_TRUNCATED');
+    expect(err?.bytes).toBe(2 * 4096 - 100);
+    expect(target.subarray(0, 4900).equals(data.subarray(100, 5000))).toBe(true);
+    expect(target.subarray(4900).every((b) => b === 0)).toBe(true);
+    mapping.unmap();
+  });
+
   it.skipIf(FALLBACK)('vmsplice of a truncated mapping is ERR_MAPPING_TRUNCATED, never a success', () => {
     const file = path.join(dir, 'vmsplice-me');
     fs.writeFileSync(file, randomBytes(MiB));
