@@ -292,6 +292,7 @@ describe('unmap()', () => {
     const result = JSON.parse(child.stdout);
     console.log('unmap() in flight:', result);
     expect(result).toMatchObject({ zeroCopy: !FALLBACK, length: 16 * MiB, foreign: 0, inFlight: true });
+    expect(result.zeros).toBeGreaterThan(0); // the reader did read after unmap()
     if (kind === 'socket') expect(result.written).toBe('ok');
     if (kind === 'fs') expect(result.written).toBe(16 * MiB);
   });
