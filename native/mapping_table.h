@@ -1,4 +1,5 @@
-// This environment's live mappings, as the mmap glue keeps them (see mmap_binding.cc).
+// This environment's mappings, as the mmap glue keeps them (see mmap_binding.cc): from map() until the Buffer's
+// ArrayBuffer is collected, which may be long after unmap() let the file go.
 #pragma once
 #include <napi.h>
 #include <stdint.h>
@@ -18,9 +19,8 @@ struct Mapping {
   uint8_t* data;       // the asked range inside it
   size_t length;
   int64_t fileOffset;  // file offset of data[0]
-  int fd;              // our own duplicate of the fd: the file's size when truncation is suspected
-  int slot;            // guard slot
-  bool released = false;
+  int slot;            // guard slot while the file is mapped; -1 once unmap() replaced it with zero pages
+  bool freed = false;  // the address range was returned to the system
   bool notified = false;
 };
 
@@ -34,7 +34,7 @@ struct Wake {
 
 struct MappingTable {
   AddonData* owner;
-  std::unordered_map<uint32_t, Mapping*> live;
+  std::unordered_map<uint32_t, Mapping*> mappings;  // every Mapping whose range is not freed yet
   uint32_t nextId = 1;
   Wake* wake = nullptr;
   bool closing = false;  // environment teardown: no more calls into JS

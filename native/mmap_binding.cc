@@ -1,10 +1,12 @@
-// JS glue for mappings: an external Buffer over exactly the asked range, registered with the SIGBUS guard,
-// unmapped deterministically by unmap() (which detaches the ArrayBuffer first) or by the Buffer's finalizer.
-#include <fcntl.h>
+// JS glue for mappings: an external Buffer over exactly the asked range, registered with the SIGBUS guard.
+// unmap() lets the file go at once but never the address range: native code (zlib on the threadpool, a socket
+// write queued in libuv, an fs.write) may still hold a pointer into it, and would fault on a freed range or read
+// whatever the kernel maps there next. So unmap() replaces the pages in place with anonymous zero pages, and the
+// range is returned when the Buffer's ArrayBuffer is collected (its finalizer) or at environment teardown.
 #include <sys/mman.h>
-#include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -18,19 +20,32 @@
 
 namespace zc {
 
-static void Release(Mapping* m, MappingTable* table) {
-  if (m->released) return;
-  m->released = true;
-  guard::Unregister(m->slot);  // after this no handler can touch the range
-  Unmap(m->base, m->mapLength);
-  close(m->fd);
-  if (table) table->live.erase(m->id);
+static bool Mapped(const Mapping* m) { return m->slot >= 0; }
+
+// unmap(): zero pages first, so that no reader can fault in between; then the guard forgets the range.
+static int ReleaseFileOf(Mapping* m) {
+  if (!Mapped(m)) return 0;
+  int err = ReleaseFile(m->base, m->mapLength);
+  if (err < 0) return err;
+  guard::Unregister(m->slot);
+  m->slot = -1;
+  return 0;
 }
 
-// The Buffer was collected (or detached by unmap()): unmap if unmap() did not, then free the record.
+// Nothing can read the range any more (the Buffer was collected, or the environment is going away).
+static void FreeRange(Mapping* m, MappingTable* table) {
+  if (m->freed) return;
+  if (Mapped(m)) guard::Unregister(m->slot);  // after this no handler can touch the range
+  m->slot = -1;
+  Unmap(m->base, m->mapLength);
+  m->freed = true;
+  if (table) table->mappings.erase(m->id);
+}
+
+// The Buffer's ArrayBuffer was collected: return the range, then free the record.
 static void FinalizeMapping(napi_env env, void* /*data*/, void* hint) {
   Mapping* m = static_cast<Mapping*>(hint);
-  if (!m->released) Release(m, GetAddonData(Napi::Env(env))->mappings.get());
+  if (!m->freed) FreeRange(m, GetAddonData(Napi::Env(env))->mappings.get());
   delete m;
 }
 
@@ -41,9 +56,9 @@ static void OnWake(uv_async_t* handle) {
   Napi::Env env(table->owner->env);
   Napi::HandleScope scope(env);
   std::vector<uint32_t> ids;
-  for (auto& entry : table->live) {
+  for (auto& entry : table->mappings) {
     Mapping* m = entry.second;
-    if (!m->notified && guard::FilledFrom(m->slot) != 0) {
+    if (Mapped(m) && !m->notified && guard::FilledFrom(m->slot) != 0) {
       m->notified = true;
       ids.push_back(m->id);
     }
@@ -55,13 +70,13 @@ static void OnWake(uv_async_t* handle) {
   }
 }
 
-// Environment teardown (process exit, worker termination): unmap what is left, then close the wake-up.
+// Environment teardown (process exit, worker termination): unmap what is left, then close the wake-up. The
+// records stay for finalizers that may still run.
 static void CleanupTable(napi_async_cleanup_hook_handle hook, void* arg) {
   MappingTable* table = static_cast<MappingTable*>(arg);
   table->closing = true;
-  std::vector<Mapping*> left;
-  for (auto& entry : table->live) left.push_back(entry.second);
-  for (Mapping* m : left) Release(m, table);
+  for (auto& entry : table->mappings) FreeRange(entry.second, nullptr);
+  table->mappings.clear();
   Wake* wake = table->wake;
   table->wake = nullptr;
   wake->hook = hook;
@@ -100,8 +115,9 @@ static bool EnsureWake(Napi::Env env, MappingTable* table) {
 
 static Mapping* Lookup(const Napi::CallbackInfo& info) {
   MappingTable* table = Table(info.Env());
-  auto it = info[0].IsNumber() ? table->live.find(info[0].As<Napi::Number>().Uint32Value()) : table->live.end();
-  if (it == table->live.end()) {
+  auto it = info[0].IsNumber() ? table->mappings.find(info[0].As<Napi::Number>().Uint32Value())
+                                : table->mappings.end();
+  if (it == table->mappings.end() || !Mapped(it->second)) {
     ThrowType(info.Env(), "no such mapping (already unmapped)");
     return nullptr;
   }
@@ -144,52 +160,49 @@ static Napi::Value MapJs(const Napi::CallbackInfo& info) {
   size_t delta = static_cast<size_t>(offset - aligned);
   size_t mapLength = delta + length;
   void* base;
-  if ((err = MapFile(fd, aligned, mapLength, mode, populate, &base)) < 0) return ThrowErrno(env, err, "mmap");
+  if ((err = MapFile(fd, aligned, mapLength, mode, &base)) < 0) return ThrowErrno(env, err, "mmap");
+  // No fd is kept: the guard learns truncation by SIGBUS, msync needs none, and a lease keeps its own.
+  int slot = guard::Register(base, RoundUpToPage(mapLength), &table->wake->async);
   const char* failed = nullptr;
-  if (lock && (err = Lock(base, mapLength)) < 0) failed = "mlock";
+  if (slot < 0) err = slot, failed = "mmap";
+  // After Register: faulting pages in reads the file, which another process may have shortened already.
+  if (!failed && lock && (err = Lock(base, mapLength)) < 0) failed = "mlock";
   if (!failed && advice >= 0 && (err = Advise(base, mapLength, advice)) < 0) failed = "madvise";
-  int own = -1;
-  if (!failed && (own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) err = -errno, failed = "fcntl";
-  int slot = -1;
-  if (!failed && (slot = guard::Register(base, RoundUpToPage(mapLength), ProtFor(mode), &table->wake->async)) < 0)
-    err = slot, failed = "mmap";
+  if (!failed && populate && !lock) PopulateRead(base, mapLength);  // best effort, as MAP_POPULATE is
   if (failed) {
-    if (own >= 0) close(own);
+    if (slot >= 0) guard::Unregister(slot);
     Unmap(base, mapLength);
     return ThrowErrno(env, err, failed);
   }
 
   Mapping* m = new Mapping{table->nextId++, base, mapLength, static_cast<uint8_t*>(base) + delta, length,
-                           offset, own, slot};
+                           offset, slot};
   napi_value buffer;
   napi_status status = napi_create_external_buffer(env, length, m->data, FinalizeMapping, m, &buffer);
   if (status != napi_ok) {
-    Release(m, nullptr);
+    FreeRange(m, nullptr);
     delete m;
     if (status == napi_no_external_buffers_allowed) return env.Null();
     if (!env.IsExceptionPending()) ThrowErrno(env, -ENOMEM, "napi_create_external_buffer");
     return env.Undefined();
   }
-  table->live[m->id] = m;
+  // No napi_adjust_external_memory: V8 already counts an external ArrayBuffer's length as external memory
+  // (measured: process.memoryUsage().external grows by the mapped length), which is what makes it collect
+  // dropped mappings; adjusting again would count every mapping twice.
+  table->mappings[m->id] = m;
   Napi::Object result = Napi::Object::New(env);
   result.Set("buffer", buffer);
   result.Set("id", m->id);
   return result;
 }
 
-// unmap(id, arrayBuffer): detach first (every view becomes length 0), then unmap.
+// unmap(id): the file goes now; the Buffer's views read zeros until it is collected. No detach: Node's zlib
+// aborts the process (a CHECK on the Buffer's length) when a Buffer it is still compressing is detached.
 static Napi::Value UnmapJs(const Napi::CallbackInfo& info) {
   Mapping* m = Lookup(info);
   if (!m) return info.Env().Undefined();
-  if (!info[1].IsArrayBuffer()) return ThrowType(info.Env(), "unmap needs the mapping's ArrayBuffer");
-  Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
-  if (ab.Data() != m->data && ab.ByteLength() != 0) return ThrowType(info.Env(), "not this mapping's ArrayBuffer");
-  if (!ab.IsDetached()) {
-    ab.Detach();
-    if (info.Env().IsExceptionPending()) return info.Env().Undefined();
-  }
-  Release(m, Table(info.Env()));
-  return info.Env().Undefined();
+  int err = ReleaseFileOf(m);
+  return err < 0 ? ThrowErrno(info.Env(), err, "mmap") : info.Env().Undefined();
 }
 
 // sync(id, async, invalidate)
@@ -229,7 +242,7 @@ static size_t ValidBytes(Mapping* m, size_t from, size_t length) {
   if (filled == 0) return length;
   uintptr_t data = reinterpret_cast<uintptr_t>(m->data);
   int64_t validEnd = filled > data ? static_cast<int64_t>(filled - data) : 0;
-  int64_t size = FileSize(m->fd);
+  int64_t size = MappedFileSize(m->base);  // to the byte where the path still names the file; else to the page
   if (size >= 0 && size - m->fileOffset < validEnd) validEnd = size - m->fileOffset;
   int64_t valid = validEnd - static_cast<int64_t>(from);
   return valid <= 0 ? 0 : static_cast<size_t>(valid) < length ? static_cast<size_t>(valid) : length;
@@ -260,19 +273,21 @@ static Napi::Value TruncatedJs(const Napi::CallbackInfo& info) {
 
 // mappedTruncated(views): whether any view lies in a mapping of ours whose file no longer covers it. The
 // kernel reads mapped memory without SIGBUS (write, vmsplice get EFAULT or a short count): this tells a
-// truncation apart from other failures.
+// truncation apart from other failures. One load of the last page of each view's part of a mapping asks the
+// guard: past the file's end it faults, and the guard records it (page granularity, as the kernel's EFAULT).
 static Napi::Value MappedTruncatedJs(const Napi::CallbackInfo& info) {
   std::vector<struct iovec> views;
   if (!ArgIovecs(info, 0, &views)) return info.Env().Undefined();
   MappingTable* table = Table(info.Env());
   for (const struct iovec& v : views) {
-    for (auto& entry : table->live) {
+    for (auto& entry : table->mappings) {
       Mapping* m = entry.second;
       uintptr_t a = reinterpret_cast<uintptr_t>(v.iov_base), d = reinterpret_cast<uintptr_t>(m->data);
-      if (a + v.iov_len <= d || a >= d + m->length) continue;
-      int64_t size = FileSize(m->fd);
-      if (guard::FilledFrom(m->slot) != 0 || (size >= 0 && size < m->fileOffset + static_cast<int64_t>(m->length)))
-        return Napi::Boolean::New(info.Env(), true);
+      if (!Mapped(m) || a + v.iov_len <= d || a >= d + m->length) continue;
+      uintptr_t end = std::min(a + v.iov_len, d + m->length);
+      (void)*reinterpret_cast<const volatile uint8_t*>(end - 1);
+      uintptr_t filled = guard::FilledFrom(m->slot);
+      if (filled != 0 && filled < end) return Napi::Boolean::New(info.Env(), true);
     }
   }
   return Napi::Boolean::New(info.Env(), false);

@@ -6,8 +6,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <string.h>
-
 #include <atomic>
 #include <mutex>
 
@@ -25,7 +23,6 @@ struct Slot {
   std::atomic<uintptr_t> filledFrom{0};  // lowest zero-filled page, 0 for none
   std::atomic<uintptr_t> start{0};
   std::atomic<uintptr_t> end{0};
-  std::atomic<int> prot{0};
   std::atomic<uv_async_t*> wake{nullptr};
 };
 
@@ -36,7 +33,7 @@ std::atomic<int> highWater{0};
 
 std::once_flag installOnce;
 int installResult = 0;
-struct sigaction previousBus, previousSegv;
+struct sigaction previous;
 
 uintptr_t PageSize() {
   static const uintptr_t size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
@@ -66,7 +63,7 @@ bool WithSlotAt(uintptr_t addr, Act act) {
 bool FillWithZeros(uintptr_t addr) {
   return WithSlotAt(addr, [addr](Slot& s) {
     uintptr_t page = addr & ~(PageSize() - 1);
-    void* r = mmap(reinterpret_cast<void*>(page), s.end.load() - page, s.prot.load(),
+    void* r = mmap(reinterpret_cast<void*>(page), s.end.load() - page, PROT_READ | PROT_WRITE,
                    MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r == MAP_FAILED) return false;
     uintptr_t seen = s.filledFrom.load();
@@ -75,26 +72,6 @@ bool FillWithZeros(uintptr_t addr) {
     if (seen == 0) {  // the first fill: tell the owning thread
       uv_async_t* wake = s.wake.load();
       if (wake) uv_async_send(wake);
-    }
-    return true;
-  });
-}
-
-// A store into a read-only mapping (a Buffer is always writable from JS): give the page a private copy, so the
-// store lands in this process only and never reaches the file. Reading the page may itself raise SIGBUS on a
-// truncated file; SA_NODEFER lets the guard zero-fill it first.
-bool CopyOnWrite(uintptr_t addr) {
-  return WithSlotAt(addr, [addr](Slot& s) {
-    if (s.prot.load() & PROT_WRITE) return false;
-    size_t size = PageSize();
-    uintptr_t page = addr & ~(size - 1);
-    void* copy = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (copy == MAP_FAILED) return false;
-    memcpy(copy, reinterpret_cast<void*>(page), size);
-    void* r = mremap(copy, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(page));
-    if (r == MAP_FAILED) {
-      munmap(copy, size);
-      return false;
     }
     return true;
   });
@@ -118,11 +95,9 @@ void Handler(int sig, siginfo_t* info, void* context) {
   int savedErrno = errno;  // uv_async_send may clobber it
   // si_code > 0: raised by the kernel for a fault; <= 0: sent by kill(), tgkill(), sigqueue().
   uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
-  bool handled = false;
-  if (sig == SIGBUS && info->si_code == BUS_ADRERR) handled = FillWithZeros(addr);
-  if (sig == SIGSEGV && info->si_code == SEGV_ACCERR) handled = CopyOnWrite(addr);
+  bool handled = info->si_code == BUS_ADRERR && FillWithZeros(addr);
   errno = savedErrno;
-  if (!handled) Chain(sig == SIGBUS ? previousBus : previousSegv, sig, info, context);
+  if (!handled) Chain(previous, sig, info, context);
 }
 
 }  // namespace
@@ -133,21 +108,18 @@ int Install() {
     sa.sa_sigaction = Handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGBUS, &sa, &previousBus) == -1 || sigaction(SIGSEGV, &sa, &previousSegv) == -1) {
-      installResult = -errno;
-    }
+    if (sigaction(SIGBUS, &sa, &previous) == -1) installResult = -errno;
   });
   return installResult;
 }
 
-int Register(void* addr, size_t length, int prot, uv_async_t* wake) {
+int Register(void* addr, size_t length, uv_async_t* wake) {
   for (int i = 0; i < kSlots; i++) {
     Slot& s = slots[i];
     uint32_t expected = kFree;
     if (!s.state.compare_exchange_strong(expected, kClaimed)) continue;
     s.start.store(reinterpret_cast<uintptr_t>(addr));
     s.end.store(reinterpret_cast<uintptr_t>(addr) + length);
-    s.prot.store(prot);
     s.wake.store(wake);
     s.filledFrom.store(0);
     int top = highWater.load();

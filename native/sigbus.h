@@ -3,9 +3,8 @@
 // maps anonymous zero pages from the faulting page to the end of that range and returns, so the load re-executes
 // and reads zeros. SIGBUS from anywhere else (another addon's mapping, `kill -BUS`) goes to the handler that was
 // installed before ours, or takes the default action, exactly as if we were not loaded.
-// The same handler serves SIGSEGV for one case: a store into a read-only mapping of ours (a Buffer is always
-// writable from JS) gets a private copy of that page instead of killing the process. Every other SIGSEGV
-// (V8's WebAssembly traps among them) goes to the previous handler.
+// Every mapping of ours is writable (a Buffer is always writable from JS), so the zero pages are too: the guard
+// never needs SIGSEGV, which stays V8's (WebAssembly traps).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -17,10 +16,10 @@ namespace guard {
 // Installs the handler once per process. Returns 0 or -errno.
 int Install();
 
-// Registers [addr, addr + length) (page-aligned) with the protection to give zero pages. `wake` is signalled
+// Registers [addr, addr + length) (page-aligned). `wake` is signalled
 // (uv_async_send, which is async-signal-safe) the first time the guard fills a page of this range; it must
 // stay valid until Unregister returns. Returns a slot number >= 0, or -ENOSPC when the registry is full.
-int Register(void* addr, size_t length, int prot, uv_async_t* wake);
+int Register(void* addr, size_t length, uv_async_t* wake);
 
 // Hides the slot from the handler and waits for handlers already inside it, so the range can be unmapped.
 void Unregister(int slot);

@@ -31,7 +31,7 @@ export interface NativeBinding {
 
   map(fd: number, offset: number | bigint, length: number, mode: string, populate: boolean, lock: boolean,
     advice: number): { buffer: Buffer; id: number } | null;
-  unmap(id: number, arrayBuffer: ArrayBufferLike): void;
+  unmap(id: number): void;
   msync(id: number, async: boolean, invalidate: boolean): void;
   madvise(id: number, advice: number, offset: number, length: number): void;
   mlock(id: number, on: boolean): void;

@@ -34,7 +34,10 @@ export interface MapOptions {
   offset?: number | bigint;
   /** Bytes to map. Default: to the end of the file. */
   length?: number;
-  /** 'read' (shared, read-only), 'write' (shared, read-write), 'private' (copy-on-write). Default 'read'. */
+  /**
+   * 'read' (the file as it is; a store from JS gets a private copy of its page), 'write' (shared: stores reach
+   * the file), 'private' (copy-on-write, with the memory for every page reserved). Default 'read'.
+   */
   mode?: MapMode;
   /** Fault the whole range in now (MAP_POPULATE). */
   populate?: boolean;
@@ -66,6 +69,7 @@ export interface ReadIntoOptions extends RangeOptions {
 }
 
 const MODES: readonly MapMode[] = ['read', 'write', 'private'];
+const EMPTY = Buffer.alloc(0);
 const ADVICE: readonly MapAdvice[] = ['normal', 'sequential', 'random', 'willneed', 'dontneed', 'hugepage'];
 
 // Where a mapping's bytes live: the kernel's mapping (native), or a copy read from the file.
@@ -77,7 +81,8 @@ interface Backing {
   lock(on: boolean): void;
   /** Copies and returns how many of the copied bytes are file data. */
   readInto(target: ArrayBufferView, offset: number, length: number, targetOffset: number): number;
-  release(buffer: Buffer): void;
+  /** Lets the file go; the Buffer's memory reads zeros from then on, and is freed when it is collected. */
+  release(): void;
 }
 
 // Mappings by native id, for the guard's 'truncated' wake-ups; weak, so an abandoned Mapping can be collected
@@ -104,9 +109,9 @@ class NativeBacking implements Backing {
   readInto(target: ArrayBufferView, offset: number, length: number, targetOffset: number): number {
     return binding!.readInto(this.id, target, offset, length, targetOffset);
   }
-  release(buffer: Buffer): void {
+  release(): void {
     byId.delete(this.id);
-    binding!.unmap(this.id, buffer.buffer);
+    binding!.unmap(this.id);
   }
 }
 
@@ -136,13 +141,13 @@ class CopyBacking implements Backing {
     dst.set(this.buffer.subarray(offset, offset + length));
     return length;
   }
-  release(buffer: Buffer): void {
+  release(): void {
     try {
       this.sync();
     } finally {
       if (this.ownsFd) fs.closeSync(this.fd);
-      // Detach, so that every view has length 0 afterwards, as with a real mapping.
-      structuredClone(buffer.buffer, { transfer: [buffer.buffer as ArrayBuffer] });
+      // Zeros, as a real mapping reads after unmap(). No detach: zlib, socket and fs writes may still hold it.
+      this.buffer.fill(0);
     }
   }
 }
@@ -173,9 +178,9 @@ export class Mapping extends EventEmitter {
     this.mode = mode;
   }
 
-  /** A Buffer over exactly the asked range; length 0 after unmap(). */
+  /** A Buffer over exactly the asked range; an empty Buffer after unmap(). */
   get buffer(): Buffer {
-    return this.#buffer;
+    return this.#closed ? EMPTY : this.#buffer;
   }
   /** False when the library had to read the range into memory instead of mapping it. */
   get zeroCopy(): boolean {
@@ -260,12 +265,15 @@ export class Mapping extends EventEmitter {
     return length;
   }
 
-  /** Unmaps now: the Buffer and every view of it become length 0. A second call does nothing. */
+  /**
+   * Lets the file (and any lease) go now. `buffer` is empty afterwards; a Buffer or view taken before reads
+   * zeros, and its memory is freed when it is garbage-collected. A second call does nothing.
+   */
   unmap(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#lease?.release();
-    this.#backing.release(this.#buffer);
+    this.#backing.release();
   }
 
   [Symbol.dispose](): void {

@@ -100,6 +100,29 @@ describe('truncation by another process', () => {
     mapping.unmap();
   });
 
+  it.skipIf(FALLBACK)('readInto of an unlinked file counts to the page: no fd is kept to ask the size', () => {
+    const file = path.join(dir, 'read-into-unlinked');
+    const data = randomBytes(10 * 4096);
+    fs.writeFileSync(file, data);
+    const mapping = mapSync(file, { offset: 100 });
+    const fd = fs.openSync(file, 'r+');
+    fs.unlinkSync(file);
+    fs.ftruncateSync(fd, 5000);
+    fs.closeSync(fd);
+    const target = Buffer.alloc(mapping.length, 0xff);
+    let err: (Error & { code?: string; bytes?: number }) | undefined;
+    try {
+      mapping.readInto(target);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe('ERR_MAPPING_TRUNCATED');
+    expect(err?.bytes).toBe(2 * 4096 - 100);
+    expect(target.subarray(0, 4900).equals(data.subarray(100, 5000))).toBe(true);
+    expect(target.subarray(4900).every((b) => b === 0)).toBe(true);
+    mapping.unmap();
+  });
+
   it.skipIf(FALLBACK)('vmsplice of a truncated mapping is ERR_MAPPING_TRUNCATED, never a success', () => {
     const file = path.join(dir, 'vmsplice-me');
     fs.writeFileSync(file, randomBytes(MiB));
@@ -124,7 +147,7 @@ describe('the guard chains SIGBUS that is not ours', () => {
     expect(child.signal).toBe('SIGBUS');
   });
 
-  it.skipIf(FALLBACK)('a store into a read-only mapping stays private and never reaches the file', () => {
+  it.skipIf(FALLBACK)("a store into a 'read' mapping stays private and never reaches the file", () => {
     const file = path.join(dir, 'read-only');
     fs.writeFileSync(file, 'original');
     const mapping = mapSync(file);
@@ -135,17 +158,85 @@ describe('the guard chains SIGBUS that is not ours', () => {
   });
 });
 
+// Writes by another process: a real child, opening the file for writing (which also breaks a read lease).
+function childWrites(file: string, byte: number, length: number): Promise<number | null> {
+  const script = 'const fs = require("node:fs"); const [f, b, n] = process.argv.slice(1);' +
+    'const fd = fs.openSync(f, "r+"); fs.writeSync(fd, Buffer.alloc(Number(n), Number(b)), 0, Number(n), 0);';
+  const child = spawn(process.execPath, ['-e', script, file, String(byte), String(length)], { stdio: 'inherit' });
+  return new Promise((resolve) => child.on('exit', resolve));
+}
+
+describe("'read' mode: writes from JS stay private", () => {
+  it('1 GiB written into a read mapping: the process lives, one VMA, the file untouched (child process)', () => {
+    const file = path.join(dir, 'written-gib');
+    const child = spawnSync(process.execPath, [fixture('write-read-mapping.mjs'), file, String(GiB)], {
+      env: process.env,
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
+    fs.rmSync(file, { force: true });
+    expect(child.signal, child.stderr).toBe(null);
+    expect(child.status, child.stderr).toBe(0);
+    const result = JSON.parse(child.stdout);
+    expect(result).toEqual({ pages: GiB / 4096, ones: GiB / 4096, maps: FALLBACK ? 0 : 1,
+      fileZeroPages: result.sampled, sampled: GiB / (64 * 4096), fileSize: GiB });
+  }, 180_000);
+
+  it.skipIf(FALLBACK)("sees another process's writes to pages it has not written; a written page stays its own", async () => {
+    const file = path.join(dir, 'shared-view');
+    fs.writeFileSync(file, Buffer.alloc(3 * 4096, '.'));
+    const mapping = mapSync(file);
+    expect(mapping.buffer[4096]).toBe(0x2e); // page 1 faulted in before the other process writes
+    mapping.buffer.write('mine', 0);
+    expect(await childWrites(file, 0x59, 3 * 4096)).toBe(0);
+    expect(mapping.buffer.subarray(0, 5).toString()).toBe('mine.');
+    expect(mapping.buffer.subarray(4096).every((b) => b === 0x59)).toBe(true);
+    expect(fs.readFileSync(file).every((b) => b === 0x59)).toBe(true);
+    mapping.unmap();
+  });
+
+  it.skipIf(FALLBACK)("lock and populate fault pages in without copying them: another process's writes still show", async () => {
+    const file = path.join(dir, 'locked-view');
+    fs.writeFileSync(file, Buffer.alloc(16 * 4096, '.'));
+    const mapping = mapSync(file, { lock: true, populate: true });
+    mapping.unlock();
+    mapping.lock();
+    expect(await childWrites(file, 0x59, 16 * 4096)).toBe(0);
+    expect(mapping.buffer.every((b) => b === 0x59)).toBe(true);
+    mapping.unmap();
+  });
+
+  it.skipIf(FALLBACK)('a read lease still works on a read mapping written into: a writer revokes it', async () => {
+    const file = path.join(dir, 'leased-view');
+    fs.writeFileSync(file, Buffer.alloc(2 * 4096, '.'));
+    const mapping = await map(file, { lease: 'required' });
+    mapping.buffer.write('mine');
+    expect(mapping.leased).toBe(true);
+    const revoked = new Promise((resolve) => mapping.once('revoked', resolve));
+    expect(await childWrites(file, 0x59, 2 * 4096)).toBe(0);
+    await revoked;
+    expect(mapping.revoked).toBe(true);
+    expect(mapping.buffer.subarray(0, 5).toString()).toBe('mine.');
+    expect(mapping.buffer[4096]).toBe(0x59);
+    mapping.unmap();
+  });
+});
+
 describe('unmap()', () => {
-  it('detaches every view, removes the range from /proc/self/maps, and is idempotent', async () => {
+  it('lets the file go: buffer is empty, earlier views read zeros, the file leaves /proc/self/maps; idempotent', async () => {
     const file = path.join(dir, 'unmap-me');
-    fs.writeFileSync(file, randomBytes(3 * 4096));
+    fs.writeFileSync(file, Buffer.alloc(3 * 4096, 0xa5));
     const mapping = await map(file, { offset: 10, length: 9000 });
+    const whole = mapping.buffer;
     const sub = mapping.buffer.subarray(5, 50);
     expect(mapping.buffer.length).toBe(9000);
     if (!FALLBACK) expect(mapsLines(file)).toBeGreaterThan(0);
     mapping.unmap();
     expect(mapping.buffer.length).toBe(0);
-    expect(sub.length).toBe(0);
+    expect([whole.length, sub.length]).toEqual([9000, 45]);
+    expect(whole.every((b) => b === 0)).toBe(true);
+    whole.fill(7); // still writable memory: nothing reaches the file
+    expect(fs.readFileSync(file).every((b) => b === 0xa5)).toBe(true);
     expect(mapping.closed).toBe(true);
     expect(mapsLines(file)).toBe(0);
     expect(() => mapping.unmap()).not.toThrow();
@@ -189,6 +280,63 @@ describe('unmap()', () => {
     // Copies (fallback) are 64 KiB each: a leak would be 640 MiB; GC timing alone has shown up to 75 MiB.
     expect(after.rss - before.rss).toBeLessThan(200 * MiB);
   });
+
+  it.each(['zlib', 'socket', 'fs'])('while %s still reads the Buffer: the reader gets the file or zeros, the process lives', (kind) => {
+    const child = spawnSync(process.execPath, [fixture('unmap-in-flight.mjs'), kind, dir], {
+      env: process.env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(child.signal, child.stderr).toBe(null);
+    expect(child.status, child.stderr).toBe(0);
+    const result = JSON.parse(child.stdout);
+    console.log('unmap() in flight:', result);
+    expect(result).toMatchObject({ zeroCopy: !FALLBACK, length: 16 * MiB, foreign: 0, inFlight: true });
+    expect(result.zeros).toBeGreaterThan(0); // the reader did read after unmap()
+    if (kind === 'socket') expect(result.written).toBe('ok');
+    if (kind === 'fs') expect(result.written).toBe(16 * MiB);
+  });
+
+  it('holds no fd once mapped, from a path or an fd', () => {
+    const file = path.join(dir, 'no-fd');
+    fs.writeFileSync(file, randomBytes(MiB));
+    const fd = fs.openSync(file, 'r');
+    const fds = fs.readdirSync('/proc/self/fd').length;
+    const byPath = mapSync(file);
+    const byFd = mapSync(fd);
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(fds);
+    byPath.unmap();
+    byFd.unmap();
+    fs.closeSync(fd);
+  });
+
+  it("V8 counts a mapping's bytes as external memory (a fresh child, where no other garbage moves the count)", () => {
+    const file = path.join(dir, 'counted');
+    fs.writeFileSync(file, Buffer.alloc(64 * MiB, 1));
+    const script = `import zerocopy from ${JSON.stringify(path.join(__dirname, '..', 'lib', 'index.js'))};
+      const before = process.memoryUsage().external;
+      const mapping = zerocopy.mapSync(${JSON.stringify(file)});
+      process.stdout.write(String(process.memoryUsage().external - before));
+      mapping.unmap();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: process.env, encoding: 'utf8' });
+    // The copy (fallback) is an ordinary Buffer, which V8 counts by itself.
+    expect(Number(out)).toBeGreaterThanOrEqual(64 * MiB);
+  });
+
+  it('100,000 map() calls without unmap() under ulimit -n 1024: fds flat, /proc/self/maps bounded', () => {
+    const file = path.join(dir, 'dropped');
+    fs.writeFileSync(file, Buffer.alloc(64 * 1024, 1));
+    const child = spawnSync('sh', ['-c', 'ulimit -n 1024; exec "$0" "$@"', process.execPath,
+      fixture('dropped-mappings.mjs'), file, '100000'], { env: process.env, encoding: 'utf8', timeout: 170_000 });
+    expect(child.signal, child.stderr).toBe(null);
+    expect(child.status, child.stderr).toBe(0);
+    const result = JSON.parse(child.stdout);
+    console.log('100,000 dropped mappings:', result);
+    expect(result).toMatchObject({ done: 100_000, error: null });
+    expect(result.peak.fds).toBeLessThanOrEqual(result.start.fds + 4);
+    // Each live mapping is a line; 100,000 of them would pass vm.max_map_count (65,530).
+    expect(result.peak.maps).toBeLessThan(result.start.maps + 10_000);
+  }, 180_000);
 
   it('a mapping dropped without unmap() is unmapped by its finalizer', () => {
     const out = execFileSync(process.execPath, ['--expose-gc', fixture('map-gc.mjs')], {
