@@ -60,6 +60,25 @@ export function requireReadable(fd: number, refusal: () => Error): void {
 
 const EMPTY = Buffer.alloc(0);
 
+/** An fd's open flags and file position, which Node cannot ask for (no fcntl F_GETFL, no lseek). */
+export interface FdInfo {
+  flags: number;
+  pos: number;
+}
+
+/** What Linux shows of an fd in /proc/self/fdinfo; undefined where there is no such file (not Linux). */
+export function fdInfo(fd: number): FdInfo | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const pos = /^pos:\s+(\d+)/m.exec(text);
+  const flags = /^flags:\s+([0-7]+)/m.exec(text);
+  return pos && flags ? { flags: parseInt(flags[1], 8), pos: Number(pos[1]) } : undefined;
+}
+
 /** A fs.promises FileHandle (or anything shaped like one). */
 export function isFileHandle(value: unknown): value is FileHandle {
   return typeof value === 'object' && value !== null && typeof (value as FileHandle).fd === 'number' &&
