@@ -1,6 +1,7 @@
 // copyFileRange: file -> file on the engine with copy_file_range(2); where the kernel refuses it (EXDEV, ENOSYS,
 // EINVAL, EOPNOTSUPP) the engine falls back to sendfile, then to pread/pwrite, and remembers a missing syscall.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
 import { binding } from './binding';
@@ -18,7 +19,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type OwnedFd, fdInfo, isFileHandle, ownFd } from './fds';
 import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -35,6 +36,7 @@ export interface CopyFileRangeOptions {
 const openAsync = promisify(fs.open);
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
+const ftruncateAsync = promisify(fs.ftruncate);
 const CHUNK = 1 << 20;
 
 /** An fd or FileHandle destination is duplicated at once; a path is opened later by `openOutput`. */
@@ -45,11 +47,31 @@ function claimOutput(dst: unknown): OwnedFd | string {
   throw invalidArgType('dst', 'of type string or number or an instance of FileHandle', dst);
 }
 
-async function openOutput(dst: OwnedFd | string, keepContents: boolean): Promise<OwnedFd & { opened: boolean }> {
+/** A path is opened without O_TRUNC: it may be the source itself, and it is cut only after the copy succeeded. */
+async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: boolean }> {
   if (typeof dst !== 'string') return { ...dst, opened: false };
-  const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
-  const fd = await openAsync(dst, O_WRONLY | O_CREAT | (keepContents ? 0 : O_TRUNC), 0o666);
+  const fd = await openAsync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o666);
   return { fd, close: () => fs.closeSync(fd), opened: true };
+}
+
+/**
+ * What copy_file_range refuses of an output, checked before a byte moves so that the engine never falls back
+ * onto it and both modes agree: an O_APPEND fd (EBADF), and overlapping ranges of one file (EINVAL), however the
+ * file was named (a symlink, a second fd, a hard link: st_dev + st_ino tell). Returns the output's stat.
+ */
+function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offsetIn: number,
+  outOffset: number | bigint | null, count: number): fs.Stats {
+  const info = output.opened ? undefined : fdInfo(output.fd);
+  if (info && (info.flags & fs.constants.O_APPEND) !== 0) throw systemError(-os.constants.errno.EBADF, 'copy_file_range');
+  const inStat = fs.fstatSync(source.fd);
+  const outStat = fs.fstatSync(output.fd);
+  if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
+  // An fd's position comes from /proc; where it cannot be known, the ranges are taken to overlap.
+  const at = outOffset ?? info?.pos;
+  if (at === undefined || (Number(at) + count > offsetIn && Number(at) < offsetIn + count)) {
+    throw systemError(-os.constants.errno.EINVAL, 'copy_file_range', source.path);
+  }
+  return outStat;
 }
 
 /** Copies a range of one file into another inside the kernel. Resolves with the bytes copied. */
@@ -86,12 +108,16 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
     if (offsetIn > size) throw outOfRange('options.offsetIn', `<= ${size} (the source's size)`, offsetIn);
     const count = length ?? size - offsetIn;
     if (offsetIn + count > size) throw outOfRange('options.length', `<= ${size - offsetIn}`, length);
-    output = await openOutput(dst, offsetOut !== null);
+    output = await openOutput(dst);
     const outFd = output.fd;
     const outOffset = offsetOut ?? (output.opened ? 0 : null);
-    return await tracked(() => binding
+    const outStat = checkOutput(source, output, offsetIn, outOffset, count);
+    const copied = await tracked(() => binding
       ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
       : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
+    // A path given without offsetOut ends up holding exactly the copy.
+    if (output.opened && offsetOut === null && outStat.isFile()) await ftruncateAsync(outFd, copied);
+    return copied;
   } finally {
     source.close();
     if (output) output.close();
