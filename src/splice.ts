@@ -23,7 +23,7 @@ import {
 } from './errors';
 import { type OwnedFd, isFileHandle, ownFd, requireWritable } from './fds';
 import { enqueueTransfer } from './socket-queue';
-import { prematureClose, socketFd, writeThrough } from './sockets';
+import { prematureClose, readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -80,6 +80,8 @@ export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Pro
     validateSocket(a, 'a');
     validateSocket(b, 'b');
     if (a === b) throw invalidArgValue('b', b, 'must be another socket than a');
+    const refusal = writeRefusal(a) ?? writeRefusal(b);
+    if (refusal) throw refusal;
     const opts = validateOptions<ProxyOptions>(options);
     pipeSize = validatePipeSize(opts.pipeSize);
     signal = validateSignal(opts.signal);
@@ -189,6 +191,8 @@ export function receiveFile(socket: net.Socket, dest: string | number | FileHand
   let output: OwnedFd | string;
   try {
     validateSocket(socket, 'socket');
+    const refusal = readRefusal(socket);
+    if (refusal) throw refusal;
     const opts = validateOptions<ReceiveFileOptions>(options);
     length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
     offset = validateOffset(opts.offset, 'options.offset');
