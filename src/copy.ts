@@ -19,7 +19,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, fdInfo, isFileHandle, ownFd } from './fds';
+import { type OwnedFd, appends, fdInfo, handleFd, isFileHandle, mayRead, mayWrite, ownFd } from './fds';
 import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -43,7 +43,7 @@ const CHUNK = 1 << 20;
 function claimOutput(dst: unknown): OwnedFd | string {
   if (typeof dst === 'string') return dst;
   if (typeof dst === 'number') return ownFd(validateFd(dst, 'dst'), false);
-  if (isFileHandle(dst)) return ownFd(dst.fd, false);
+  if (isFileHandle(dst)) return ownFd(handleFd(dst, 'dup'), false);
   throw invalidArgType('dst', 'of type string or number or an instance of FileHandle', dst);
 }
 
@@ -55,17 +55,20 @@ async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: bo
 }
 
 /**
- * What copy_file_range refuses of an output, checked before a byte moves so that the engine never falls back
- * onto it and both modes agree: an O_APPEND fd (EBADF), and overlapping ranges of one file (EINVAL), however the
- * file was named (a symlink, a second fd, a hard link: st_dev + st_ino tell). Returns the output's stat.
+ * What copy_file_range refuses of an output, checked in its order before a byte moves, so that the engine never
+ * falls back onto it and both modes agree: an fd not open for writing or O_APPEND (EBADF), then overlapping
+ * ranges of one file (EINVAL), however the file was named (a symlink, a hard link, a second fd: st_dev + st_ino
+ * tell). Returns the output's stat.
  */
 function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offsetIn: number,
   outOffset: number | bigint | null, count: number): fs.Stats {
+  const badFd = () => systemError(-os.constants.errno.EBADF, 'copy_file_range');
   const info = output.opened ? undefined : fdInfo(output.fd);
-  if (info && (info.flags & fs.constants.O_APPEND) !== 0) throw systemError(-os.constants.errno.EBADF, 'copy_file_range');
+  if (!mayWrite(info) || appends(info)) throw badFd();
   const inStat = fs.fstatSync(source.fd);
   const outStat = fs.fstatSync(output.fd);
   if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
+  if (!mayRead(fdInfo(source.fd))) throw badFd();
   // An fd's position comes from /proc; where it cannot be known, the ranges are taken to overlap.
   const at = outOffset ?? info?.pos;
   if (at === undefined || (Number(at) + count > offsetIn && Number(at) < offsetIn + count)) {

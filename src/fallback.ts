@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { asSyscallError, systemError, unsupported } from './errors';
-import { type FdInfo, fdInfo } from './fds';
+import { type FdInfo, appends, fdInfo, mayRead, mayWrite } from './fds';
 
 type Offset = number | bigint | null;
 
@@ -104,11 +104,6 @@ function examine(fds: number[], syscall: string): Examined[] {
   }
 }
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND } = fs.constants;
-const O_ACCMODE = O_RDONLY | O_WRONLY | O_RDWR;
-const readable = (f: Examined) => (f.info === undefined || (f.info.flags & O_ACCMODE) !== O_WRONLY);
-const writable = (f: Examined) => (f.info === undefined || (f.info.flags & O_ACCMODE) !== O_RDONLY);
-const appending = (f: Examined) => f.info !== undefined && (f.info.flags & O_APPEND) !== 0;
 const samePipe = (a: Examined, b: Examined) => a.stat.dev === b.stat.dev && a.stat.ino === b.stat.ino;
 
 /** Positioned I/O (FMODE_PREAD): not on pipes, sockets, or anonymous inodes (eventfd, epoll: no file type). */
@@ -147,13 +142,13 @@ function refuse(errno: 'EINVAL' | 'EISDIR' | 'EBADF' | 'ESPIPE', syscall: string
 
 export function sendfile(outFd: number, inFd: number, offset: Offset, length: number): number {
   const [input] = examine([inFd], 'sendfile');
-  if (!readable(input)) refuse('EBADF', 'sendfile');
+  if (!mayRead(input.info)) refuse('EBADF', 'sendfile');
   if (offset !== null && !seekable(input.stat)) refuse('ESPIPE', 'sendfile');
   const [output] = examine([outFd], 'sendfile');
-  if (!writable(output)) refuse('EBADF', 'sendfile');
+  if (!mayWrite(output.info)) refuse('EBADF', 'sendfile');
   // sendfile reads only what it can seek in and splice from; it writes at the file position, never appends.
   if (!seekable(input.stat) || !spliceReads(input.stat)) refuse('EINVAL', 'sendfile');
-  if (!output.stat.isFIFO() && (appending(output) || !spliceWrites(output.stat))) refuse('EINVAL', 'sendfile');
+  if (!output.stat.isFIFO() && (appends(output.info) || !spliceWrites(output.stat))) refuse('EINVAL', 'sendfile');
   return readThenWrite(inFd, offset, outFd, null, length, 'sendfile');
 }
 
@@ -162,12 +157,12 @@ export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Of
   const inPipe = input.stat.isFIFO();
   const outPipe = output.stat.isFIFO();
   if ((inPipe && offsetIn !== null) || (outPipe && offsetOut !== null)) refuse('ESPIPE', 'splice');
-  if (!readable(input) || !writable(output)) refuse('EBADF', 'splice');
+  if (!mayRead(input.info) || !mayWrite(output.info)) refuse('EBADF', 'splice');
   if (inPipe && outPipe) {
     if (samePipe(input, output)) refuse('EINVAL', 'splice');
   } else if (inPipe) {
     if (offsetOut !== null && !seekable(output.stat)) refuse('EINVAL', 'splice');
-    if (appending(output) || !spliceWrites(output.stat)) refuse('EINVAL', 'splice');
+    if (appends(output.info) || !spliceWrites(output.stat)) refuse('EINVAL', 'splice');
   } else if (outPipe) {
     if (offsetIn !== null && !seekable(input.stat)) refuse('EINVAL', 'splice');
     if (!spliceReads(input.stat)) refuse('EINVAL', 'splice');
@@ -182,7 +177,7 @@ export function copyFileRange(fdIn: number, fdOut: number, length: number, offse
   const [input, output] = examine([fdIn, fdOut], 'copy_file_range');
   if (input.stat.isDirectory() || output.stat.isDirectory()) refuse('EISDIR', 'copy_file_range');
   if (!input.stat.isFile() || !output.stat.isFile()) refuse('EINVAL', 'copy_file_range');
-  if (!readable(input) || !writable(output) || appending(output)) refuse('EBADF', 'copy_file_range');
+  if (!mayRead(input.info) || !mayWrite(output.info) || appends(output.info)) refuse('EBADF', 'copy_file_range');
   if (overlaps(input, offsetIn, output, offsetOut, length)) refuse('EINVAL', 'copy_file_range');
   return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'copy_file_range');
 }
@@ -204,7 +199,7 @@ export function vmsplice(pipeWriteFd: number, data: ArrayBufferView[]): number {
   const views = data.filter((v) => v.byteLength > 0);
   // vmsplice(2) takes only a pipe's write end: EBADF for anything else, as the kernel says.
   const [pipe] = examine([pipeWriteFd], 'vmsplice');
-  if (!pipe.stat.isFIFO() || !writable(pipe)) refuse('EBADF', 'vmsplice');
+  if (!pipe.stat.isFIFO() || !mayWrite(pipe.info)) refuse('EBADF', 'vmsplice');
   if (views.length === 0) return 0;
   try {
     return fs.writevSync(pipeWriteFd, views as NodeJS.ArrayBufferView[]);
@@ -216,7 +211,7 @@ export function vmsplice(pipeWriteFd: number, data: ArrayBufferView[]): number {
 /** tee(2) cannot be emulated (reading would consume the pipe); what the kernel refuses is refused the same. */
 export function tee(pipeIn: number, pipeOut: number): never {
   const [input, output] = examine([pipeIn, pipeOut], 'tee');
-  if (!readable(input) || !writable(output)) refuse('EBADF', 'tee');
+  if (!mayRead(input.info) || !mayWrite(output.info)) refuse('EBADF', 'tee');
   if (!input.stat.isFIFO() || !output.stat.isFIFO() || samePipe(input, output)) refuse('EINVAL', 'tee');
   throw unsupported('tee', 'duplicating pipe contents needs the native binding');
 }

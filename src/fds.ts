@@ -4,11 +4,20 @@ import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import { binding } from './binding';
-import { systemError } from './errors';
+import { asSyscallError, systemError } from './errors';
 
 export interface OwnedFd {
   fd: number;
   close(): void;
+}
+
+/**
+ * The fd of a FileHandle. A closed one (its fd is -1) is EBADF, named after the call a closed fd number meets
+ * first in the same export, as fs answers a closed FileHandle with EBADF and the call it refused.
+ */
+export function handleFd(handle: FileHandle, syscall: string): number {
+  if (handle.fd < 0) throw systemError(-os.constants.errno.EBADF, syscall);
+  return handle.fd;
 }
 
 /**
@@ -22,7 +31,13 @@ export function ownFd(fd: number, forReading: boolean): OwnedFd {
     return { fd: copy, close: () => fs.closeSync(copy) };
   }
   // Reopening must not grant what the caller's fd lacks: a write-only fd stays unreadable (EBADF).
-  if (fs.fstatSync(fd).isFile() && forReading) { // fstat: EBADF now for an fd that is not open
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd); // EBADF now for an fd that is not open, named as dup(2) names it
+  } catch (err) {
+    throw asSyscallError(err, 'dup');
+  }
+  if (st.isFile() && forReading) {
     requireReadable(fd, () => systemError(-os.constants.errno.EBADF, 'read'));
     try {
       const copy = fs.openSync(`/proc/self/fd/${fd}`, 'r');
@@ -78,6 +93,13 @@ export function fdInfo(fd: number): FdInfo | undefined {
   const flags = /^flags:\s+([0-7]+)/m.exec(text);
   return pos && flags ? { flags: parseInt(flags[1], 8), pos: Number(pos[1]) } : undefined;
 }
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND } = fs.constants;
+const O_ACCMODE = O_RDONLY | O_WRONLY | O_RDWR;
+// What an fd's flags allow. Unknown flags (no /proc) allow everything: the read or write itself answers then.
+export const mayRead = (info?: FdInfo) => info === undefined || (info.flags & O_ACCMODE) !== O_WRONLY;
+export const mayWrite = (info?: FdInfo) => info === undefined || (info.flags & O_ACCMODE) !== O_RDONLY;
+export const appends = (info?: FdInfo) => info !== undefined && (info.flags & O_APPEND) !== 0;
 
 /** A fs.promises FileHandle (or anything shaped like one). */
 export function isFileHandle(value: unknown): value is FileHandle {

@@ -26,7 +26,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd } from './fds';
+import { type OwnedFd, handleFd, isFileHandle, ownFd } from './fds';
 import { type Lease, leaseFd } from './lease';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { prematureClose, socketFd, writeRefusal } from './sockets';
@@ -98,7 +98,7 @@ export function openSource(input: unknown, name: string): Source {
   } else if (typeof input === 'number') {
     owned = ownFd(validateFd(input, name), true);
   } else if (isFileHandle(input)) {
-    owned = ownFd(input.fd, true);
+    owned = ownFd(handleFd(input, 'dup'), true);
   } else {
     throw invalidArgType(name, 'of type string or number or an instance of FileHandle', input);
   }

@@ -21,7 +21,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, ownFd, requireWritable } from './fds';
+import { type OwnedFd, handleFd, isFileHandle, ownFd, requireWritable } from './fds';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
@@ -200,7 +200,7 @@ export function receiveFile(socket: net.Socket, dest: string | number | FileHand
     signal = validateSignal(opts.signal);
     if (typeof dest === 'string') output = dest;
     else if (typeof dest === 'number') output = ownFd(validateFd(dest, 'dest'), false);
-    else if (isFileHandle(dest)) output = ownFd(dest.fd, false);
+    else if (isFileHandle(dest)) output = ownFd(handleFd(dest, 'dup'), false);
     else throw invalidArgType('dest', 'of type string or number or an instance of FileHandle', dest);
     if (typeof output !== 'string') {
       try {
