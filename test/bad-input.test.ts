@@ -1,7 +1,7 @@
 // Every public export called with bad input: wrong types, NaN, Infinity, -1, 2^53, fractions, huge bigints,
-// closed fds and FileHandles, destroyed sockets, fds of the wrong kind, detached and empty buffers, aborted signals. Each gives a typed error with
-// a `code` (or, where the input is harmless, a plain result) and the process lives on. The table is keyed by
-// export: a new export without rows fails the first test.
+// closed fds and FileHandles, destroyed sockets, fds of the wrong kind, detached and empty buffers, aborted
+// signals. Each gives a typed error with a `code` (or, where the input is harmless, a plain result) and the
+// process lives on. The table is keyed by export: a new export without rows fails the first test.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
