@@ -97,15 +97,23 @@ os.environ.update(ZC_EVENTFD=str(efd), ZC_EPOLLFD=str(ep.fileno()))
 os.execv(sys.argv[1], sys.argv[1:])
 `;
 
-/** The fixture's transcript, [row, outcome][], in one mode. */
+/** The fixture's transcript, [row, outcome][], in one mode; a call that hangs or kills it fails with its row. */
 function transcript(forceFallback: boolean): [string, string][] {
-  const out = execFileSync('python3', ['-c', WITH_EVENTFD_AND_EPOLL, process.execPath,
-    path.join(__dirname, 'fixtures', 'hostile-raw-calls.mjs')], {
-    env: { ...process.env, ZEROCOPY_FORCE_FALLBACK: forceFallback ? '1' : '0' },
-    timeout: 60_000,
-    encoding: 'utf8',
-  });
-  return JSON.parse(out) as [string, string][];
+  try {
+    const out = execFileSync('python3', ['-c', WITH_EVENTFD_AND_EPOLL, process.execPath,
+      path.join(__dirname, 'fixtures', 'hostile-raw-calls.mjs')], {
+      env: { ...process.env, ZEROCOPY_FORCE_FALLBACK: forceFallback ? '1' : '0' },
+      timeout: 60_000,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return JSON.parse(out) as [string, string][];
+  } catch (err) {
+    const { stderr, signal, status } = err as { stderr?: string; signal?: string; status?: number };
+    const row = String(stderr ?? '').trim().split('\n').pop();
+    const mode = forceFallback ? 'fallback' : 'native';
+    throw new Error(`${mode}: the transcript stopped (${signal ?? `exit ${status}`}) in the row: ${row}`);
+  }
 }
 
 // tee(2) cannot be emulated: the fallback refuses what the kernel refuses and says ERR_ZEROCOPY_UNSUPPORTED
