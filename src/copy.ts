@@ -19,7 +19,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, appends, fdInfo, handleFd, isFileHandle, mayRead, mayWrite, ownFd } from './fds';
+import { type OwnedFd, fdInfo, handleFd, isFileHandle, mayRead, mayWrite, ownFd } from './fds';
 import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -55,16 +55,16 @@ async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: bo
 }
 
 /**
- * What copy_file_range refuses of an output, checked in its order before a byte moves, so that the engine never
- * falls back onto it and both modes agree: an fd not open for writing or O_APPEND (EBADF), then overlapping
- * ranges of one file (EINVAL), however the file was named (a symlink, a hard link, a second fd: st_dev + st_ino
- * tell). Returns the output's stat.
+ * What copy_file_range refuses of an output that no fallback may take over, checked in its order before a byte
+ * moves, so that both modes agree: an fd not open for writing (EBADF), then overlapping ranges of one file
+ * (EINVAL: a read/write fallback would read back what it had just written), however the file was named (a
+ * symlink, a hard link, a second fd: st_dev + st_ino tell). Returns the output's stat.
  */
 function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offsetIn: number,
   outOffset: number | bigint | null, count: number): fs.Stats {
   const badFd = () => systemError(-os.constants.errno.EBADF, 'copy_file_range');
   const info = output.opened ? undefined : fdInfo(output.fd);
-  if (!mayWrite(info) || appends(info)) throw badFd();
+  if (!mayWrite(info)) throw badFd();
   const inStat = fs.fstatSync(source.fd);
   const outStat = fs.fstatSync(output.fd);
   if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
