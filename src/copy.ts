@@ -55,20 +55,18 @@ async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: bo
 }
 
 /**
- * What copy_file_range refuses of an output that no fallback may take over, checked in its order before a byte
- * moves, so that both modes agree: an fd not open for writing (EBADF), then overlapping ranges of one file
- * (EINVAL: a read/write fallback would read back what it had just written), however the file was named (a
- * symlink, a hard link, a second fd: st_dev + st_ino tell). Returns the output's stat.
+ * One file on both sides, however it was named (a symlink, a hard link, a second fd: st_dev + st_ino tell):
+ * overlapping ranges are refused before a byte moves, in copy_file_range's order (EBADF for an fd it could not
+ * use, then EINVAL), since no fallback may take them over (read/write would read back what it had just written).
+ * Returns the output's stat.
  */
 function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offsetIn: number,
   outOffset: number | bigint | null, count: number): fs.Stats {
-  const badFd = () => systemError(-os.constants.errno.EBADF, 'copy_file_range');
-  const info = output.opened ? undefined : fdInfo(output.fd);
-  if (!mayWrite(info)) throw badFd();
   const inStat = fs.fstatSync(source.fd);
   const outStat = fs.fstatSync(output.fd);
   if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
-  if (!mayRead(fdInfo(source.fd))) throw badFd();
+  const info = output.opened ? undefined : fdInfo(output.fd);
+  if (!mayWrite(info) || !mayRead(fdInfo(source.fd))) throw systemError(-os.constants.errno.EBADF, 'copy_file_range');
   // An fd's position comes from /proc; where it cannot be known, the ranges are taken to overlap.
   const at = outOffset ?? info?.pos;
   if (at === undefined || (Number(at) + count > offsetIn && Number(at) < offsetIn + count)) {
