@@ -55,7 +55,8 @@ async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: bo
 }
 
 /**
- * One file on both sides, however it was named (a symlink, a hard link, a second fd: st_dev + st_ino tell):
+ * A directory fd is EISDIR, as copy_file_range says before anything else (read/write would say EBADF). One file
+ * on both sides, however it was named (a symlink, a hard link, a second fd: st_dev + st_ino tell):
  * overlapping ranges are refused before a byte moves, in copy_file_range's order (EBADF for an fd it could not
  * use, then EINVAL), since no fallback may take them over (read/write would read back what it had just written).
  * Returns the output's stat.
@@ -64,6 +65,7 @@ function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offs
   outOffset: number | bigint | null, count: number): fs.Stats {
   const inStat = fs.fstatSync(source.fd);
   const outStat = fs.fstatSync(output.fd);
+  if (outStat.isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'copy_file_range');
   if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
   const info = output.opened ? undefined : fdInfo(output.fd);
   if (!mayWrite(info) || !mayRead(fdInfo(source.fd))) throw systemError(-os.constants.errno.EBADF, 'copy_file_range');

@@ -254,6 +254,7 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['a closed FileHandle as src', () => zc.copyFileRange(closedHandle, fds.writeOnly), 'EBADF dup'],
     ['the source itself as dst', () => zc.copyFileRange(file, file), 'EINVAL copy_file_range'],
     ['a directory as dst', () => zc.copyFileRange(file, dir), 'EISDIR'],
+    ['a directory fd as dst', () => zc.copyFileRange(file, fds.dir), 'EISDIR copy_file_range'],
     ['a read-only fd as dst', () => zc.copyFileRange(file, fds.file), 'EBADF'],
     ['a pipe as src', () => zc.copyFileRange(fds.pipeRead, fds.writeOnly, { length: 1 }), 'EINVAL'],
     ...each('length', badLengths.filter(([w]) => w !== 'null'), (v) => zc.copyFileRange(file, fds.writeOnly, { length: v })),
