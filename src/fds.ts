@@ -81,11 +81,19 @@ export interface FdInfo {
   pos: number;
 }
 
+// pos and flags are the first two lines; one small read of them costs ~10 µs, readFileSync ~27.
+const fdInfoBuffer = Buffer.alloc(256);
+
 /** What Linux shows of an fd in /proc/self/fdinfo; undefined where there is no such file (not Linux). */
 export function fdInfo(fd: number): FdInfo | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+    const info = fs.openSync(`/proc/self/fdinfo/${fd}`, 'r');
+    try {
+      text = fdInfoBuffer.toString('latin1', 0, fs.readSync(info, fdInfoBuffer, 0, fdInfoBuffer.length, 0));
+    } finally {
+      fs.closeSync(info);
+    }
   } catch {
     return undefined;
   }
