@@ -64,7 +64,10 @@ static Napi::Value VmspliceJs(const Napi::CallbackInfo& info) {
   if (mode == -1) return ThrowErrno(info.Env(), -errno, "vmsplice");
   if ((mode & O_ACCMODE) == O_RDONLY) return ThrowErrno(info.Env(), -EBADF, "vmsplice");
   if (iov.empty()) return Napi::Number::New(info.Env(), 0);
-  ssize_t r = Vmsplice(fd, iov.data(), iov.size(), ArgFlag(info, 2) ? SPLICE_F_NONBLOCK : 0);
+  // vmsplice waits for room unless told SPLICE_F_NONBLOCK, even on an O_NONBLOCK pipe (splice and tee honour
+  // the fd's flag): a non-blocking fd must never block, so its flag counts as the option.
+  bool nonBlock = ArgFlag(info, 2) || (mode & O_NONBLOCK);
+  ssize_t r = Vmsplice(fd, iov.data(), iov.size(), nonBlock ? SPLICE_F_NONBLOCK : 0);
   return Result(info.Env(), r, "vmsplice");
 }
 

@@ -17,7 +17,7 @@ import {
   validateSignal,
 } from './errors';
 import { enqueueTransfer } from './socket-queue';
-import { socketFd, writeThrough } from './sockets';
+import { readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { takeInput } from './socket-reading';
 import { countFallback, countFallbackBytes } from './stats';
 
@@ -85,6 +85,8 @@ export class Broadcast extends EventEmitter {
   add(sink: net.Socket): void {
     if (!(sink instanceof net.Socket)) throw invalidArgType('sink', 'an instance of net.Socket', sink);
     if (this.#sinks.has(sink)) return;
+    const refusal = writeRefusal(sink);
+    if (refusal) throw refusal;
     const state: SinkState = { socket: sink, bytes: 0, left: false };
     this.#sinks.set(sink, state);
     this.#impl.add(state);
@@ -298,6 +300,8 @@ export function broadcast(source: net.Socket, sinks: net.Socket[], options?: Bro
   sinks.forEach((s, i) => {
     if (!(s instanceof net.Socket)) throw invalidArgType(`sinks[${i}]`, 'an instance of net.Socket', s);
   });
+  const refusal = readRefusal(source) ?? sinks.map((s) => writeRefusal(s)).find(Boolean);
+  if (refusal) throw refusal;
   const opts = validateOptions<BroadcastOptions>(options);
   const maxLag = opts.maxLag === undefined ? DEFAULT_MAX_LAG : validateLength(opts.maxLag, 'options.maxLag');
   let pipeSize = DEFAULT_PIPE_SIZE;

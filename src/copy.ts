@@ -1,6 +1,7 @@
 // copyFileRange: file -> file on the engine with copy_file_range(2); where the kernel refuses it (EXDEV, ENOSYS,
 // EINVAL, EOPNOTSUPP) the engine falls back to sendfile, then to pread/pwrite, and remembers a missing syscall.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
 import { binding } from './binding';
@@ -18,7 +19,7 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, openPath, ownFd } from './fds';
+import { type OwnedFd, fdInfo, handleFd, isFileHandle, mayRead, mayWrite, openPath, ownFd } from './fds';
 import { writeWaiting } from './nonblocking';
 import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
@@ -34,21 +35,45 @@ export interface CopyFileRangeOptions {
 }
 
 const readAsync = promisify(fs.read);
+const ftruncateAsync = promisify(fs.ftruncate);
 const CHUNK = 1 << 20;
 
 /** An fd or FileHandle destination is duplicated at once; a path is opened later by `openOutput`. */
 function claimOutput(dst: unknown): OwnedFd | string {
   if (typeof dst === 'string') return dst;
   if (typeof dst === 'number') return ownFd(validateFd(dst, 'dst'), false);
-  if (isFileHandle(dst)) return ownFd(dst.fd, false);
+  if (isFileHandle(dst)) return ownFd(handleFd(dst, 'dup'), false);
   throw invalidArgType('dst', 'of type string or number or an instance of FileHandle', dst);
 }
 
-async function openOutput(dst: OwnedFd | string, keepContents: boolean): Promise<OwnedFd & { opened: boolean }> {
+/** A path is opened without O_TRUNC: it may be the source itself, and it is cut only after the copy succeeded. */
+async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: boolean }> {
   if (typeof dst !== 'string') return { ...dst, opened: false };
-  const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
-  const fd = await openPath(dst, O_WRONLY | O_CREAT | (keepContents ? 0 : O_TRUNC), 0o666);
+  const fd = await openPath(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o666);
   return { fd, close: () => fs.closeSync(fd), opened: true };
+}
+
+/**
+ * A directory fd is EISDIR, as copy_file_range says before anything else (read/write would say EBADF). One file
+ * on both sides, however it was named (a symlink, a hard link, a second fd: st_dev + st_ino tell):
+ * overlapping ranges are refused before a byte moves, in copy_file_range's order (EBADF for an fd it could not
+ * use, then EINVAL), since no fallback may take them over (read/write would read back what it had just written).
+ * Returns the output's stat.
+ */
+function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offsetIn: number,
+  outOffset: number | bigint | null, count: number): fs.Stats {
+  const inStat = fs.fstatSync(source.fd);
+  const outStat = fs.fstatSync(output.fd);
+  if (outStat.isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'copy_file_range');
+  if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
+  const info = output.opened ? undefined : fdInfo(output.fd);
+  if (!mayWrite(info) || !mayRead(fdInfo(source.fd))) throw systemError(-os.constants.errno.EBADF, 'copy_file_range');
+  // An fd's position comes from /proc; where it cannot be known, the ranges are taken to overlap.
+  const at = outOffset ?? info?.pos;
+  if (at === undefined || (Number(at) + count > offsetIn && Number(at) < offsetIn + count)) {
+    throw systemError(-os.constants.errno.EINVAL, 'copy_file_range', source.path);
+  }
+  return outStat;
 }
 
 /** Copies a range of one file into another inside the kernel. Resolves with the bytes copied. */
@@ -85,13 +110,17 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
     if (offsetIn > size) throw outOfRange('options.offsetIn', `<= ${size} (the source's size)`, offsetIn);
     const count = length ?? size - offsetIn;
     if (offsetIn + count > size) throw outOfRange('options.length', `<= ${size - offsetIn}`, length);
-    output = await openOutput(dst, offsetOut !== null);
+    output = await openOutput(dst);
     const outFd = output.fd;
     // A path is written from its start, unless it names a FIFO (which has no offsets).
     const outOffset = offsetOut ?? (output.opened && fs.fstatSync(outFd).isFile() ? 0 : null);
-    return await tracked(() => binding
+    const outStat = checkOutput(source, output, offsetIn, outOffset, count);
+    const copied = await tracked(() => binding
       ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
       : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
+    // A path given without offsetOut ends up holding exactly the copy.
+    if (output.opened && offsetOut === null && outStat.isFile()) await ftruncateAsync(outFd, copied);
+    return copied;
   } finally {
     source.close();
     if (output) output.close();

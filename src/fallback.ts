@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { asSyscallError, systemError, unsupported } from './errors';
+import { type FdInfo, appends, fdInfo, mayRead, mayWrite } from './fds';
 
 type Offset = number | bigint | null;
 
@@ -86,54 +87,132 @@ function readThenWrite(fdIn: number, offIn: Offset, fdOut: number, offOut: Offse
   return written;
 }
 
-// The kernel refuses what a syscall cannot do before it moves a byte; the fallback refuses the same, with the
-// same errno, so that code written against the fallback does not break when the binding appears.
-function kinds(fds: number[], syscall: string): fs.Stats[] {
+// The kernel refuses what a syscall cannot do before it moves a byte; the fallback refuses the same, in the
+// kernel's order and with its errno, so that code written against the fallback does not break when the binding
+// appears. test/agreement.test.ts runs every call on every kind of fd in both modes and compares.
+interface Examined {
+  stat: fs.Stats;
+  /** Open flags and position; undefined without /proc, where the read or write itself answers instead. */
+  info?: FdInfo;
+}
+
+function examine(fds: number[], syscall: string): Examined[] {
   try {
-    return fds.map((fd) => fs.fstatSync(fd));
+    return fds.map((fd) => ({ stat: fs.fstatSync(fd), info: fdInfo(fd) }));
   } catch (err) {
     throw asSyscallError(err, syscall);
   }
 }
 
-function refuse(errno: 'EINVAL' | 'EISDIR', syscall: string): never {
+const samePipe = (a: Examined, b: Examined) => a.stat.dev === b.stat.dev && a.stat.ino === b.stat.ino;
+
+/** Positioned I/O (FMODE_PREAD): not on pipes, sockets, or anonymous inodes (eventfd, epoll: no file type). */
+function seekable(st: fs.Stats): boolean {
+  return st.isFile() || st.isDirectory() || st.isCharacterDevice() || st.isBlockDevice();
+}
+
+// Character devices without a splice side, by their device number (drivers/char/mem.c): /dev/null cannot be
+// spliced from, /dev/full cannot be spliced to.
+let devices: { null?: number; full?: number } | undefined;
+function isDevice(st: fs.Stats, name: 'null' | 'full'): boolean {
+  if (!st.isCharacterDevice()) return false;
+  devices ??= Object.fromEntries(['null', 'full'].map((n) => {
+    try {
+      return [n, fs.statSync(`/dev/${n}`).rdev];
+    } catch {
+      return [n, undefined];
+    }
+  }));
+  return devices[name] === st.rdev;
+}
+
+/** What splice(2) can read from besides a pipe: files, block and most character devices, sockets. */
+function spliceReads(st: fs.Stats): boolean {
+  return st.isFile() || st.isBlockDevice() || st.isSocket() || (st.isCharacterDevice() && !isDevice(st, 'null'));
+}
+
+/** And write to. */
+function spliceWrites(st: fs.Stats): boolean {
+  return st.isFile() || st.isBlockDevice() || st.isSocket() || (st.isCharacterDevice() && !isDevice(st, 'full'));
+}
+
+function refuse(errno: 'EINVAL' | 'EISDIR' | 'EBADF' | 'ESPIPE', syscall: string): never {
   throw systemError(-os.constants.errno[errno], syscall);
 }
 
 export function sendfile(outFd: number, inFd: number, offset: Offset, length: number): number {
-  // sendfile reads only what can be mapped: a regular file or a block device, not a directory or a socket.
-  const [input] = kinds([inFd], 'sendfile');
-  if (!input.isFile() && !input.isBlockDevice()) refuse('EINVAL', 'sendfile');
+  const [input] = examine([inFd], 'sendfile');
+  if (!mayRead(input.info)) refuse('EBADF', 'sendfile');
+  if (offset !== null && !seekable(input.stat)) refuse('ESPIPE', 'sendfile');
+  const [output] = examine([outFd], 'sendfile');
+  if (!mayWrite(output.info)) refuse('EBADF', 'sendfile');
+  // sendfile reads only what it can seek in and splice from; it writes at the file position, never appends.
+  if (!seekable(input.stat) || !spliceReads(input.stat)) refuse('EINVAL', 'sendfile');
+  if (!output.stat.isFIFO() && (appends(output.info) || !spliceWrites(output.stat))) refuse('EINVAL', 'sendfile');
   return readThenWrite(inFd, offset, outFd, null, length, 'sendfile');
 }
 
 export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number {
-  const stats = kinds([fdIn, fdOut], 'splice');
-  if (!stats.some((s) => s.isFIFO()) || stats.some((s) => s.isDirectory())) refuse('EINVAL', 'splice');
+  const [input, output] = examine([fdIn, fdOut], 'splice');
+  const inPipe = input.stat.isFIFO();
+  const outPipe = output.stat.isFIFO();
+  if ((inPipe && offsetIn !== null) || (outPipe && offsetOut !== null)) refuse('ESPIPE', 'splice');
+  if (!mayRead(input.info) || !mayWrite(output.info)) refuse('EBADF', 'splice');
+  if (inPipe && outPipe) {
+    if (samePipe(input, output)) refuse('EINVAL', 'splice');
+  } else if (inPipe) {
+    if (offsetOut !== null && !seekable(output.stat)) refuse('EINVAL', 'splice');
+    if (appends(output.info) || !spliceWrites(output.stat)) refuse('EINVAL', 'splice');
+  } else if (outPipe) {
+    if (offsetIn !== null && !seekable(input.stat)) refuse('EINVAL', 'splice');
+    if (!spliceReads(input.stat)) refuse('EINVAL', 'splice');
+  } else {
+    refuse('EINVAL', 'splice');
+  }
   return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'splice');
 }
 
 export function copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset,
   offsetOut: Offset): number {
-  const stats = kinds([fdIn, fdOut], 'copy_file_range');
-  if (stats.some((s) => s.isDirectory())) refuse('EISDIR', 'copy_file_range');
-  if (!stats.every((s) => s.isFile())) refuse('EINVAL', 'copy_file_range');
+  const [input, output] = examine([fdIn, fdOut], 'copy_file_range');
+  if (input.stat.isDirectory() || output.stat.isDirectory()) refuse('EISDIR', 'copy_file_range');
+  if (!input.stat.isFile() || !output.stat.isFile()) refuse('EINVAL', 'copy_file_range');
+  if (!mayRead(input.info) || !mayWrite(output.info) || appends(output.info)) refuse('EBADF', 'copy_file_range');
+  if (overlaps(input, offsetIn, output, offsetOut, length)) refuse('EINVAL', 'copy_file_range');
   return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'copy_file_range');
+}
+
+/**
+ * copy_file_range's refusal of overlapping ranges of one file: the length is first cut to the input's end, as
+ * the kernel does. A position /proc cannot tell is taken to overlap: refusing is safe, copying is not.
+ */
+function overlaps(input: Examined, offsetIn: Offset, output: Examined, offsetOut: Offset, length: number): boolean {
+  if (input.stat.dev !== output.stat.dev || input.stat.ino !== output.stat.ino) return false;
+  const from = offsetIn ?? input.info?.pos;
+  const to = offsetOut ?? output.info?.pos;
+  if (from === undefined || to === undefined) return true;
+  const count = Math.max(0, Math.min(length, input.stat.size - Number(from)));
+  return Number(to) + count > Number(from) && Number(to) < Number(from) + count;
 }
 
 export function vmsplice(pipeWriteFd: number, data: ArrayBufferView[]): number {
   const views = data.filter((v) => v.byteLength > 0);
+  // vmsplice(2) takes only a pipe's write end: EBADF for anything else, as the kernel says.
+  const [pipe] = examine([pipeWriteFd], 'vmsplice');
+  if (!pipe.stat.isFIFO() || !mayWrite(pipe.info)) refuse('EBADF', 'vmsplice');
+  if (views.length === 0) return 0;
   try {
-    // vmsplice(2) takes only a pipe's write end: EBADF for anything else, as the kernel says.
-    if (!fs.fstatSync(pipeWriteFd).isFIFO()) throw systemError(-os.constants.errno.EBADF, 'vmsplice');
-    if (views.length === 0) return 0;
     return fs.writevSync(pipeWriteFd, views as NodeJS.ArrayBufferView[]);
   } catch (err) {
     throw asSyscallError(err, 'vmsplice');
   }
 }
 
-export function tee(): never {
+/** tee(2) cannot be emulated (reading would consume the pipe); what the kernel refuses is refused the same. */
+export function tee(pipeIn: number, pipeOut: number): never {
+  const [input, output] = examine([pipeIn, pipeOut], 'tee');
+  if (!mayRead(input.info) || !mayWrite(output.info)) refuse('EBADF', 'tee');
+  if (!input.stat.isFIFO() || !output.stat.isFIFO() || samePipe(input, output)) refuse('EINVAL', 'tee');
   throw unsupported('tee', 'duplicating pipe contents needs the native binding');
 }
 

@@ -3,11 +3,12 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { isFileHandle } from './fds';
+import { handleFd, isFileHandle } from './fds';
 import { binding, unavailableReason } from './binding';
 import {
   type SystemError,
   INTERNAL,
+  asSyscallError,
   illegalConstructor,
   invalidArgType,
   invalidArgValue,
@@ -148,7 +149,7 @@ export async function acquireLease(target: number | FileHandle | string, type: L
   } else if (typeof target === 'number') {
     fd = validateFd(target, 'target');
   } else if (isFileHandle(target)) {
-    fd = target.fd;
+    fd = handleFd(target, 'fcntl');
   } else {
     throw invalidArgType('target', 'a path, an fd or a FileHandle', target);
   }
@@ -160,10 +161,20 @@ export async function acquireLease(target: number | FileHandle | string, type: L
   }
 }
 
+/** Without the binding: a closed fd is still EBADF, as fcntl(2) would answer first; anything else is unsupported. */
+function unavailable(fd: number, what: string): never {
+  try {
+    fs.fstatSync(fd);
+  } catch (err) {
+    throw asSyscallError(err, 'fcntl');
+  }
+  throw unsupported(what, unavailableReason ?? 'no native binding');
+}
+
 /** @internal A lease on an fd the caller keeps open; `close` runs at release. Throws with an actionable reason. */
 export function leaseFd(fd: number, type: LeaseType, hold: boolean, graceMs: number, close = () => {},
   path?: string): Lease {
-  if (!binding) throw unsupported('acquireLease', unavailableReason ?? 'no native binding');
+  if (!binding) unavailable(fd, 'acquireLease');
   try {
     const id = binding.acquireLease(fd, type, hold, Math.min(graceMs, leaseBreakTimeMs()));
     const lease = new Lease(INTERNAL, id, fd, type, close);
@@ -185,6 +196,6 @@ export function leaseFd(fd: number, type: LeaseType, hold: boolean, graceMs: num
 /** The lease on an fd as the kernel sees it. */
 export function getLease(fd: number): LeaseType | 'none' {
   validateFd(fd, 'fd');
-  if (!binding) throw unsupported('getLease', unavailableReason ?? 'no native binding');
+  if (!binding) unavailable(fd, 'getLease');
   return binding.getLease(fd);
 }

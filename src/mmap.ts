@@ -7,7 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { binding } from './binding';
-import { isFileHandle, requireReadable, requireWritable } from './fds';
+import { handleFd, isFileHandle, requireReadable, requireWritable } from './fds';
 import { type Lease, leaseFd } from './lease';
 import {
   INTERNAL,
@@ -338,7 +338,7 @@ function openFlags(mode: MapMode): number {
 
 function targetFd(target: unknown): Opened | undefined {
   if (typeof target === 'number') return { fd: validateFd(target, 'target'), ownsFd: false };
-  if (isFileHandle(target)) return { fd: target.fd, ownsFd: false };
+  if (isFileHandle(target)) return { fd: handleFd(target, 'fstat'), ownsFd: false };
   if (typeof target !== 'string') {
     throw invalidArgType('target', 'of type string or number or an instance of FileHandle', target);
   }

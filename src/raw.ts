@@ -91,7 +91,7 @@ export function teeSync(pipeIn: number, pipeOut: number, length: number, options
   validateLength(length, 'length');
   const nonBlock = validateBoolean(validateOptions<TeeOptions>(options).nonBlock, 'options.nonBlock');
   if (binding) return binding.tee(pipeIn, pipeOut, length, nonBlock);
-  return fallback.tee();
+  return fallback.tee(pipeIn, pipeOut);
 }
 
 function validateViews(data: unknown): ArrayBufferView[] {

@@ -25,11 +25,11 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, openPathSync, ownFd } from './fds';
+import { type OwnedFd, handleFd, isFileHandle, openPathSync, ownFd } from './fds';
 import { type Lease, leaseFd } from './lease';
 import { readWaiting, writeWaiting } from './nonblocking';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
-import { prematureClose, socketFd } from './sockets';
+import { prematureClose, socketFd, writeRefusal } from './sockets';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface SendFileOptions {
@@ -95,7 +95,7 @@ export function openSource(input: unknown, name: string): Source {
   } else if (typeof input === 'number') {
     owned = ownFd(validateFd(input, name), true);
   } else if (isFileHandle(input)) {
-    owned = ownFd(input.fd, true);
+    owned = ownFd(handleFd(input, 'dup'), true);
   } else {
     throw invalidArgType(name, 'of type string or number or an instance of FileHandle', input);
   }
@@ -180,7 +180,12 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
   const isSocket = out instanceof net.Socket;
   try {
     const [opts, offset, length] = validateSendOptions(options);
-    if (!isSocket) validateFd(out, 'out');
+    if (isSocket) {
+      const refusal = writeRefusal(out);
+      if (refusal) throw refusal;
+    } else {
+      validateFd(out, 'out');
+    }
     source = open();
     let lease: Lease | undefined = held;
     if (opts.lease && !held) {
@@ -291,10 +296,9 @@ async function sendToFd(outFd: number, t: Transfer): Promise<SendResult> {
 }
 
 async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Promise<SendResult> {
-  if (socket.destroyed || socket.writableEnded) {
-    throw withBytes(Object.assign(new Error('Cannot send a file to a socket that has ended or been destroyed'),
-      { code: 'ERR_STREAM_DESTROYED' }), t.sent);
-  }
+  // Ended or destroyed while this transfer waited for its turn.
+  const refusal = writeRefusal(socket);
+  if (refusal) throw withBytes(refusal, t.sent);
   const fd = socketFd(socket);
   const reason = socket instanceof tls.TLSSocket ? 'tls' : fallbackFor(t) ?? (fd === undefined ? 'no-fd' : undefined);
   // The socket going away stops the transfer: our duplicate of its fd would otherwise keep the connection open.

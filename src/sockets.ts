@@ -13,6 +13,22 @@ export function prematureClose(): Error & { code: string } {
   return Object.assign(new Error('The socket closed during the transfer'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+/**
+ * Node's own refusal of a write to this socket now, if it would refuse one, with the code and message that
+ * socket.write() gives: after end() (finished or not) ERR_STREAM_WRITE_AFTER_END, after destroy()
+ * ERR_STREAM_DESTROYED. A transfer given such a socket sends nothing.
+ */
+export function writeRefusal(socket: net.Socket): (Error & { code: string }) | undefined {
+  if (socket.writableEnded) return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+  return readRefusal(socket, 'write');
+}
+
+/** The same for a socket a transfer only reads: a destroyed one has nothing more to give. */
+export function readRefusal(socket: net.Socket, call = 'read'): (Error & { code: string }) | undefined {
+  if (!socket.destroyed) return undefined;
+  return Object.assign(new Error(`Cannot call ${call} after a stream was destroyed`), { code: 'ERR_STREAM_DESTROYED' });
+}
+
 /** Writes chunks through the socket's own write; resolves once the last one has reached the kernel. */
 export function writeThrough(io: SocketIo, chunks: Buffer[]): Promise<void> {
   if (chunks.length === 0) return Promise.resolve();

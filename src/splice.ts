@@ -20,10 +20,10 @@ import {
   validateSignal,
   withBytes,
 } from './errors';
-import { type OwnedFd, isFileHandle, openPathSync, ownFd, requireWritable } from './fds';
+import { type OwnedFd, handleFd, isFileHandle, openPathSync, ownFd, requireWritable } from './fds';
 import { writeWaiting } from './nonblocking';
 import { enqueueTransfer } from './socket-queue';
-import { prematureClose, socketFd, writeThrough } from './sockets';
+import { prematureClose, readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -81,6 +81,8 @@ export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Pro
     validateSocket(a, 'a');
     validateSocket(b, 'b');
     if (a === b) throw invalidArgValue('b', b, 'must be another socket than a');
+    const refusal = writeRefusal(a) ?? writeRefusal(b);
+    if (refusal) throw refusal;
     const opts = validateOptions<ProxyOptions>(options);
     pipeSize = validatePipeSize(opts.pipeSize);
     signal = validateSignal(opts.signal);
@@ -190,6 +192,8 @@ export function receiveFile(socket: net.Socket, dest: string | number | FileHand
   let output: OwnedFd | string;
   try {
     validateSocket(socket, 'socket');
+    const refusal = readRefusal(socket);
+    if (refusal) throw refusal;
     const opts = validateOptions<ReceiveFileOptions>(options);
     length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
     offset = validateOffset(opts.offset, 'options.offset');
@@ -197,7 +201,7 @@ export function receiveFile(socket: net.Socket, dest: string | number | FileHand
     signal = validateSignal(opts.signal);
     if (typeof dest === 'string') output = dest;
     else if (typeof dest === 'number') output = ownFd(validateFd(dest, 'dest'), false);
-    else if (isFileHandle(dest)) output = ownFd(dest.fd, false);
+    else if (isFileHandle(dest)) output = ownFd(handleFd(dest, 'dup'), false);
     else throw invalidArgType('dest', 'of type string or number or an instance of FileHandle', dest);
     if (typeof output !== 'string') {
       try {

@@ -1,4 +1,5 @@
 // Native and fallback paths deliver identical bytes for the same calls (bufferutil's native-vs-fallback test).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -83,5 +84,55 @@ describe.skipIf(FALLBACK)('native and fallback agree', () => {
     expect(read(pipe.readFd)).toBe(nativeHash);
     fs.closeSync(pipe.readFd);
     fs.closeSync(pipe.writeFd);
+  });
+});
+
+// python3 makes the eventfd and the epoll fd that Node cannot, and hands them down to the fixture.
+const WITH_EVENTFD_AND_EPOLL = `
+import os, select, sys
+efd = os.eventfd(1000, os.EFD_SEMAPHORE)
+ep = select.epoll()
+for fd in (efd, ep.fileno()): os.set_inheritable(fd, True)
+os.environ.update(ZC_EVENTFD=str(efd), ZC_EPOLLFD=str(ep.fileno()))
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+
+/** The fixture's transcript, [row, outcome][], in one mode; a call that hangs or kills it fails with its row. */
+function transcript(forceFallback: boolean): [string, string][] {
+  try {
+    const out = execFileSync('python3', ['-c', WITH_EVENTFD_AND_EPOLL, process.execPath,
+      path.join(__dirname, 'fixtures', 'hostile-raw-calls.mjs')], {
+      env: { ...process.env, ZEROCOPY_FORCE_FALLBACK: forceFallback ? '1' : '0' },
+      timeout: 60_000,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return JSON.parse(out) as [string, string][];
+  } catch (err) {
+    const { stderr, signal, status } = err as { stderr?: string; signal?: string; status?: number };
+    const row = String(stderr ?? '').trim().split('\n').pop();
+    const mode = forceFallback ? 'fallback' : 'native';
+    throw new Error(`${mode}: the transcript stopped (${signal ?? `exit ${status}`}) in the row: ${row}`);
+  }
+}
+
+// tee(2) cannot be emulated: the fallback refuses what the kernel refuses and says ERR_ZEROCOPY_UNSUPPORTED
+// where the kernel would have duplicated bytes (or waited for some: EAGAIN).
+const teeWouldRun = (row: string, native: string, fallback: string) =>
+  row.startsWith('teeSync') && (/^\d+$/.test(native) || native === 'EAGAIN tee') &&
+  fallback === 'ERR_ZEROCOPY_UNSUPPORTED';
+
+// Runs both modes itself (two child processes), so once is enough.
+describe.skipIf(FALLBACK)('hostile raw calls: the fallback answers as the kernel does', () => {
+  it('gives the same count or code, row by row, for every raw call on every kind of fd', () => {
+    const native = transcript(false);
+    const fallback = transcript(true);
+    expect(fallback.map(([row]) => row)).toEqual(native.map(([row]) => row));
+    expect(native.length).toBeGreaterThan(300);
+    const disagreements = native
+      .map(([row, got], i) => [row, got, fallback[i][1]])
+      .filter(([row, n, f]) => n !== f && !teeWouldRun(row, n, f))
+      .map(([row, n, f]) => `${row}: native ${n}, fallback ${f}`);
+    expect(disagreements).toEqual([]);
   });
 });
