@@ -2,14 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,16 +174,6 @@ bool Park(Job* j, Watch* watch, uint32_t events) {
   return true;
 }
 
-// Whether a write to this output now would find room. For a gated output only (see MayBlock); an error or
-// hang-up counts as ready, so that the write reports it.
-bool Writable(int fd) {
-  struct pollfd p = {fd, POLLOUT, 0};
-  int r;
-  do r = poll(&p, 1, 0);
-  while (r == -1 && errno == EINTR);
-  return r != 0;
-}
-
 // One zero-copy call. Returns its result.
 ssize_t ZeroCopyStep(Job* j, int64_t want) {
   gSyscalls++;
@@ -264,7 +252,7 @@ void Step(Job* j) {
     if (budget <= 0) return Queue(j->worker, j);
     int64_t want = remaining < kChunk ? remaining : kChunk;
     if (j->gated) {
-      if (!Writable(j->spec.outFd)) return (void)Park(j, &j->out, EPOLLOUT);
+      if (!Ready(j->spec.outFd, true)) return (void)Park(j, &j->out, EPOLLOUT);
       want = std::min(want, kGatedChunk);
     }
     ssize_t r;
@@ -339,7 +327,7 @@ void StepRelayReadWrite(Job* j, int64_t budget) {
         if (n <= 0) continue;
       }
     }
-    if (j->gated && !Writable(j->spec.outFd)) return (void)Park(j, &j->out, EPOLLOUT);
+    if (j->gated && !Ready(j->spec.outFd, true)) return (void)Park(j, &j->out, EPOLLOUT);
     ssize_t w = FlushBuffer(j);
     if (w == -EAGAIN) return (void)Park(j, &j->out, EPOLLOUT);
     if (w <= 0) return Complete(j, w == 0 ? -EIO : static_cast<int>(w), "write");
@@ -369,7 +357,7 @@ void StepSplice(Job* j) {
     if (j->inPipe > 0) {
       int64_t want = j->inPipe;
       if (j->gated) {
-        if (!Writable(j->spec.outFd)) return (void)Park(j, &j->out, EPOLLOUT);
+        if (!Ready(j->spec.outFd, true)) return (void)Park(j, &j->out, EPOLLOUT);
         want = std::min(want, kGatedChunk);
       }
       r = Splice(j->pipe[0], nullptr, j->spec.outFd, outOffset, static_cast<size_t>(want),
@@ -511,21 +499,6 @@ int Threads() {
   return gThreadCount;
 }
 
-// Whether a write to this output could block the worker: its open file description (which our dup shares with
-// the caller, so we must not change its flags) lacks O_NONBLOCK and it is not a regular file, a block device or
-// a memory device (major 1: /dev/null, /dev/zero, /dev/full, which never wait).
-// Such an output is gated: polled before each write, which then asks for at most kGatedChunk (PIPE_BUF) bytes,
-// which a pipe that polls writable takes at once. The JS layer reopens a caller's FIFO through /proc with
-// O_NONBLOCK (its own description), so that a pipe reaches the engine non-blocking and runs at full speed (256 MiB
-// into a FIFO read by cat: 2.8 GB/s reopened, 0.5 GB/s gated): gating is the guard for what cannot be reopened
-// (character devices, sockets, a FIFO without /proc). Setting O_NONBLOCK on our dup would change the caller's fd.
-static bool MayBlock(int fd) {
-  int flags = fcntl(fd, F_GETFL);
-  struct stat st;
-  if (flags == -1 || (flags & O_NONBLOCK) || fstat(fd, &st) == -1) return false;
-  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1) return false;
-  return !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
-}
 
 // A job that never reached a worker: give back what Submit took for it.
 static int64_t Discard(Job* j, int err) {
@@ -552,6 +525,11 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   j->spec.inFd = in;
   j->out = {j, out, false};
   j->in = {j, in, false};
+  // An output whose writes could block the worker (MayBlock) is gated: polled before each write, which then asks
+  // for at most kGatedChunk (PIPE_BUF) bytes, which a pipe that polls writable takes at once. The JS layer
+  // reopens a caller's FIFO through /proc with O_NONBLOCK (its own description), so that a pipe reaches the
+  // engine non-blocking and runs at full speed (256 MiB into a FIFO read by cat: 2.8 GB/s reopened, 0.5 GB/s
+  // gated): gating is the guard for what cannot be reopened (character devices, sockets, a FIFO without /proc).
   j->gated = out >= 0 && MayBlock(out);
   if (spec.kind == Kind::kSplice || spec.kind == Kind::kBroadcast) {
     j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : 1 << 20;

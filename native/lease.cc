@@ -168,10 +168,15 @@ int Signal() {
 
 int Acquire(int fd, int type, bool hold, int graceMs, std::shared_ptr<Listener> listener) {
   std::lock_guard<std::mutex> lock(gMutex);
-  int err = Start();
-  if (err < 0) return err;
+  // The caller's fd first: starting the lease thread opens fds, which would take a closed fd's number and turn
+  // the caller's mistake (EBADF) into a lease on our own pipe.
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return -errno;
+  int err = Start();
+  if (err < 0) {
+    close(own);
+    return err;
+  }
   struct f_owner_ex owner = {F_OWNER_TID, gTid.load()};
   if (fcntl(own, F_SETSIG, SIGRTMIN + gOffset) == -1 || fcntl(own, F_SETOWN_EX, &owner) == -1 ||
       fcntl(own, F_SETLEASE, type) == -1) {

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -118,6 +121,22 @@ int MakePipe(int fds[2], int size, bool nonBlock, const char** failed) {
     return -err;
   }
   return actual;
+}
+
+bool MayBlock(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  struct stat st;
+  if (flags == -1 || (flags & O_NONBLOCK) || fstat(fd, &st) == -1) return false;
+  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1) return false;
+  return !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+}
+
+bool Ready(int fd, bool forWrite) {
+  struct pollfd p = {fd, static_cast<short>(forWrite ? POLLOUT : POLLIN), 0};
+  int r;
+  do r = poll(&p, 1, 0);
+  while (r == -1 && errno == EINTR);
+  return r != 0;
 }
 
 }  // namespace zc

@@ -23,6 +23,15 @@ ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size
 // a preadv2(RWF_NOWAIT) probe of the first and last byte.
 int RangeCached(int fd, int64_t offset, int64_t length);
 
+// Whether a read or write on fd could wait in the kernel: its open file description lacks O_NONBLOCK (a caller's,
+// shared by our dups, so its flags are not ours to change) and it is not a regular file, a block device or a
+// memory device (major 1: /dev/null, /dev/zero, /dev/full, which never wait).
+bool MayBlock(int fd);
+
+// Whether fd would take a write (forWrite) or give a read now, without waiting: poll with no timeout. An error
+// or hang-up counts as ready, so that the call itself reports it.
+bool Ready(int fd, bool forWrite);
+
 // A close-on-exec pipe (O_NONBLOCK when asked); a size > 0 is applied with F_SETPIPE_SZ. Returns the
 // kernel's actual capacity in bytes, or -errno with *failed naming the syscall (nothing is left open).
 int MakePipe(int fds[2], int size, bool nonBlock, const char** failed);

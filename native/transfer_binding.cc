@@ -118,9 +118,25 @@ static Napi::Value RegularSizeJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), S_ISREG(st.st_mode) ? static_cast<double>(st.st_size) : -1);
 }
 
+// mayBlock(fd) -> whether a read or write on fd could wait in the kernel (see MayBlock)
+static Napi::Value MayBlockJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), MayBlock(fd));
+}
+
+// ready(fd, forWrite) -> whether the read or write would go ahead now
+static Napi::Value ReadyJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), Ready(fd, info[1].ToBoolean().Value()));
+}
+
 void RegisterTransfer(Napi::Env env, Napi::Object exports) {
   exports.Set("dup", Napi::Function::New(env, DupJs, "dup"));
   exports.Set("regularSize", Napi::Function::New(env, RegularSizeJs, "regularSize"));
+  exports.Set("mayBlock", Napi::Function::New(env, MayBlockJs, "mayBlock"));
+  exports.Set("ready", Napi::Function::New(env, ReadyJs, "ready"));
   exports.Set("sendfile", Napi::Function::New(env, SendfileJs, "sendfile"));
   exports.Set("splice", Napi::Function::New(env, SpliceJs, "splice"));
   exports.Set("tee", Napi::Function::New(env, TeeJs, "tee"));

@@ -28,6 +28,8 @@ export interface NativeBinding {
   createPipe(size: number, nonBlock: boolean): { readFd: number; writeFd: number; size: number };
   dup(fd: number): number;
   regularSize(fd: number): number;
+  mayBlock(fd: number): boolean;
+  ready(fd: number, forWrite: boolean): boolean;
 
   map(fd: number, offset: number | bigint, length: number, mode: string, populate: boolean, lock: boolean,
     advice: number): { buffer: Buffer; id: number } | null;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { asSyscallError, systemError, unsupported } from './errors';
-import { type FdInfo, appends, fdInfo, mayRead, mayWrite } from './fds';
+import { type FdInfo, type OwnedFd, appends, fdInfo, mayRead, mayWrite, reopenFifo } from './fds';
 
 type Offset = number | bigint | null;
 
@@ -54,7 +54,7 @@ function keepCarry(fdIn: number, data: Buffer): void {
  * destination did not take is carried to the next call on the same input.
  */
 function readThenWrite(fdIn: number, offIn: Offset, fdOut: number, offOut: Offset, length: number,
-  syscall: string): number {
+  syscall: string, io: { readFd: number; writeFd: number } = { readFd: fdIn, writeFd: fdOut }): number {
   // fs.writeSync takes only number positions (it silently ignores a bigint): beyond 2^53 is out of reach.
   if (typeof offOut === 'bigint') throw unsupported('a write offset beyond 2^53', 'fs.writeSync cannot address it');
   const consuming = offIn === null;
@@ -68,7 +68,7 @@ function readThenWrite(fdIn: number, offIn: Offset, fdOut: number, offOut: Offse
     try {
       // Into a pipe, at most its default capacity: a larger write would block until someone reads.
       const cap = fs.fstatSync(fdOut).isFIFO() ? DEFAULT_PIPE_SIZE : CHUNK;
-      data = buf.subarray(0, fs.readSync(fdIn, buf, 0, Math.min(length, cap), offIn));
+      data = buf.subarray(0, fs.readSync(io.readFd, buf, 0, Math.min(length, cap), offIn));
     } catch (err) {
       throw asSyscallError(err, syscall);
     }
@@ -76,7 +76,7 @@ function readThenWrite(fdIn: number, offIn: Offset, fdOut: number, offOut: Offse
   let written = 0;
   try {
     while (written < data.length) {
-      written += fs.writeSync(fdOut, data, written, data.length - written,
+      written += fs.writeSync(io.writeFd, data, written, data.length - written,
         offOut === null ? null : offOut + written);
     }
   } catch (err) {
@@ -152,7 +152,17 @@ export function sendfile(outFd: number, inFd: number, offset: Offset, length: nu
   return readThenWrite(inFd, offset, outFd, null, length, 'sendfile');
 }
 
-export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset): number {
+/**
+ * SPLICE_F_NONBLOCK (and vmsplice's): the pipe side must not wait even when the caller's description blocks. A
+ * pipe is then read or written through a non-blocking description of our own, so it answers EAGAIN as the kernel
+ * does, while the caller's fd keeps its flags. Returns what to close afterwards.
+ */
+function nonBlockingSide(fd: number, isPipe: boolean, nonBlock: boolean): OwnedFd | undefined {
+  return nonBlock && isPipe ? reopenFifo(fd) : undefined;
+}
+
+export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset,
+  nonBlock: boolean): number {
   const [input, output] = examine([fdIn, fdOut], 'splice');
   const inPipe = input.stat.isFIFO();
   const outPipe = output.stat.isFIFO();
@@ -169,7 +179,15 @@ export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Of
   } else {
     refuse('EINVAL', 'splice');
   }
-  return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'splice');
+  const readSide = nonBlockingSide(fdIn, inPipe, nonBlock);
+  const writeSide = nonBlockingSide(fdOut, outPipe, nonBlock);
+  try {
+    return readThenWrite(fdIn, offsetIn, fdOut, offsetOut, length, 'splice',
+      { readFd: readSide?.fd ?? fdIn, writeFd: writeSide?.fd ?? fdOut });
+  } finally {
+    readSide?.close();
+    writeSide?.close();
+  }
 }
 
 export function copyFileRange(fdIn: number, fdOut: number, length: number, offsetIn: Offset,
@@ -195,16 +213,19 @@ function overlaps(input: Examined, offsetIn: Offset, output: Examined, offsetOut
   return Number(to) + count > Number(from) && Number(to) < Number(from) + count;
 }
 
-export function vmsplice(pipeWriteFd: number, data: ArrayBufferView[]): number {
+export function vmsplice(pipeWriteFd: number, data: ArrayBufferView[], nonBlock: boolean): number {
   const views = data.filter((v) => v.byteLength > 0);
   // vmsplice(2) takes only a pipe's write end: EBADF for anything else, as the kernel says.
   const [pipe] = examine([pipeWriteFd], 'vmsplice');
   if (!pipe.stat.isFIFO() || !mayWrite(pipe.info)) refuse('EBADF', 'vmsplice');
   if (views.length === 0) return 0;
+  const writeSide = nonBlockingSide(pipeWriteFd, true, nonBlock);
   try {
-    return fs.writevSync(pipeWriteFd, views as NodeJS.ArrayBufferView[]);
+    return fs.writevSync(writeSide?.fd ?? pipeWriteFd, views as NodeJS.ArrayBufferView[]);
   } catch (err) {
     throw asSyscallError(err, 'vmsplice');
+  } finally {
+    writeSide?.close();
   }
 }
 

@@ -88,7 +88,7 @@ const EMPTY = Buffer.alloc(0);
  * caller's). Undefined for anything else, for a FIFO already non-blocking, or where /proc cannot reopen it (a
  * write end whose reader has gone answers ENXIO: writes to it fail at once with EPIPE anyway).
  */
-function reopenFifo(fd: number): OwnedFd | undefined {
+export function reopenFifo(fd: number): OwnedFd | undefined {
   try {
     if (!fs.fstatSync(fd).isFIFO()) return undefined;
     const info = fdInfo(fd);

@@ -82,7 +82,7 @@ export function spliceSync(fdIn: number, fdOut: number, length: number, options?
   const more = validateBoolean(opts.more, 'options.more');
   const nonBlock = validateBoolean(opts.nonBlock, 'options.nonBlock');
   if (binding) return binding.splice(fdIn, fdOut, length, offsetIn, offsetOut, move, more, nonBlock);
-  return fallback.splice(fdIn, fdOut, length, offsetIn, offsetOut);
+  return fallback.splice(fdIn, fdOut, length, offsetIn, offsetOut, nonBlock);
 }
 
 export function teeSync(pipeIn: number, pipeOut: number, length: number, options?: TeeOptions): number {
@@ -110,7 +110,7 @@ export function vmspliceSync(pipeWriteFd: number, data: ArrayBufferView | ArrayB
   validateFd(pipeWriteFd, 'pipeWriteFd');
   const views = validateViews(data);
   const nonBlock = validateBoolean(validateOptions<VmspliceOptions>(options).nonBlock, 'options.nonBlock');
-  if (!binding) return fallback.vmsplice(pipeWriteFd, views);
+  if (!binding) return fallback.vmsplice(pipeWriteFd, views, nonBlock);
   // The kernel reads a truncated mapping without SIGBUS: EFAULT, or a short count. Either, when a view lies in
   // a mapping whose file no longer covers it, is a truncation and never a success.
   let moved: number;

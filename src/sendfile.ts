@@ -102,11 +102,23 @@ export function openSource(input: unknown, name: string): Source {
   try {
     const size = regularSize(owned.fd);
     // Not on the hot path: only inputs that are not regular files pay for the second fstat.
-    if (size < 0 && fs.fstatSync(owned.fd).isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'read', path);
+    if (size < 0) refuseSource(fs.fstatSync(owned.fd), path);
     return { ...owned, path, size };
   } catch (err) {
     owned.close();
     throw err;
+  }
+}
+
+/**
+ * A source that is no stream of bytes: a directory (EISDIR, as read says), or an anonymous inode such as an
+ * eventfd or an epoll fd (EINVAL, as sendfile says: a read of one is a counter or an error, and a blocking one
+ * would wait in the kernel forever).
+ */
+function refuseSource(st: fs.Stats, path?: string): void {
+  if (st.isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'read', path);
+  if (!st.isFIFO() && !st.isSocket() && !st.isCharacterDevice() && !st.isBlockDevice()) {
+    throw systemError(-os.constants.errno.EINVAL, 'sendfile', path);
   }
 }
 

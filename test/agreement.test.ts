@@ -51,7 +51,7 @@ describe.skipIf(FALLBACK)('native and fallback agree', () => {
   it.each(ranges)('sendfile, splice and copy_file_range of [%i, +%i)', (offset, length) => {
     const expected = sha256(data.subarray(offset, offset + length));
     const pipe = createPipe();
-    const fbSplice: typeof spliceSync = (i, o, n, opt) => fallback.splice(i, o, n, opt?.offsetIn ?? null, null);
+    const fbSplice: typeof spliceSync = (i, o, n, opt) => fallback.splice(i, o, n, opt?.offsetIn ?? null, null, opt?.nonBlock ?? false);
     const results = {
       sendfile: copyWith(file, path.join(dir, 'a'), offset, length, (i, o, off, n) =>
         sendfileSync(o, i, { offset: off, length: n })),
@@ -80,7 +80,7 @@ describe.skipIf(FALLBACK)('native and fallback agree', () => {
     const pipe = createPipe();
     expect(vmspliceSync(pipe.writeFd, views)).toBe(total);
     const nativeHash = read(pipe.readFd);
-    expect(fallback.vmsplice(pipe.writeFd, views)).toBe(total);
+    expect(fallback.vmsplice(pipe.writeFd, views, false)).toBe(total);
     expect(read(pipe.readFd)).toBe(nativeHash);
     fs.closeSync(pipe.readFd);
     fs.closeSync(pipe.writeFd);

@@ -55,7 +55,7 @@ describe.concurrent('hostile fds, paths and sockets into every export', () => {
   for (const name of EXPORTS) {
     it(`${name}: every row settles with a result or a coded error, and the process lives`, async () => {
       const lines = await transcript(name);
-      expect(lines.length).toBeGreaterThan(10);
+      expect(lines.length).toBeGreaterThanOrEqual(8);
       const bad = lines.filter((l) => !(l.outcome.startsWith('ok') || CODE.test(l.outcome)) ||
         (l.abortMs ?? 0) > ABORT_BOUND_MS || !l.sourceIntact);
       expect(bad).toEqual([]);
