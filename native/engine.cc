@@ -429,6 +429,10 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     j->readWrite = spec.outOffset >= 0;
     j->fallbackReason = "copy_file_range-refused";
   }
+  if (spec.copy) {
+    j->readWrite = true;
+    j->fallbackReason = "lease-copy";
+  }
   j->sink = std::move(sink);
   j->offset = spec.offset;
   j->outOffset = spec.outOffset;

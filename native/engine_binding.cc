@@ -74,7 +74,7 @@ Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
 }
 
 // submit(kind, outFd, inFd, offset|null, outOffset|null, length (-1: until the end, for 'splice'), progress,
-//        pipeSize, shutdownOnEof) -> job id
+//        pipeSize, shutdownOnEof, maxLag, sinkFds, copy) -> job id
 Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
@@ -111,6 +111,7 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
       spec.sinkFds.push_back(v.As<Napi::Number>().Int32Value());
     }
   }
+  spec.copy = ArgFlag(info, 11);
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
