@@ -387,12 +387,18 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
   if (body.parts.length === 1 && !file.lease) {
     const { start, end } = body.parts[0].range;
     const headers: http2.OutgoingHttpHeaders = { ...res.getHeaders(), ':status': result.status };
-    // Node ends the stream cleanly even when the file ran out early: hold the end back (empty trailers) until
-    // the file is seen whole.
+    // Node ends the stream cleanly even when the file ran out early: the end (the response's trailers, which
+    // the compatibility layer sends when asked) waits until the file is seen whole.
     let truncated: Error | undefined;
+    const sendTrailers = stream.listeners('wantTrailers') as (() => void)[];
+    stream.removeAllListeners('wantTrailers');
     stream.once('wantTrailers', () => {
       const size = Number(fs.fstatSync(file.fd).size);
-      if (size >= end + 1) return stream.sendTrailers({});
+      if (size >= end + 1) {
+        if (sendTrailers.length === 0) stream.sendTrailers({});
+        for (const send of sendTrailers) send.call(stream);
+        return;
+      }
       truncated = fileTruncated(Math.max(0, size - start), body.length, file.path);
       stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     });
