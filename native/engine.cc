@@ -514,8 +514,8 @@ Stats GetStats() {
   return {gZeroCopyBytes.load(), gFallbackBytes.load(), gSyscalls.load(), gEagainWaits.load(), gActive.load(), pooled};
 }
 
-void CountFastPath(int64_t bytes, int64_t syscalls) {
-  gZeroCopyBytes += bytes;
+void CountFastPath(int64_t bytes, int64_t syscalls, bool copied) {
+  (copied ? gFallbackBytes : gZeroCopyBytes) += bytes;
   gSyscalls += syscalls;
 }
 

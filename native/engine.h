@@ -88,8 +88,8 @@ struct Stats {
 };
 Stats GetStats();
 
-// The fast path's accounting, for transfers done on the JS thread without a job.
-void CountFastPath(int64_t bytes, int64_t syscalls);
+// The fast path's accounting, for transfers done on the JS thread without a job (`copied`: by read/write).
+void CountFastPath(int64_t bytes, int64_t syscalls, bool copied);
 
 }  // namespace engine
 }  // namespace zc

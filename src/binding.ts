@@ -54,7 +54,7 @@ export interface NativeBinding {
   configure(engineThreads: number): boolean;
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
     activeJobs: number; engineThreads: number; pooledPipes: number };
-  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number): number;
+  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number, copy: boolean): number;
 
   setLeaseCallback(dispatcher: (id: number, event: 'break' | 'released', at: number) => void): void;
   acquireLease(fd: number, type: 'read' | 'write', hold: boolean, graceMs: number): number;

@@ -57,8 +57,8 @@ export function leasePathFor(out: net.Socket | number): LeasePath {
   return isRemotePeer(out) ? 'sendfile-until-acked' : 'copy';
 }
 
-// Nothing signals "send queue empty" (EPOLLOUT fires on free space): poll, quickly at first.
-const ACK_POLL_FIRST_MS = 1;
+// Nothing signals "send queue empty" (EPOLLOUT fires on free space): poll, from the next turn of the event loop
+// (a near peer has acknowledged a small response by then) to every 16 ms.
 const ACK_POLL_MAX_MS = 16;
 
 /**
@@ -73,13 +73,13 @@ export async function untilAcked(socket: net.Socket, lease: Lease, bytes: number
   const onError = () => {};
   socket.on('error', onError);
   try {
-    for (let wait = ACK_POLL_FIRST_MS; ; wait = Math.min(wait * 2, ACK_POLL_MAX_MS)) {
+    for (let wait = 0; ; wait = Math.min(Math.max(1, wait * 2), ACK_POLL_MAX_MS)) {
       if (!lease.held) throw leaseBroken(bytes, expected, path);
       const acked = lease.unacked() === 0;
       if (acked && (socket.writableLength === 0 || socket.destroyed)) return;
       // A destroyed socket stays open through the lease's duplicate until release, which resets it.
       if (socket.destroyed) throw withBytes(prematureClose(), bytes);
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await new Promise((resolve) => (wait === 0 ? setImmediate(resolve) : setTimeout(resolve, wait)));
     }
   } catch (err) {
     socket.destroy();

@@ -284,13 +284,12 @@ function refused(err: unknown): boolean {
  * buffer take right now. Returns the result when that was everything; otherwise records the bytes sent.
  */
 function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
-  if (!binding || !t.regular || t.leasePath === 'copy' || socket instanceof tls.TLSSocket || hasQueue(socket) ||
-    !isFlushed(socket)) return;
+  if (!binding || !t.regular || socket instanceof tls.TLSSocket || hasQueue(socket) || !isFlushed(socket)) return;
   const fd = socketFd(socket);
   if (fd === undefined || socket.destroyed) return;
   let sent: number;
   try {
-    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX));
+    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX), t.leasePath === 'copy');
   } catch (err) {
     if (refused(err)) {
       t.refused = true;
@@ -306,7 +305,9 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
     socket.destroy();
     throw fileTruncated(sent, t.length, t.path);
   }
-  return { bytes: sent, zeroCopy: true };
+  if (t.leasePath !== 'copy') return { bytes: sent, zeroCopy: true };
+  countFallback('lease-copy');
+  return { bytes: sent, zeroCopy: false, fallbackReason: 'lease-copy' };
 }
 
 function fallbackFor(t: Transfer): string | undefined {
