@@ -241,7 +241,7 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
       close();
       return Promise.reject(err);
     }
-    if (done && !(lease && transfer.leasePath === 'sendfile-until-acked' && !held)) {
+    if (done && !ownUntilAcked) {
       close();
       return Promise.resolve(withLease(done));
     }

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SendResult, type ServeResult, serveFile, sendFile } from '../src/index';
+import { type SendResult, type ServeResult, createPipe, serveFile, sendFile } from '../src/index';
 import { parseMultipart, parseResponses } from './http-clients';
 import { FALLBACK, randomFile, sha256, sleep, tempDir } from './helpers';
 
@@ -167,6 +167,38 @@ describe.skipIf(FALLBACK)('a lease guards bytes until no one can read them (peer
     expect(got.length).toBeGreaterThan(0);
     expect(sha256(got)).toBe(sha256(big.data.subarray(0, got.length)));
   }, 60_000);
+});
+
+describe.skipIf(FALLBACK)('the path is chosen by destination', () => {
+  it("a Unix socket and a pipe get the copy, even with ZEROCOPY_LEASE_PEERS=remote (they are on this host)", async () => {
+    process.env.ZEROCOPY_LEASE_PEERS = 'remote';
+    try {
+      const socketPath = path.join(dir, 'unix.sock');
+      const server = net.createServer((socket) => {
+        void sendFile(socket, file, { lease: 'required' }).then((r) => socket.end(JSON.stringify(r)));
+      });
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      const got = await new Promise<Buffer>((resolve) => {
+        const chunks: Buffer[] = [];
+        net.connect(socketPath).on('data', (c) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
+      });
+      server.close();
+      expect(sha256(got.subarray(0, SIZE))).toBe(sha256(original));
+      expect(JSON.parse(got.subarray(SIZE).toString())).toMatchObject({ leased: true, leasePath: 'copy' });
+
+      const pipe = createPipe({ size: 2 ** 20 });
+      const read = new Promise<Buffer>((resolve) => {
+        const chunks: Buffer[] = [];
+        fs.createReadStream('', { fd: pipe.readFd }).on('data', (c) => chunks.push(c as Buffer)).on('end', () => resolve(Buffer.concat(chunks)));
+      });
+      const sent = await sendFile(pipe.writeFd, file, { lease: 'required' });
+      fs.closeSync(pipe.writeFd);
+      expect(sent).toMatchObject({ bytes: SIZE, leased: true, leasePath: 'copy', fallbackReason: 'lease-copy' });
+      expect(sha256(await read)).toBe(sha256(original));
+    } finally {
+      delete process.env.ZEROCOPY_LEASE_PEERS;
+    }
+  });
 });
 
 describe.skipIf(FALLBACK)('the remote-peer path (ZEROCOPY_LEASE_PEERS=remote: every test peer is on this host)', () => {
