@@ -39,7 +39,7 @@ function local(): net.BlockList {
 
 function isRemotePeer(socket: net.Socket): boolean {
   const family = socket.remoteFamily;
-  if (family !== 'IPv4' && family !== 'IPv6') return false; // a Unix socket, or not connected
+  if ((family !== 'IPv4' && family !== 'IPv6') || socket.destroyed) return false; // a Unix socket, or not connected
   // Tests of the remote-peer path set this: every test peer is on this host (unsound for real local peers).
   if (process.env.ZEROCOPY_LEASE_PEERS === 'remote') return true;
   let address = socket.remoteAddress!;
