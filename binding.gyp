@@ -33,6 +33,7 @@
             "native/engine_binding.cc",
             "native/lease.cc",
             "native/lease_binding.cc",
+            "native/socket.cc",
             "native/http_binding.cc"
           ]
         }, {

@@ -20,11 +20,12 @@ import { crossover } from './scenarios/crossover.mjs';
 import { eventLoop } from './scenarios/event-loop.mjs';
 import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
 import { lease } from './scenarios/lease.mjs';
+import { leaseCost } from './scenarios/lease-cost.mjs';
 import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 import { relay } from './scenarios/relay.mjs';
 import { upload } from './scenarios/upload.mjs';
 
-const SCENARIOS = [fileToSocket, smallFiles, crossover, httpServing, eventLoop, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease];
+const SCENARIOS = [fileToSocket, smallFiles, crossover, httpServing, eventLoop, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease, leaseCost];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;

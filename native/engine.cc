@@ -546,6 +546,10 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     j->readWrite = spec.outOffset >= 0;
     j->fallbackReason = "copy_file_range-refused";
   }
+  if (spec.copy) {
+    j->readWrite = true;
+    j->fallbackReason = "lease-copy";
+  }
   j->sink = std::move(sink);
   j->offset = spec.offset;
   j->outOffset = spec.outOffset;
@@ -627,8 +631,8 @@ Stats GetStats() {
   return {gZeroCopyBytes.load(), gFallbackBytes.load(), gSyscalls.load(), gEagainWaits.load(), gActive.load(), pooled};
 }
 
-void CountFastPath(int64_t bytes, int64_t syscalls) {
-  gZeroCopyBytes += bytes;
+void CountFastPath(int64_t bytes, int64_t syscalls, bool copied) {
+  (copied ? gFallbackBytes : gZeroCopyBytes) += bytes;
   gSyscalls += syscalls;
 }
 

@@ -67,6 +67,7 @@ struct Spec {
   bool shutdownOnEof;  // kSplice: shutdown(SHUT_WR) the output when the input ends (a relay's half-close)
   int64_t maxLag;      // kBroadcast: a sink further behind than this is dropped
   std::vector<int> sinkFds;  // kBroadcast: the sinks it starts with (duplicated), numbered 1..n
+  bool copy;                 // kSendfile: read/write from the start (a lease's copy for a peer on this host)
 };
 
 // Sets the thread count; only before the first Submit. Returns 0 or -EBUSY.
@@ -100,8 +101,8 @@ struct Stats {
 };
 Stats GetStats();
 
-// The fast path's accounting, for transfers done on the JS thread without a job.
-void CountFastPath(int64_t bytes, int64_t syscalls);
+// The fast path's accounting, for transfers done on the JS thread without a job (`copied`: by read/write).
+void CountFastPath(int64_t bytes, int64_t syscalls, bool copied);
 
 }  // namespace engine
 }  // namespace zc

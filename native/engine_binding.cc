@@ -1,6 +1,9 @@
 // JS glue for the engine: submit and cancel jobs, deliver their events to one JS dispatcher per environment
 // through a thread-safe function, and the fast path that sends page-cached ranges right on the JS thread.
 #include <errno.h>
+#include <unistd.h>
+
+#include <memory>
 
 #include <string>
 
@@ -76,7 +79,7 @@ Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
 }
 
 // submit(kind, outFd, inFd, offset|null, outOffset|null, length (-1: until the end, for 'splice'), progress,
-//        pipeSize, shutdownOnEof) -> job id
+//        pipeSize, shutdownOnEof, maxLag, sinkFds, copy) -> job id
 Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
@@ -113,6 +116,7 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
       spec.sinkFds.push_back(v.As<Napi::Number>().Int32Value());
     }
   }
+  spec.copy = ArgFlag(info, 11);
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
@@ -162,10 +166,27 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
 }
 
 constexpr int64_t kFastChunk = 4 << 20;
+constexpr size_t kCopyChunk = 256 << 10;
 
-// sendfileFast(outFd, inFd, offset, length) -> bytes sent right now on the JS thread, or -1 when the range is
-// not entirely in the page cache (a read could block on the disk: the engine must do it). Stops at EAGAIN or
-// end of file; the caller caps `length` so the event loop never stalls.
+// pread + write through a buffer, so that the socket holds a copy (a lease's path for a peer on this host).
+// Returns bytes written, 0 at end of file, or -errno (-EAGAIN: the socket is full, nothing written).
+ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length) {
+  static thread_local std::unique_ptr<char[]> buffer(new char[kCopyChunk]);
+  ssize_t n;
+  do n = pread(in, buffer.get(), length < kCopyChunk ? length : kCopyChunk, *offset);
+  while (n == -1 && errno == EINTR);
+  if (n <= 0) return n == 0 ? 0 : -errno;
+  ssize_t w;
+  do w = write(out, buffer.get(), static_cast<size_t>(n));
+  while (w == -1 && errno == EINTR);
+  if (w < 0) return -errno;
+  *offset += w;
+  return w;
+}
+
+// sendfileFast(outFd, inFd, offset, length, copy) -> bytes sent right now on the JS thread, or -1 when the range
+// is not entirely in the page cache (a read could block on the disk: the engine must do it). Stops at EAGAIN or
+// end of file; the caller caps `length` so the event loop never stalls. `copy`: read/write instead of sendfile.
 Napi::Value SendfileFastJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int out, in;
@@ -175,19 +196,21 @@ Napi::Value SendfileFastJs(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &out) || !ArgFd(info, 1, &in) || !ArgOffset(info, 2, &offset, &hasOffset) ||
       !ArgLength(info, 3, SIZE_MAX, &length) || !hasOffset)
     return env.Undefined();
+  bool copy = ArgFlag(info, 4);
   if (RangeCached(in, offset, static_cast<int64_t>(length)) != 1) return Napi::Number::New(env, -1);
   int64_t sent = 0, calls = 0;
   int64_t left = static_cast<int64_t>(length);
   ssize_t r = 0;
   while (left > 0) {
-    r = Sendfile(out, in, &offset, static_cast<size_t>(left < kFastChunk ? left : kFastChunk));
+    size_t want = static_cast<size_t>(left < kFastChunk ? left : kFastChunk);
+    r = copy ? CopyThrough(out, in, &offset, want) : Sendfile(out, in, &offset, want);
     calls++;
     if (r <= 0) break;
     sent += r;
     left -= r;
   }
-  engine::CountFastPath(sent, calls);
-  if (r < 0 && r != -EAGAIN && sent == 0) return ThrowErrno(env, static_cast<int>(r), "sendfile");
+  engine::CountFastPath(sent, calls, copy);
+  if (r < 0 && r != -EAGAIN && sent == 0) return ThrowErrno(env, static_cast<int>(r), copy ? "write" : "sendfile");
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 

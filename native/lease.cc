@@ -1,6 +1,7 @@
 #include "lease.h"
 
 #include "engine.h"
+#include "socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@ struct Lease {
   bool released = false;
   int64_t deadline = 0;  // CLOCK_MONOTONIC ms, for 'hold'
   uint64_t job = 0;      // a guarded transfer, stopped before the lease is given up
+  int socket = -1;       // our duplicate of a guarded socket, reset before the lease is given up with bytes queued
   std::shared_ptr<Listener> listener;
 };
 
@@ -67,10 +69,12 @@ void Handler(int, siginfo_t* info, void*) {
 
 constexpr int kStopTimeoutMs = 200;
 
-// Under gMutex. After a break, a guarded transfer is stopped first (it completes with ECANCELED).
+// Under gMutex. After a break, a guarded transfer is stopped first (it completes with ECANCELED); a guarded
+// socket whose peer has not acknowledged everything is reset, so that no queued page reaches it after a writer.
 void GiveUp(Lease& l) {
   if (l.released) return;
   if (l.broken && l.job != 0) engine::CancelAndWait(l.job, kStopTimeoutMs);
+  if (l.socket >= 0 && sock::Unacked(l.socket) > 0) sock::Reset(l.socket);
   fcntl(l.fd, F_SETLEASE, F_UNLCK);
   l.released = true;
 }
@@ -202,6 +206,30 @@ void Guard(int id, uint64_t job) {
   if (it != gLeases.end()) it->second.job = job;
 }
 
+int GuardSocket(int id, int fd) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gLeases.find(id);
+  if (it == gLeases.end()) return -ENOENT;
+  if (it->second.socket >= 0) return 0;
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return -errno;
+  it->second.socket = own;
+  return 0;
+}
+
+int64_t Unacked(int id) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gLeases.find(id);
+  if (it == gLeases.end() || it->second.socket < 0) return 0;
+  return sock::Unacked(it->second.socket);
+}
+
+bool Held(int id) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gLeases.find(id);
+  return it != gLeases.end() && !it->second.released;
+}
+
 void Release(int id) {
   std::lock_guard<std::mutex> lock(gMutex);
   auto it = gLeases.find(id);
@@ -209,6 +237,7 @@ void Release(int id) {
   GiveUp(it->second);
   gByFd.erase(it->second.fd);
   close(it->second.fd);
+  if (it->second.socket >= 0) close(it->second.socket);
   gLeases.erase(it);
 }
 

@@ -31,6 +31,17 @@ int Acquire(int fd, int type, bool hold, int graceMs, std::shared_ptr<Listener> 
 // writer the lease held back can never change bytes it is still sending.
 void Guard(int id, uint64_t job);
 
+// A socket whose send queue may reference the file's pages (sendfile to a remote peer): the lease is never given
+// up while the socket still holds bytes its peer has not acknowledged; if it must be (a break whose grace ran
+// out, a release before the peer caught up), the connection is reset first, which discards them. 0 or -errno.
+int GuardSocket(int id, int fd);
+
+// Bytes the guarded socket's peer has not acknowledged yet (0 without one), or -errno.
+int64_t Unacked(int id);
+
+// Whether the lease is still held: false once given up (a break's grace ran out, or Release).
+bool Held(int id);
+
 // Gives a lease up (F_UNLCK) and forgets it. Idempotent.
 void Release(int id);
 

@@ -79,6 +79,28 @@ Napi::Value GuardJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// guardLeaseSocket(id, socketFd): the socket whose unacknowledged bytes the lease guards
+Napi::Value GuardSocketJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!info[0].IsNumber() || !ArgFd(info, 1, &fd)) return ThrowType(info.Env(), "guardLeaseSocket(id, fd)");
+  int r = lease::GuardSocket(info[0].As<Napi::Number>().Int32Value(), fd);
+  if (r < 0) return ThrowErrno(info.Env(), r, "dup");
+  return info.Env().Undefined();
+}
+
+// leaseUnacked(id) -> bytes the guarded socket's peer has not acknowledged
+Napi::Value UnackedJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) return ThrowType(info.Env(), "leaseUnacked(id)");
+  int64_t r = lease::Unacked(info[0].As<Napi::Number>().Int32Value());
+  if (r < 0) return ThrowErrno(info.Env(), static_cast<int>(r), "ioctl");
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// leaseHeld(id) -> false once the lease has been given up (natively, perhaps before JS heard of it)
+Napi::Value HeldJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), info[0].IsNumber() && lease::Held(info[0].As<Napi::Number>().Int32Value()));
+}
+
 Napi::Value ReleaseJs(const Napi::CallbackInfo& info) {
   if (info[0].IsNumber()) lease::Release(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -109,6 +131,9 @@ void RegisterLease(Napi::Env env, Napi::Object exports) {
   exports.Set("acquireLease", Napi::Function::New(env, AcquireJs, "acquireLease"));
   exports.Set("releaseLease", Napi::Function::New(env, ReleaseJs, "releaseLease"));
   exports.Set("guardLease", Napi::Function::New(env, GuardJs, "guardLease"));
+  exports.Set("guardLeaseSocket", Napi::Function::New(env, GuardSocketJs, "guardLeaseSocket"));
+  exports.Set("leaseUnacked", Napi::Function::New(env, UnackedJs, "leaseUnacked"));
+  exports.Set("leaseHeld", Napi::Function::New(env, HeldJs, "leaseHeld"));
   exports.Set("getLease", Napi::Function::New(env, GetJs, "getLease"));
   exports.Set("configureLeaseSignal", Napi::Function::New(env, ConfigureJs, "configureLeaseSignal"));
   exports.Set("leaseSignalBase", Napi::Number::New(env, SIGRTMIN));

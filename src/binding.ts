@@ -49,14 +49,14 @@ export interface NativeBinding {
     sinkId: number, unwritten: Buffer | null) => void): void;
   submit(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadcast', outFd: number, inFd: number,
     offset: number | bigint | null, outOffset: number | bigint | null, length: number, progress: boolean,
-    pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[]): number;
+    pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[], copy: boolean): number;
   addSink(job: number, fd: number): number;
   removeSink(job: number, sinkId: number): void;
   cancel(job: number): void;
   configure(engineThreads: number): boolean;
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
     activeJobs: number; engineThreads: number; pooledPipes: number };
-  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number): number;
+  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number, copy: boolean): number;
   /** The errnos (negative) with which a zero-copy call refuses a kind of fd: read/write takes over. */
   refusals: number[];
 
@@ -64,6 +64,9 @@ export interface NativeBinding {
   acquireLease(fd: number, type: 'read' | 'write', hold: boolean, graceMs: number): number;
   releaseLease(id: number): void;
   guardLease(id: number, job: number): void;
+  guardLeaseSocket(id: number, socketFd: number): void;
+  leaseUnacked(id: number): number;
+  leaseHeld(id: number): boolean;
   getLease(fd: number): 'read' | 'write' | 'none';
   configureLeaseSignal(offset: number): boolean;
   leaseSignalBase: number;

@@ -88,6 +88,22 @@ export class Lease extends EventEmitter {
     if (this.#id !== 0) binding?.guardLease(this.#id, job);
   }
 
+  /** @internal A socket whose send queue may reference the file's pages: the lease is never given up while its
+   * peer has not acknowledged everything; if it must be, the connection is reset first. */
+  guardSocket(fd: number): void {
+    if (this.#id !== 0) binding?.guardLeaseSocket(this.#id, fd);
+  }
+
+  /** @internal Bytes the guarded socket's peer has not acknowledged yet. */
+  unacked(): number {
+    return this.#id === 0 || !binding ? 0 : binding.leaseUnacked(this.#id);
+  }
+
+  /** @internal Whether the lease is held right now: the lease thread may have given it up before JS heard. */
+  get held(): boolean {
+    return this.#id !== 0 && binding !== null && binding.leaseHeld(this.#id);
+  }
+
   /** Gives the lease up. Idempotent. */
   release(): void {
     if (this.#id === 0) return;

@@ -27,6 +27,7 @@ import {
 } from './errors';
 import { type OwnedFd, handleFd, isFileHandle, openPathSync, ownFd } from './fds';
 import { type Lease, leaseFd } from './lease';
+import { type LeasePath, leasePathFor, untilAcked } from './lease-path';
 import { readWaiting, writeWaiting } from './nonblocking';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { prematureClose, socketFd, writeRefusal } from './sockets';
@@ -58,6 +59,12 @@ export interface SendResult {
   /** With `lease`: whether a lease guarded the transfer, and why not ('EAGAIN', 'EACCES', 'no-binding', ...). */
   leased?: boolean;
   leaseReason?: string;
+  /**
+   * With a lease: how the bytes stayed the file's. 'copy' (read/write into socket memory, for any peer on this
+   * host, a pipe or a file: they would otherwise read the file's pages whenever they like) or
+   * 'sendfile-until-acked' (a remote TCP peer: the lease was held until it acknowledged every byte).
+   */
+  leasePath?: LeasePath;
 }
 
 export type FileInput = string | number | FileHandle;
@@ -135,6 +142,7 @@ interface Transfer {
   /** Set when sendfile refused the input on the fast path: the rest goes through read/write. */
   refused?: boolean;
   lease?: Lease;
+  leasePath?: LeasePath;
 }
 
 function validateSendOptions(options: unknown): [Partial<SendFileOptions>, number | bigint | null, number | undefined] {
@@ -180,15 +188,21 @@ export function sendFile(out: net.Socket | number, input: FileInput, options?: S
  * caller holds across several calls (the parts of a multipart response) and releases itself.
  */
 export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number },
-  options: SendFileOptions, held?: Lease): Promise<SendResult> {
+  options: SendFileOptions, held?: HeldLease): Promise<SendResult> {
   return send(out, () => ({ ...file, close() {} }), options, held);
 }
 
-function send(out: net.Socket | number, open: () => Source, options: SendFileOptions | undefined, held?: Lease):
+/** A lease the caller holds across several sends, on the path it chose (and whose wait for acks it owns). */
+export interface HeldLease {
+  lease: Lease;
+  path: LeasePath;
+}
+
+function send(out: net.Socket | number, open: () => Source, options: SendFileOptions | undefined, held?: HeldLease):
   Promise<SendResult> {
   let source: Source | undefined;
   let transfer: Transfer;
-  let leaseInfo: Pick<SendResult, 'leased' | 'leaseReason'> = {};
+  let leaseInfo: Pick<SendResult, 'leased' | 'leaseReason' | 'leasePath'> = {};
   const isSocket = out instanceof net.Socket;
   try {
     const [opts, offset, length] = validateSendOptions(options);
@@ -199,22 +213,35 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
       validateFd(out, 'out');
     }
     source = open();
-    let lease: Lease | undefined = held;
+    let lease: Lease | undefined = held?.lease;
+    let leasePath = held?.path;
     if (opts.lease && !held) {
       [lease, leaseInfo] = takeLease(source, opts.lease, opts.leaseGraceMs ?? 1000);
-      if (lease) source.size = regularSize(source.fd); // as the lease now keeps it
+      if (lease) {
+        source.size = regularSize(source.fd); // as the lease now keeps it
+        leasePath = leaseInfo.leasePath = leasePathFor(out);
+        if (leasePath === 'sendfile-until-acked') lease.guardSocket(socketFd(out as net.Socket)!);
+      }
     }
     const [start, count] = range(offset, length, source.size);
     transfer = {
       inFd: source.fd, path: source.path, regular: source.size >= 0, offset: start, length: count, sent: 0,
-      signal: opts.signal, onProgress: opts.onProgress, lease,
+      signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
     };
   } catch (err) {
     source?.close();
     return Promise.reject(err);
   }
   const lease = transfer.lease;
+  // Our own lease on the sendfile path is held, and the socket's later writes wait, until the peer has it all.
+  const ownUntilAcked = lease !== undefined && !held && transfer.leasePath === 'sendfile-until-acked';
+  const untilAckedBy = (socket: net.Socket, result: SendResult) => (ownUntilAcked
+    ? untilAcked(socket, lease!, result.bytes, transfer.length, transfer.path).then(() => result)
+    : Promise.resolve(result));
   const close = () => {
+    // Released with bytes unacknowledged (a failure, an abort), the lease resets the connection: Node's socket
+    // goes first, so that the reset cannot surface as an 'error' nobody listens to.
+    if (ownUntilAcked && lease!.unacked() > 0) (out as net.Socket).destroy();
     if (!held) lease?.release();
     source!.close();
   };
@@ -228,13 +255,16 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
       close();
       return Promise.reject(err);
     }
-    if (done) {
+    if (done && !ownUntilAcked) {
       close();
       return Promise.resolve(withLease(done));
     }
     // The socket's place in its output queue is taken now: writes made after this call go after the file.
-    pending = enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)), transfer.signal,
-      () => abortError(transfer.sent, transfer.signal));
+    const queueAbort = () => abortError(transfer.sent, transfer.signal);
+    pending = done
+      ? enqueueTransfer(out, () => untilAckedBy(out, done), transfer.signal, queueAbort)
+      : enqueueTransfer(out, (io) => tracked(() => sendToSocket(out, io, transfer)).then((r) => untilAckedBy(out, r)),
+        transfer.signal, queueAbort);
   } else {
     let output: OwnedFd;
     try {
@@ -250,7 +280,7 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
 
 /** A read lease on the source, held through the transfer; or why there is none (true), or an error ('required'). */
 function takeLease(source: Source, mode: true | 'required', graceMs: number):
-  [Lease | undefined, Pick<SendResult, 'leased' | 'leaseReason'>] {
+  [Lease | undefined, Pick<SendResult, 'leased' | 'leaseReason' | 'leasePath'>] {
   try {
     return [leaseFd(source.fd, 'read', true, graceMs, undefined, source.path), { leased: true }];
   } catch (err) {
@@ -275,7 +305,7 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (fd === undefined || socket.destroyed) return;
   let sent: number;
   try {
-    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX));
+    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX), t.leasePath === 'copy');
   } catch (err) {
     if (refused(err)) {
       t.refused = true;
@@ -291,7 +321,9 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
     socket.destroy();
     throw fileTruncated(sent, t.length, t.path);
   }
-  return { bytes: sent, zeroCopy: true };
+  if (t.leasePath !== 'copy') return { bytes: sent, zeroCopy: true };
+  countFallback('lease-copy');
+  return { bytes: sent, zeroCopy: false, fallbackReason: 'lease-copy' };
 }
 
 function fallbackFor(t: Transfer): string | undefined {
@@ -348,6 +380,7 @@ async function engine(outFd: number, t: Transfer): Promise<SendResult> {
   const started = startJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
     signal: t.signal,
     onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
+    copy: t.leasePath === 'copy',
   });
   // After a break the lease thread stops this job before it lets the writer go.
   t.lease?.guard(started.id);
@@ -381,6 +414,8 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
     } catch (err) {
       throw withBytes(err as Error, sent);
     }
+    // Given up natively while we read (JS hears of it later): the chunk may hold a writer's bytes.
+    if (t.lease && !t.lease.held) throw leaseBroken(sent, t.length, t.path);
     if (n === 0) throw fileTruncated(sent, t.length, t.path);
     try {
       await write(chunk.subarray(0, n));

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
@@ -24,7 +24,8 @@ import {
   withBytes,
 } from '../errors';
 import { type Lease, leaseFd } from '../lease';
-import { sendOpenFile } from '../sendfile';
+import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
+import { type HeldLease, sendOpenFile } from '../sendfile';
 import { prematureClose, socketFd } from '../sockets';
 import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
@@ -63,6 +64,8 @@ export interface ServeResult {
   path?: string;
   /** Why the body did not go zero-copy: 'tls', 'http2', 'small-file', 'no-binding', ... */
   fallbackReason?: string;
+  /** With a lease: how the body stayed the file's ('copy' or 'sendfile-until-acked', as sendFile's). */
+  leasePath?: LeasePath;
   /** Why a request was refused (4xx). */
   reason?: string;
   /**
@@ -175,7 +178,7 @@ export async function respondTarget(req: Request, res: Response, target: Target,
 /** A failure before the headers is a 500; one after them destroys the connection. Both in `result.error`. */
 export function failed(res: Response, error: Error & { bytes?: number }, file?: string): ServeResult {
   if (!res.headersSent) return { ...respondStatus(res, 500, 'internal server error'), error };
-  res.destroy();
+  cut(res);
   return { status: res.statusCode, bytes: error.bytes ?? 0, zeroCopy: false, path: file, error };
 }
 
@@ -270,6 +273,16 @@ function bodyOf(ranges: ByteRange[] | undefined, size: number, type: string): Bo
   };
 }
 
+/** A response cut short: the connection destroyed (HTTP/1.x), the stream reset with an error code (HTTP/2), never
+ * an end that looks clean. */
+function cut(res: Response): void {
+  if (isHttp2(res)) {
+    if (!res.stream.closed) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    res.destroy();
+  }
+}
+
 /** HTTP/1.x: headers by Node, corked; each part's framing by socket.write and its bytes by sendFile. */
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
@@ -278,6 +291,8 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   const corked = corkFd !== undefined && cork(corkFd, true);
   let zeroCopy = true;
   let fallbackReason: string | undefined;
+  const held: HeldLease | undefined = file.lease && { lease: file.lease, path: leasePathFor(socket) };
+  if (held?.path === 'sendfile-until-acked') held.lease.guardSocket(socketFd(socket)!);
   try {
     res.writeHead(result.status);
     res.flushHeaders();
@@ -290,7 +305,7 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       const options = { offset: part.range.start, length: part.range.end - part.range.start + 1, signal: s.signal };
       let sent;
       try {
-        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, file.lease);
+        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, held);
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }
@@ -308,7 +323,9 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   } finally {
     if (corked && socketFd(socket) === corkFd) cork(corkFd, false);
   }
+  if (held?.path === 'sendfile-until-acked') await untilAcked(socket, held.lease, result.bytes, body.length, file.path);
   res.end();
+  if (held) result.leasePath = held.path;
   result.zeroCopy = zeroCopy;
   if (fallbackReason) result.fallbackReason = fallbackReason;
   return result;
@@ -356,17 +373,39 @@ function isHttp2(res: Response): res is http2.Http2ServerResponse {
   return 'stream' in res && typeof (res as http2.Http2ServerResponse).stream?.respondWithFD === 'function';
 }
 
-/** HTTP/2: Node reads the file for one range (respondWithFD); multipart or leased bodies are written here. */
+/**
+ * HTTP/2: Node reads the file for one range (respondWithFD); multipart or leased bodies are written here (read
+ * into buffers: a lease's 'copy' path). A body cut short resets the stream with an error code.
+ */
 async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
   result: ServeResult): Promise<ServeResult> {
   const stream = res.stream;
-  const closed = once(stream, 'close');
+  // Resetting the stream (ours, or the client's) emits 'error': what it says is reported, never thrown.
+  let streamError: Error | undefined;
+  stream.on('error', (err) => (streamError ??= err));
+  const closed = new Promise((resolve) => stream.once('close', resolve));
   if (body.parts.length === 1 && !file.lease) {
     const { start, end } = body.parts[0].range;
     const headers: http2.OutgoingHttpHeaders = { ...res.getHeaders(), ':status': result.status };
-    stream.respondWithFD(file.fd, headers, { offset: start, length: end - start + 1 });
+    // Node ends the stream cleanly even when the file ran out early: the end (the response's trailers, which
+    // the compatibility layer sends when asked) waits until the file is seen whole.
+    let truncated: Error | undefined;
+    const sendTrailers = stream.listeners('wantTrailers') as (() => void)[];
+    stream.removeAllListeners('wantTrailers');
+    stream.once('wantTrailers', () => {
+      const size = Number(fs.fstatSync(file.fd).size);
+      if (size >= end + 1) {
+        if (sendTrailers.length === 0) stream.sendTrailers({});
+        for (const send of sendTrailers) send.call(stream);
+        return;
+      }
+      truncated = fileTruncated(Math.max(0, size - start), body.length, file.path);
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    stream.respondWithFD(file.fd, headers, { offset: start, length: body.length, waitForTrailers: true });
     await closed;
-    if (stream.rstCode !== 0 || !stream.writableFinished) throw withBytes(prematureClose(), 0);
+    if (truncated) throw truncated;
+    if (stream.rstCode !== 0 || !stream.writableFinished) throw withBytes(streamError ?? prematureClose(), 0);
     return { ...result, bytes: body.length, fallbackReason: 'http2' };
   }
   res.writeHead(result.status);
@@ -377,19 +416,25 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
   if (body.tail) await write(res, body.tail);
   res.end();
   await closed;
-  return { ...result, bytes: body.length, fallbackReason: 'http2' };
+  if (streamError) throw withBytes(streamError, 0);
+  return { ...result, bytes: body.length, fallbackReason: 'http2', ...(file.lease && { leasePath: 'copy' as const }) };
 }
 
 async function copyRange(res: http2.Http2ServerResponse, file: OpenFile, range: ByteRange, signal?: AbortSignal) {
   for (let at = range.start; at <= range.end;) {
     if (signal?.aborted || file.lease?.broken) {
-      res.stream.close();
+      cut(res);
       throw signal?.aborted ? signal.reason : leaseBroken(at - range.start, range.end - range.start + 1, file.path);
     }
     const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, range.end + 1 - at));
     const { bytesRead } = await readAsync(file.fd, chunk, 0, chunk.length, at);
+    // Given up natively while we read (JS hears of it later): the chunk may hold a writer's bytes.
+    if (file.lease && !file.lease.held) {
+      cut(res);
+      throw leaseBroken(at - range.start, range.end - range.start + 1, file.path);
+    }
     if (bytesRead === 0) {
-      res.stream.close();
+      cut(res);
       throw fileTruncated(at - range.start, range.end - range.start + 1, file.path);
     }
     await write(res, chunk.subarray(0, bytesRead));
