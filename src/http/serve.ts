@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
@@ -31,6 +31,13 @@ import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
 import { type Dotfiles, type Target, resolveTarget } from './resolve';
+
+// node:http2 is loaded when an HTTP/2 response needs it (its caller has loaded it already): loading it when
+// zerocopy is imported would turn the process's stderr non-blocking.
+function internalError(): number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:http2') as typeof http2).constants.NGHTTP2_INTERNAL_ERROR;
+}
 
 export interface ServeOptions {
   /** Serve `path` as a URL path inside this directory; nothing outside it is ever opened. */
@@ -277,7 +284,7 @@ function bodyOf(ranges: ByteRange[] | undefined, size: number, type: string): Bo
  * an end that looks clean. */
 function cut(res: Response): void {
   if (isHttp2(res)) {
-    if (!res.stream.closed) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    if (!res.stream.closed) res.stream.close(internalError());
   } else {
     res.destroy();
   }
@@ -400,7 +407,7 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
         return;
       }
       truncated = fileTruncated(Math.max(0, size - start), body.length, file.path);
-      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      stream.close(internalError());
     });
     stream.respondWithFD(file.fd, headers, { offset: start, length: body.length, waitForTrailers: true });
     await closed;

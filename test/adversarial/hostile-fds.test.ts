@@ -87,8 +87,8 @@ function checkPromises(name: string, lines: Line[]): void {
   for (const slot of ['input', 'out (fd)', 'src', 'dst', 'dest', 'target', 'inFd', 'outFd', 'fdIn', 'fdOut', 'pipeIn',
     'pipeOut', 'pipeWriteFd']) {
     if (!lines.some((l) => l.row.startsWith(`${name} ${slot} = `))) continue;
-    // A closed FileHandle is a closed fd, as fs says: EBADF (raw calls take numbers only).
-    const raw = name.endsWith('Sync') && name !== 'mapSync';
+    // A closed FileHandle is a closed fd, as fs says: EBADF (raw calls and sendFile's output take numbers only).
+    const raw = (name.endsWith('Sync') && name !== 'mapSync') || slot === 'out (fd)';
     const closedHandle = row(slot, 'closed FileHandle').outcome;
     if (raw) expect(closedHandle).toBe('ERR_INVALID_ARG_TYPE');
     else if (name !== 'getLease') expect(closedHandle).toBe('EBADF');
