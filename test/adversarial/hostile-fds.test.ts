@@ -4,9 +4,9 @@
 // child process so that a crash or a blocked event loop is seen and named. What must hold for every row:
 // it settles (by itself, or within ABORT_MS of an abort), with a result or an error that has a `code`; the
 // process lives; the source file is never damaged; and the rows named below give exactly what they promise.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { jsonLines, runChild } from './child';
 
 interface Line {
   row: string;
@@ -27,26 +27,13 @@ const EXPORTS = ['sendfileSync', 'spliceSync', 'teeSync', 'vmspliceSync', 'copyF
   'copyFileRange', 'receiveFile', 'proxy', 'broadcast', 'mapSync', 'map', 'acquireLease', 'getLease'];
 
 /** Runs one export's rows in a child; rejects naming the row in flight when the child dies or hangs. */
-function transcript(exportName: string): Promise<Line[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', [LAUNCH, process.execPath, CALLS, exportName], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const parsed = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { start?: string });
-      const lines = parsed.filter((l) => l.start === undefined);
-      const inFlight = parsed.length > 0 && parsed[parsed.length - 1].start;
-      if (code === 0 && !inFlight) resolve(lines);
-      else {
-        const how = signal === 'SIGKILL' ? `blocked (killed after ${CHILD_TIMEOUT_MS} ms)` : `died (code ${code}, signal ${signal})`;
-        reject(new Error(`${exportName}: the child ${how} during "${inFlight || '?'}"\n${err.slice(-2000)}`));
-      }
-    });
-  });
+async function transcript(exportName: string): Promise<Line[]> {
+  const end = await runChild('python3', [LAUNCH, process.execPath, CALLS, exportName], CHILD_TIMEOUT_MS);
+  const parsed = jsonLines<Line & { start?: string }>(end.out);
+  const inFlight = parsed.length > 0 && parsed[parsed.length - 1].start;
+  if (end.code === 0 && !inFlight) return parsed.filter((l) => l.start === undefined);
+  const how = end.killed ? `blocked (killed after ${CHILD_TIMEOUT_MS} ms)` : `died (code ${end.code}, signal ${end.signal})`;
+  throw new Error(`${exportName}: the child ${how} during "${inFlight || '?'}"\n${end.err.slice(-2000)}`);
 }
 
 const CODE = /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+|ABORT_ERR)$/;

@@ -2,31 +2,23 @@
 // through, an abort) or a hang is seen: another program truncating, rewriting, overwriting and renaming the file
 // under sendFile, copyFileRange and mappings; peers that reset, stall and half-close under sendFile, proxy,
 // receiveFile and serveFile.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomFile, tempDir } from '../helpers';
+import { jsonLines, runChild } from './child';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** Runs a fixture to its end; resolves with its JSON lines, rejects when it dies or outlives `timeoutMs`. */
-function runFixture(name: string, args: string[], timeoutMs: number): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(FIXTURES, name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out.split('\n').filter(Boolean).map((l) => JSON.parse(l)));
-      else reject(new Error(`${name} ended with code ${code}, signal ${signal}\n${out.slice(-2000)}\n${err.slice(-2000)}`));
-    });
-  });
+async function runFixture(name: string, args: string[], timeoutMs: number): Promise<Record<string, unknown>[]> {
+  const end = await runChild(process.execPath, [path.join(FIXTURES, name), ...args], timeoutMs);
+  if (end.code !== 0) {
+    throw new Error(`${name} ended with code ${end.code}, signal ${end.signal}\n${end.out.slice(-2000)}\n${end.err.slice(-2000)}`);
+  }
+  return jsonLines(end.out);
 }
 
 const CODE = /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+|ABORT_ERR)$/;
