@@ -128,6 +128,9 @@ bool MayBlock(int fd) {
   struct stat st;
   if (flags == -1 || (flags & O_NONBLOCK) || fstat(fd, &st) == -1) return false;
   if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1) return false;
+  // An anonymous inode (an epoll fd, an eventfd) has no file type: its read or write answers at once, and an
+  // epoll fd never polls writable, so gating it would wait forever for a write that fails with EINVAL.
+  if ((st.st_mode & S_IFMT) == 0) return false;
   return !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
 }
 

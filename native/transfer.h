@@ -25,7 +25,7 @@ int RangeCached(int fd, int64_t offset, int64_t length);
 
 // Whether a read or write on fd could wait in the kernel: its open file description lacks O_NONBLOCK (a caller's,
 // shared by our dups, so its flags are not ours to change) and it is not a regular file, a block device or a
-// memory device (major 1: /dev/null, /dev/zero, /dev/full, which never wait).
+// memory device (major 1: /dev/null, /dev/zero, /dev/full, which never wait) or an anonymous inode.
 bool MayBlock(int fd);
 
 // Whether fd would take a write (forWrite) or give a read now, without waiting: poll with no timeout. An error
