@@ -16,17 +16,23 @@ export function prematureClose(): Error & { code: string } {
 /**
  * Node's own refusal of a write to this socket now, if it would refuse one, with the code and message that
  * socket.write() gives: after end() (finished or not) ERR_STREAM_WRITE_AFTER_END, after destroy()
- * ERR_STREAM_DESTROYED. A transfer given such a socket sends nothing.
+ * ERR_STREAM_DESTROYED, never connected ERR_SOCKET_CLOSED. A transfer given such a socket sends nothing.
  */
 export function writeRefusal(socket: net.Socket): (Error & { code: string }) | undefined {
   if (socket.writableEnded) return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
   return readRefusal(socket, 'write');
 }
 
-/** The same for a socket a transfer only reads: a destroyed one has nothing more to give. */
+/** The same for a socket a transfer only reads: a destroyed or never connected one has nothing to give. */
 export function readRefusal(socket: net.Socket, call = 'read'): (Error & { code: string }) | undefined {
-  if (!socket.destroyed) return undefined;
-  return Object.assign(new Error(`Cannot call ${call} after a stream was destroyed`), { code: 'ERR_STREAM_DESTROYED' });
+  if (socket.destroyed) {
+    return Object.assign(new Error(`Cannot call ${call} after a stream was destroyed`), { code: 'ERR_STREAM_DESTROYED' });
+  }
+  // Never connected and not connecting: no handle, so nothing can ever flow (socket.write() says the same).
+  if (!socket.connecting && !(socket as unknown as { _handle?: unknown })._handle) {
+    return Object.assign(new Error('Socket is closed'), { code: 'ERR_SOCKET_CLOSED' });
+  }
+  return undefined;
 }
 
 /** Writes chunks through the socket's own write; resolves once the last one has reached the kernel. */

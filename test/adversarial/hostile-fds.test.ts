@@ -71,6 +71,12 @@ function checkPromises(name: string, lines: Line[]): void {
       expect(row(sends[name], 'destroyed socket').peerBytes).toBe(0);
     }
   }
+  // A socket that never connected has nothing to give or take: every socket slot says so at once.
+  for (const slot of ['out (socket)', 'socket', 'a', 'source', 'sink']) {
+    if (lines.some((l) => l.row.startsWith(`${name} ${slot} = `))) {
+      expect(row(slot, 'never connected socket').outcome).toBe('ERR_SOCKET_CLOSED');
+    }
+  }
   for (const slot of ['input', 'out (fd)', 'src', 'dst', 'dest', 'target', 'inFd', 'outFd', 'fdIn', 'fdOut', 'pipeIn',
     'pipeOut', 'pipeWriteFd']) {
     if (!lines.some((l) => l.row.startsWith(`${name} ${slot} = `))) continue;
