@@ -236,6 +236,10 @@ ssize_t ReadWriteStep(Job* j, int64_t want, const char** syscall) {
       *syscall = "read";
       return n;
     }
+    if (j->spec.leaseHeld && !j->spec.leaseHeld->load()) {
+      *syscall = "lease";
+      return -ECANCELED;  // read after the lease was given up: possibly a writer's bytes, never sent
+    }
   }
   *syscall = "write";
   return FlushBuffer(j);
@@ -546,7 +550,7 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     j->readWrite = spec.outOffset >= 0;
     j->fallbackReason = "copy_file_range-refused";
   }
-  if (spec.copy) {
+  if (spec.leaseHeld) {
     j->readWrite = true;
     j->fallbackReason = "lease-copy";
   }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "lease.h"
+
 namespace zc {
 namespace engine {
 
@@ -67,7 +69,9 @@ struct Spec {
   bool shutdownOnEof;  // kSplice: shutdown(SHUT_WR) the output when the input ends (a relay's half-close)
   int64_t maxLag;      // kBroadcast: a sink further behind than this is dropped
   std::vector<int> sinkFds;  // kBroadcast: the sinks it starts with (duplicated), numbered 1..n
-  bool copy;                 // kSendfile: read/write from the start (a lease's copy for a peer on this host)
+  // kSendfile under a lease, for a peer on this host: read/write from the start, so that the destination holds
+  // copies, and a chunk is written only if this flag still reads true after it was read (else -ECANCELED).
+  lease::HeldFlag leaseHeld;
 };
 
 // Sets the thread count; only before the first Submit. Returns 0 or -EBUSY.

@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "js_channel.h"
+#include "lease.h"
 #include "transfer.h"
 
 namespace zc {
@@ -79,7 +80,7 @@ Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
 }
 
 // submit(kind, outFd, inFd, offset|null, outOffset|null, length (-1: until the end, for 'splice'), progress,
-//        pipeSize, shutdownOnEof, maxLag, sinkFds, copy) -> job id
+//        pipeSize, shutdownOnEof, maxLag, sinkFds, copyUnderLease (a lease id, 0: none)) -> job id
 Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
@@ -116,7 +117,8 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
       spec.sinkFds.push_back(v.As<Napi::Number>().Int32Value());
     }
   }
-  spec.copy = ArgFlag(info, 11);
+  int copyUnderLease = info[11].IsNumber() ? info[11].As<Napi::Number>().Int32Value() : 0;
+  if (copyUnderLease > 0) spec.leaseHeld = lease::HeldFlagOf(copyUnderLease);
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
@@ -168,14 +170,16 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
 constexpr int64_t kFastChunk = 4 << 20;
 constexpr size_t kCopyChunk = 256 << 10;
 
-// pread + write through a buffer, so that the socket holds a copy (a lease's path for a peer on this host).
-// Returns bytes written, 0 at end of file, or -errno (-EAGAIN: the socket is full, nothing written).
-ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length) {
+// pread + write through a buffer, so that the socket holds a copy (a lease's path for a peer on this host); a
+// chunk read after the lease was given up is never written. Returns bytes written, 0 at end of file, or -errno
+// (-EAGAIN: the socket is full, nothing written; -ECANCELED: the lease is gone).
+ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease::HeldFlag& held) {
   static thread_local std::unique_ptr<char[]> buffer(new char[kCopyChunk]);
   ssize_t n;
   do n = pread(in, buffer.get(), length < kCopyChunk ? length : kCopyChunk, *offset);
   while (n == -1 && errno == EINTR);
   if (n <= 0) return n == 0 ? 0 : -errno;
+  if (!held->load()) return -ECANCELED;
   ssize_t w;
   do w = write(out, buffer.get(), static_cast<size_t>(n));
   while (w == -1 && errno == EINTR);
@@ -184,9 +188,10 @@ ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length) {
   return w;
 }
 
-// sendfileFast(outFd, inFd, offset, length, copy) -> bytes sent right now on the JS thread, or -1 when the range
-// is not entirely in the page cache (a read could block on the disk: the engine must do it). Stops at EAGAIN or
-// end of file; the caller caps `length` so the event loop never stalls. `copy`: read/write instead of sendfile.
+// sendfileFast(outFd, inFd, offset, length, copyUnderLease) -> bytes sent right now on the JS thread, or -1 when
+// the range is not entirely in the page cache (a read could block on the disk: the engine must do it). Stops at
+// EAGAIN, end of file, or a lease given up; the caller caps `length` so the event loop never stalls.
+// `copyUnderLease` (a lease id, 0: none): read/write instead of sendfile, each chunk only while the lease holds.
 Napi::Value SendfileFastJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int out, in;
@@ -196,14 +201,16 @@ Napi::Value SendfileFastJs(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &out) || !ArgFd(info, 1, &in) || !ArgOffset(info, 2, &offset, &hasOffset) ||
       !ArgLength(info, 3, SIZE_MAX, &length) || !hasOffset)
     return env.Undefined();
-  bool copy = ArgFlag(info, 4);
+  int copyUnderLease = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 0;
+  bool copy = copyUnderLease > 0;
+  lease::HeldFlag held = copy ? lease::HeldFlagOf(copyUnderLease) : nullptr;
   if (RangeCached(in, offset, static_cast<int64_t>(length)) != 1) return Napi::Number::New(env, -1);
   int64_t sent = 0, calls = 0;
   int64_t left = static_cast<int64_t>(length);
   ssize_t r = 0;
   while (left > 0) {
     size_t want = static_cast<size_t>(left < kFastChunk ? left : kFastChunk);
-    r = copy ? CopyThrough(out, in, &offset, want) : Sendfile(out, in, &offset, want);
+    r = copy ? CopyThrough(out, in, &offset, want, held) : Sendfile(out, in, &offset, want);
     calls++;
     if (r <= 0) break;
     sent += r;

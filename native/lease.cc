@@ -31,6 +31,7 @@ struct Lease {
   int graceMs;
   bool broken = false;
   bool released = false;
+  std::shared_ptr<std::atomic<bool>> held = std::make_shared<std::atomic<bool>>(true);  // !released, lock-free
   int64_t deadline = 0;  // CLOCK_MONOTONIC ms, for 'hold'
   uint64_t job = 0;      // a guarded transfer, stopped before the lease is given up
   int socket = -1;       // our duplicate of a guarded socket, reset before the lease is given up with bytes queued
@@ -75,6 +76,7 @@ void GiveUp(Lease& l) {
   if (l.released) return;
   if (l.broken && l.job != 0) engine::CancelAndWait(l.job, kStopTimeoutMs);
   if (l.socket >= 0 && sock::Unacked(l.socket) > 0) sock::Reset(l.socket);
+  l.held->store(false);  // before the writer can proceed
   fcntl(l.fd, F_SETLEASE, F_UNLCK);
   l.released = true;
 }
@@ -228,6 +230,13 @@ bool Held(int id) {
   std::lock_guard<std::mutex> lock(gMutex);
   auto it = gLeases.find(id);
   return it != gLeases.end() && !it->second.released;
+}
+
+HeldFlag HeldFlagOf(int id) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  auto it = gLeases.find(id);
+  if (it == gLeases.end() || it->second.released) return std::make_shared<const std::atomic<bool>>(false);
+  return it->second.held;
 }
 
 void Release(int id) {

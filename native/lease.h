@@ -5,6 +5,7 @@
 #pragma once
 #include <stdint.h>
 
+#include <atomic>
 #include <memory>
 
 namespace zc {
@@ -41,6 +42,12 @@ int64_t Unacked(int id);
 
 // Whether the lease is still held: false once given up (a break's grace ran out, or Release).
 bool Held(int id);
+
+// The same as a flag that any thread may read without a lock, cleared before the lease is given up: bytes read
+// while it still reads true after the read are the file's own (no writer the lease holds back has proceeded).
+// A flag that is already false for an unknown id.
+using HeldFlag = std::shared_ptr<const std::atomic<bool>>;
+HeldFlag HeldFlagOf(int id);
 
 // Gives a lease up (F_UNLCK) and forgets it. Idempotent.
 void Release(int id);

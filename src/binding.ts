@@ -49,14 +49,14 @@ export interface NativeBinding {
     sinkId: number, unwritten: Buffer | null) => void): void;
   submit(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadcast', outFd: number, inFd: number,
     offset: number | bigint | null, outOffset: number | bigint | null, length: number, progress: boolean,
-    pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[], copy: boolean): number;
+    pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[], copyUnderLease: number): number;
   addSink(job: number, fd: number): number;
   removeSink(job: number, sinkId: number): void;
   cancel(job: number): void;
   configure(engineThreads: number): boolean;
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
     activeJobs: number; engineThreads: number; pooledPipes: number };
-  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number, copy: boolean): number;
+  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number, copyUnderLease: number): number;
   /** The errnos (negative) with which a zero-copy call refuses a kind of fd: read/write takes over. */
   refusals: number[];
 

@@ -20,7 +20,7 @@ import {
   withBytes,
 } from './errors';
 import { type OwnedFd, fdInfo, handleFd, isFileHandle, mayRead, mayWrite, openPath, ownFd } from './fds';
-import { writeWaiting } from './nonblocking';
+import { advance, writeWaiting } from './nonblocking';
 import { type FileInput, type Source, openSource } from './sendfile';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
@@ -58,14 +58,14 @@ async function openOutput(dst: OwnedFd | string): Promise<OwnedFd & { opened: bo
  * on both sides, however it was named (a symlink, a hard link, a second fd: st_dev + st_ino tell):
  * overlapping ranges are refused before a byte moves, in copy_file_range's order (EBADF for an fd it could not
  * use, then EINVAL), since no fallback may take them over (read/write would read back what it had just written).
- * Returns the output's stat.
+ * Returns whether the output is a regular file other than the source: only such a file may be cut to the copy.
  */
 function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offsetIn: number,
-  outOffset: number | bigint | null, count: number): fs.Stats {
+  outOffset: number | bigint | null, count: number): boolean {
   const inStat = fs.fstatSync(source.fd);
   const outStat = fs.fstatSync(output.fd);
   if (outStat.isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'copy_file_range');
-  if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat;
+  if (inStat.dev !== outStat.dev || inStat.ino !== outStat.ino) return outStat.isFile();
   const info = output.opened ? undefined : fdInfo(output.fd);
   if (!mayWrite(info) || !mayRead(fdInfo(source.fd))) throw systemError(-os.constants.errno.EBADF, 'copy_file_range');
   // An fd's position comes from /proc; where it cannot be known, the ranges are taken to overlap.
@@ -73,7 +73,7 @@ function checkOutput(source: Source, output: OwnedFd & { opened: boolean }, offs
   if (at === undefined || (Number(at) + count > offsetIn && Number(at) < offsetIn + count)) {
     throw systemError(-os.constants.errno.EINVAL, 'copy_file_range', source.path);
   }
-  return outStat;
+  return false;
 }
 
 /** Copies a range of one file into another inside the kernel. Resolves with the bytes copied. */
@@ -114,12 +114,13 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
     const outFd = output.fd;
     // A path is written from its start, unless it names a FIFO (which has no offsets).
     const outOffset = offsetOut ?? (output.opened && fs.fstatSync(outFd).isFile() ? 0 : null);
-    const outStat = checkOutput(source, output, offsetIn, outOffset, count);
+    const otherFile = checkOutput(source, output, offsetIn, outOffset, count);
     const copied = await tracked(() => binding
       ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
       : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
-    // A path given without offsetOut ends up holding exactly the copy.
-    if (output.opened && offsetOut === null && outStat.isFile()) await ftruncateAsync(outFd, copied);
+    // A path given without offsetOut ends up holding exactly the copy (never the source itself: a copy within
+    // one file leaves the rest of it as it was).
+    if (output.opened && offsetOut === null && otherFile) await ftruncateAsync(outFd, copied);
     return copied;
   } finally {
     source.close();
@@ -150,7 +151,7 @@ async function readWrite(inFd: number, outFd: number, offsetIn: number, outOffse
     const n = (await readAsync(inFd, buffer, 0, Math.min(buffer.length, length - done), offsetIn + done)).bytesRead;
     if (n === 0) throw fileTruncated(done, length, path);
     for (let w = 0; w < n;) {
-      const at = outOffset === null ? null : Number(outOffset) + done + w;
+      const at = advance(outOffset, done + w);
       try {
         w += (await writeWaiting(outFd, buffer, w, n - w, at, signal)).bytesWritten;
       } catch (err) {

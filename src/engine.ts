@@ -30,8 +30,11 @@ export interface JobOptions {
   /** 'broadcast' jobs: the sinks it starts with, numbered 1..n in this order. */
   sinkFds?: number[];
   onNotice?: (notice: SinkNotice) => void;
-  /** 'sendfile' jobs: read/write from the start, so that the destination holds copies (a lease's 'copy' path). */
-  copy?: boolean;
+  /**
+   * 'sendfile' jobs under this lease (its native id): read/write from the start, so that the destination holds
+   * copies (a lease's 'copy' path), and a chunk read after the lease was given up is never written (ECANCELED).
+   */
+  copyUnderLease?: number;
 }
 
 /** Something that happened to one sink of a broadcast job. */
@@ -83,7 +86,7 @@ export function startJob(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadc
   options: JobOptions = {}): { id: number; done: Promise<JobResult> } {
   const { signal, onProgress, onNotice } = options;
   const id = binding!.submit(kind, outFd, inFd, offset, outOffset, length, onProgress !== undefined,
-    options.pipeSize ?? 0, options.shutdownOnEof ?? false, options.maxLag ?? 0, options.sinkFds ?? [], options.copy ?? false);
+    options.pipeSize ?? 0, options.shutdownOnEof ?? false, options.maxLag ?? 0, options.sinkFds ?? [], options.copyUnderLease ?? 0);
   const done = new Promise<JobResult>((resolve) => {
     const cancel = () => binding!.cancel(id);
     signal?.addEventListener('abort', cancel, { once: true });

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { asSyscallError, systemError, unsupported } from './errors';
-import { type FdInfo, type OwnedFd, appends, fdInfo, mayRead, mayWrite, reopenFifo } from './fds';
+import { type FdInfo, type OwnedFd, appends, fdInfo, mayRead, mayWrite, reopenNonBlocking } from './fds';
 
 type Offset = number | bigint | null;
 
@@ -158,7 +158,7 @@ export function sendfile(outFd: number, inFd: number, offset: Offset, length: nu
  * does, while the caller's fd keeps its flags. Returns what to close afterwards.
  */
 function nonBlockingSide(fd: number, isPipe: boolean, nonBlock: boolean): OwnedFd | undefined {
-  return nonBlock && isPipe ? reopenFifo(fd) : undefined;
+  return nonBlock && isPipe ? reopenNonBlocking(fd) : undefined;
 }
 
 export function splice(fdIn: number, fdOut: number, length: number, offsetIn: Offset, offsetOut: Offset,

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
+import * as tty from 'node:tty';
 import { promisify } from 'node:util';
 import { binding } from './binding';
 import { asSyscallError, systemError } from './errors';
@@ -25,13 +26,13 @@ export function handleFd(handle: FileHandle, syscall: string): number {
 }
 
 /**
- * A duplicate of `fd` that we own. A blocking FIFO is reopened non-blocking (see reopenFifo). Without the
+ * A duplicate of `fd` that we own. A blocking FIFO or terminal is reopened non-blocking (see reopenNonBlocking). Without the
  * binding, a regular file to read is reopened through Linux's /proc/self/fd (a new file description: fine,
  * transfers pass explicit offsets); otherwise the caller's fd is used as it is.
  */
 export function ownFd(fd: number, forReading: boolean): OwnedFd {
-  const fifo = reopenFifo(fd);
-  if (fifo) return fifo;
+  const reopened = reopenNonBlocking(fd);
+  if (reopened) return reopened;
   if (binding) {
     const copy = binding.dup(fd);
     return { fd: copy, close: () => fs.closeSync(copy) };
@@ -82,18 +83,20 @@ export function requireReadable(fd: number, refusal: () => Error): void {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * A caller's blocking FIFO (a pipe), reopened through /proc/self/fd as an open file description of our own with
- * the same access mode and O_NONBLOCK: no read or write of ours can then wait on it (and an abort can stop us),
- * while the caller's fd keeps its flags (a dup would share them, so setting O_NONBLOCK on one changes the
- * caller's). Undefined for anything else, for a FIFO already non-blocking, or where /proc cannot reopen it (a
- * write end whose reader has gone answers ENXIO: writes to it fail at once with EPIPE anyway).
+ * A caller's blocking FIFO (a pipe) or terminal, reopened through /proc/self/fd as an open file description of our
+ * own with the same access mode and O_NONBLOCK (and O_NOCTTY: a terminal never becomes our controlling one): no
+ * read or write of ours can then wait on it (and an abort can stop us), while the caller's fd keeps its flags (a
+ * dup would share them, so setting O_NONBLOCK on one changes the caller's). A terminal polls writable with less
+ * room than a gated write asks for, so the engine's poll-first guard would block on one. Undefined for anything
+ * else, for a description already non-blocking, or where /proc cannot reopen it (a write end whose reader has
+ * gone answers ENXIO: writes to it fail at once with EPIPE anyway).
  */
-export function reopenFifo(fd: number): OwnedFd | undefined {
+export function reopenNonBlocking(fd: number): OwnedFd | undefined {
   try {
-    if (!fs.fstatSync(fd).isFIFO()) return undefined;
+    if (!fs.fstatSync(fd).isFIFO() && !tty.isatty(fd)) return undefined;
     const info = fdInfo(fd);
     if (!info || info.flags & fs.constants.O_NONBLOCK) return undefined;
-    const copy = fs.openSync(`/proc/self/fd/${fd}`, (info.flags & O_ACCMODE) | fs.constants.O_NONBLOCK);
+    const copy = fs.openSync(`/proc/self/fd/${fd}`, (info.flags & O_ACCMODE) | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
     return { fd: copy, close: () => fs.closeSync(copy) };
   } catch {
     return undefined; // not open (the caller of ownFd reports EBADF), or no /proc

@@ -99,6 +99,11 @@ export class Lease extends EventEmitter {
     return this.#id === 0 || !binding ? 0 : binding.leaseUnacked(this.#id);
   }
 
+  /** @internal The native lease's id (0 once released), for transfers that copy under it. */
+  get nativeId(): number {
+    return this.#id;
+  }
+
   /** @internal Whether the lease is held right now: the lease thread may have given it up before JS heard. */
   get held(): boolean {
     return this.#id !== 0 && binding !== null && binding.leaseHeld(this.#id);

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { binding } from './binding';
-import { abortError } from './errors';
+import { abortError, unsupported } from './errors';
 
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
@@ -46,9 +46,30 @@ export function readWaiting(fd: number, buffer: Buffer, offset: number, length: 
   return untilReady(fd, false, () => readAsync(fd, buffer, offset, length, position), signal);
 }
 
+/** A write position: a number, a bigint (offsets past 2^53), or null for the fd's own position. */
+export type Position = number | bigint | null;
+
+/** `base + n`, exact: a bigint stays a bigint. */
+export function advance(base: Position, n: number): Position {
+  if (base === null) return null;
+  return typeof base === 'bigint' ? base + BigInt(n) : base + n;
+}
+
+/**
+ * fs.write takes only exact numbers (it writes a bigint position at the fd's position, and a number past 2^53
+ * is rounded): a position it cannot address is refused rather than written somewhere else.
+ */
+function exactPosition(position: Position): number | null {
+  if (position !== null && position > Number.MAX_SAFE_INTEGER) {
+    throw unsupported('a write offset beyond 2^53', 'fs.write cannot address it');
+  }
+  return position === null ? null : Number(position);
+}
+
 /** fs.write as a promise that waits out EAGAIN. */
-export function writeWaiting(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null,
+export function writeWaiting(fd: number, buffer: Uint8Array, offset: number, length: number, position: Position,
   signal?: AbortSignal): Promise<{ bytesWritten: number }> {
+  const at = exactPosition(position);
   return untilReady(fd, true,
-    (gated) => writeAsync(fd, buffer, offset, gated ? Math.min(length, GATED_WRITE) : length, position), signal);
+    (gated) => writeAsync(fd, buffer, offset, gated ? Math.min(length, GATED_WRITE) : length, at), signal);
 }

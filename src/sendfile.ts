@@ -305,14 +305,19 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (fd === undefined || socket.destroyed) return;
   let sent: number;
   try {
-    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX), t.leasePath === 'copy');
+    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX), copyUnderLease(t));
   } catch (err) {
     if (refused(err)) {
       t.refused = true;
       return;
     }
     socket.destroy();
-    throw withBytes(err as SystemError, 0);
+    throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, 0);
+  }
+  // A copy stops at the first chunk read after the lease was given up: what went out is the file's, the rest never.
+  if (leaseGone(t) && sent < t.length) {
+    socket.destroy();
+    throw leaseBroken(Math.max(sent, 0), t.length, t.path);
   }
   if (sent <= 0) return;
   t.sent = sent;
@@ -324,6 +329,16 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (t.leasePath !== 'copy') return { bytes: sent, zeroCopy: true };
   countFallback('lease-copy');
   return { bytes: sent, zeroCopy: false, fallbackReason: 'lease-copy' };
+}
+
+/** The native lease a 'copy' transfer copies under (0: it sends with sendfile). */
+function copyUnderLease(t: Transfer): number {
+  return t.leasePath === 'copy' ? t.lease?.nativeId ?? 0 : 0;
+}
+
+/** The lease was given up (the lease thread may act before JS hears of it). */
+function leaseGone(t: Transfer): boolean {
+  return t.lease !== undefined && !t.lease.held;
 }
 
 function fallbackFor(t: Transfer): string | undefined {
@@ -380,7 +395,7 @@ async function engine(outFd: number, t: Transfer): Promise<SendResult> {
   const started = startJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
     signal: t.signal,
     onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
-    copy: t.leasePath === 'copy',
+    copyUnderLease: copyUnderLease(t),
   });
   // After a break the lease thread stops this job before it lets the writer go.
   t.lease?.guard(started.id);
@@ -388,7 +403,7 @@ async function engine(outFd: number, t: Transfer): Promise<SendResult> {
   sent += job.bytes;
   if (job.fallbackReason) countFallback(job.fallbackReason);
   if (job.error) {
-    if (job.error.code === 'ECANCELED' && t.lease?.broken && !t.signal?.aborted) {
+    if (job.error.code === 'ECANCELED' && leaseGone(t) && !t.signal?.aborted) {
       throw leaseBroken(sent, t.length, t.path);
     }
     if (job.error.code === 'ECANCELED') throw abortError(sent, t.signal);
@@ -415,7 +430,7 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
       throw withBytes(err as Error, sent);
     }
     // Given up natively while we read (JS hears of it later): the chunk may hold a writer's bytes.
-    if (t.lease && !t.lease.held) throw leaseBroken(sent, t.length, t.path);
+    if (leaseGone(t)) throw leaseBroken(sent, t.length, t.path);
     if (n === 0) throw fileTruncated(sent, t.length, t.path);
     try {
       await write(chunk.subarray(0, n));

@@ -21,7 +21,7 @@ import {
   withBytes,
 } from './errors';
 import { type OwnedFd, handleFd, isFileHandle, openPathSync, ownFd, requireWritable } from './fds';
-import { writeWaiting } from './nonblocking';
+import { advance, writeWaiting } from './nonblocking';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
@@ -240,7 +240,7 @@ async function receive(socket: net.Socket, dest: OwnedFd | string, length: numbe
 async function receiveSplice(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
   pipeSize: number, signal: AbortSignal | undefined): Promise<number> {
   const input = takeInput(socket);
-  const at = (n: number) => (offset === null ? null : Number(offset) + n);
+  const at = (n: number) => advance(offset, n);
   // Taken from the socket and not yet written: Node's buffered bytes, written first, up to `length`. Whatever is
   // left of them (past `length`, or after a failure) goes back to the socket, ahead of the rest.
   const held = [...input.buffered];
@@ -336,7 +336,7 @@ function receiveStream(socket: net.Socket, fd: number, length: number | undefine
       pumping = true;
       while (pending.length > 0 && !outcome?.stop) {
         const chunk = pending[0];
-        const position = offset === null ? null : Number(offset) + written;
+        const position = advance(offset, written);
         try {
           const n = (await writeWaiting(fd, chunk, 0, chunk.length, position, signal)).bytesWritten;
           written += n;

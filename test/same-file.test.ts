@@ -1,7 +1,7 @@
 // One file on both sides of a copy, however it is named (the same path, a symlink, a hard link, a second fd, a
 // FileHandle): overlapping ranges are refused with EINVAL as copy_file_range(2) refuses them and the file keeps
-// every byte; ranges that do not overlap are copied. A destination path is cut to the copy's length only after
-// the copy has succeeded. Native and forced fallback (the vitest projects) give the same results.
+// every byte; ranges that do not overlap are copied, and the file is never cut. Another file named as the
+// destination path is cut to the copy's length only after the copy has succeeded. Native and forced fallback (the vitest projects) give the same results.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,25 @@ describe('copyFileRange with one file on both sides', () => {
     else if (typeof dst === 'object') await dst.close();
   });
 
+  it.each(names)('a range onto the start of the same file through %s, by path: copied, the rest kept, never cut',
+    async (_, name) => {
+      const { file, data } = fresh();
+      const dst = await name(file);
+      // Empty ranges (none to overlap) and the second half onto the first: a path destination is cut to the copy
+      // only when it is another file.
+      expect(await copyFileRange(file, dst, { length: 0 })).toBe(0);
+      expect(await copyFileRange(file, dst, { offsetIn: SIZE })).toBe(0);
+      expect(sha256(fs.readFileSync(file))).toBe(sha256(data));
+      if (typeof dst === 'string') {
+        expect(await copyFileRange(file, dst, { offsetIn: SIZE / 2 })).toBe(SIZE / 2);
+        const after = fs.readFileSync(file);
+        expect(after.length).toBe(SIZE);
+        expect(sha256(after)).toBe(sha256(Buffer.concat([data.subarray(SIZE / 2), data.subarray(SIZE / 2)])));
+      }
+      if (typeof dst === 'number') fs.closeSync(dst);
+      else if (typeof dst === 'object') await dst.close();
+    });
+
   it('overlapping ranges by offset: EINVAL, the file unchanged', async () => {
     const { file, data } = fresh();
     await expect(copyFileRange(file, file, { offsetIn: 0, offsetOut: 4096, length: 8192 })).rejects.toMatchObject(refused);
@@ -89,10 +108,12 @@ describe('copyFileRange with one file on both sides', () => {
     const { file: dst } = fresh();
     expect(await copyFileRange(src, dst)).toBe(5000);
     expect(sha256(fs.readFileSync(dst))).toBe(sha256(data));
-    // A range of a file into its own start, from a part it does not overlap: the file becomes that range.
+    // A range of a file into its own start, from a part it does not overlap: copied, and the file is not cut.
     const { file, data: whole } = fresh();
     expect(await copyFileRange(file, file, { offsetIn: SIZE - 1000, length: 1000 })).toBe(1000);
-    expect(sha256(fs.readFileSync(file))).toBe(sha256(whole.subarray(SIZE - 1000)));
+    const expected = Buffer.from(whole);
+    whole.copy(expected, 0, SIZE - 1000);
+    expect(sha256(fs.readFileSync(file))).toBe(sha256(expected));
   });
 });
 
