@@ -138,6 +138,9 @@ export class Broadcast extends EventEmitter {
     // Each sink's output is held (its queue flushed first) for as long as it takes part.
     const hold = (state: SinkState, first: Buffer[]) => new Promise<void>((ready) => {
       enqueueTransfer(state.socket, async (io) => {
+        // end() may have been queued behind an earlier transfer after this sink joined: it gets nothing more.
+        const refusal = writeRefusal(state.socket, true);
+        if (refusal) throw refusal;
         await writeThrough(io, first);
         state.bytes = first.reduce((n, c) => n + c.length, 0);
         ready();
@@ -221,9 +224,9 @@ export class Broadcast extends EventEmitter {
     });
     let ended = false;
     const live = () => [...this.#sinks.values()].filter((s) => !s.left);
-    const drop = (state: SinkState) => {
+    const drop = (state: SinkState, error?: Error) => {
       state.left = true;
-      this.#drop(state);
+      this.#drop(state, error);
     };
     // Backpressure: the source waits while a sink holds more than HIGH_WATER; a sink that trails the least
     // loaded by more than maxLag, or keeps the others waiting for more than a second, is dropped.
@@ -254,8 +257,9 @@ export class Broadcast extends EventEmitter {
       const sinks = live();
       const least = Math.min(...sinks.map((st) => st.socket.writableLength));
       for (const state of sinks) {
-        if (state.socket.writableLength - least > maxLag) {
-          drop(state);
+        const refusal = writeRefusal(state.socket); // ended (or ending) since it joined: no byte more
+        if (refusal || state.socket.writableLength - least > maxLag) {
+          drop(state, refusal);
           continue;
         }
         state.socket.write(chunk);

@@ -147,7 +147,8 @@ class CopyBacking implements Backing {
     } finally {
       if (this.ownsFd) fs.closeSync(this.fd);
       // Zeros, as a real mapping reads after unmap(). No detach: zlib, socket and fs writes may still hold it.
-      this.buffer.fill(0);
+      // One the caller detached (transferred to a worker) is no longer ours to touch.
+      if (this.buffer.byteLength > 0) this.buffer.fill(0);
     }
   }
 }
@@ -438,7 +439,9 @@ export async function map(target: MapTarget, options?: MapOptions): Promise<Mapp
   const req = validateRequest(options);
   const given = targetFd(target);
   if (given) {
-    const st = fs.fstatSync(given.fd);
+    // Off the JS thread as for a path: a loop of `await map(fd)` must give the event loop a turn, where the
+    // finalizers of dropped mappings run (else their address ranges pile up to vm.max_map_count).
+    const st = await fstatAsync(given.fd);
     return mapOpened(given, st.size, st.isFile(), req);
   }
   const fd = await openAsync(target as string, openFlags(req.mode));

@@ -208,7 +208,7 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     const [opts, offset, length] = validateSendOptions(options);
     if (isSocket) {
       const refusal = writeRefusal(out);
-      if (refusal) throw refusal;
+      if (refusal) throw withBytes(refusal, 0);
     } else {
       validateFd(out, 'out');
     }
@@ -356,7 +356,7 @@ async function sendToFd(outFd: number, t: Transfer): Promise<SendResult> {
 
 async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Promise<SendResult> {
   // Ended or destroyed while this transfer waited for its turn.
-  const refusal = writeRefusal(socket);
+  const refusal = writeRefusal(socket, true);
   if (refusal) throw withBytes(refusal, t.sent);
   const fd = socketFd(socket);
   const reason = socket instanceof tls.TLSSocket ? 'tls' : fallbackFor(t) ?? (fd === undefined ? 'no-fd' : undefined);

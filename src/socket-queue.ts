@@ -74,9 +74,13 @@ class OutputQueue {
     }) as net.Socket['write'];
     socket.end = ((...args: EndArgs) => {
       this.items.push({ kind: 'end', args });
+      this.endQueued = true;
       return socket;
     }) as net.Socket['end'];
   }
+
+  /** end() was called and waits its turn: the socket is ending, and takes no more transfers. */
+  endQueued = false;
 
   add(run: (io: SocketIo) => Promise<void>): void {
     this.items.push({ kind: 'transfer', run });
@@ -169,6 +173,11 @@ export function enqueueTransfer<T>(socket: net.Socket, transfer: (io: SocketIo) 
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** end() was called on this socket while a transfer owned it, and waits its turn. */
+export function isEnding(socket: net.Socket): boolean {
+  return queues.get(socket)?.endQueued ?? false;
+}
 
 /** A transfer owns or waits for this socket's output. */
 export function hasQueue(socket: net.Socket): boolean {

@@ -1,6 +1,6 @@
 // Small facts about net.Sockets shared by the transfers that take them over.
 import type * as net from 'node:net';
-import type { SocketIo } from './socket-queue';
+import { type SocketIo, isEnding } from './socket-queue';
 
 /** The fd under a net.Socket (libuv's handle), or undefined when it has none (not connected, closed). */
 export function socketFd(socket: net.Socket): number | undefined {
@@ -15,11 +15,15 @@ export function prematureClose(): Error & { code: string } {
 
 /**
  * Node's own refusal of a write to this socket now, if it would refuse one, with the code and message that
- * socket.write() gives: after end() (finished or not) ERR_STREAM_WRITE_AFTER_END, after destroy()
+ * socket.write() gives: after end() (finished, or queued behind a transfer) ERR_STREAM_WRITE_AFTER_END, after destroy()
  * ERR_STREAM_DESTROYED, never connected ERR_SOCKET_CLOSED. A transfer given such a socket sends nothing.
  */
-export function writeRefusal(socket: net.Socket): (Error & { code: string }) | undefined {
-  if (socket.writableEnded) return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+export function writeRefusal(socket: net.Socket, atTurn = false): (Error & { code: string }) | undefined {
+  // At a transfer's turn in the output queue, only an end() queued before it has run (writableEnded); one queued
+  // after it does not concern it.
+  if (socket.writableEnded || (!atTurn && isEnding(socket))) {
+    return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+  }
   return readRefusal(socket, 'write');
 }
 

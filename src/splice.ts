@@ -119,6 +119,9 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
     const input = takeInput(from);
     counts[key] = 0;
     return enqueueTransfer(to, async (io) => {
+      // end() may have been queued behind an earlier transfer on `to`: it gets nothing more.
+      const refusal = writeRefusal(to, true);
+      if (refusal) throw refusal;
       await writeThrough(io, input.buffered);
       counts[key] = input.bufferedBytes;
       const job = await runJob('splice', socketFd(to)!, socketFd(from)!, null, null, -1, {

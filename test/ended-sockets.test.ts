@@ -13,6 +13,8 @@ const { file } = randomFile(dir, 8 << 20, 'eight-mib');
 
 interface Connection {
   ours: net.Socket;
+  /** The other end. */
+  peer: net.Socket;
   /** Everything the peer received, once its side has closed. */
   received: Promise<Buffer>;
   close(): void;
@@ -32,7 +34,7 @@ async function connection(): Promise<Connection> {
   peer.on('end', () => peer.end());
   peer.on('error', () => {});
   const received = new Promise<Buffer>((resolve) => peer.once('close', () => resolve(Buffer.concat(chunks))));
-  return { ours, received, close: () => (ours.destroy(), peer.destroy()) };
+  return { ours, peer, received, close: () => (ours.destroy(), peer.destroy()) };
 }
 
 type State = 'ended' | 'ending' | 'destroyed';
@@ -126,10 +128,29 @@ describe('a socket ended while a sendFile waits in its queue', () => {
     const c = await connection();
     const first = sendFile(c.ours, file);
     c.ours.end(); // queued behind the first file
-    const late = sendFile(c.ours, file);
+    const late = sendFile(c.ours, file).catch((err) => err); // refused at once: the socket is ending
     expect((await first).bytes).toBe(8 << 20);
-    await expect(late).rejects.toMatchObject({ code: 'ERR_STREAM_WRITE_AFTER_END', message: 'write after end', bytes: 0 });
+    expect(await late).toMatchObject({ code: 'ERR_STREAM_WRITE_AFTER_END', message: 'write after end', bytes: 0 });
     expect(sha256(await c.received)).toBe(sha256(fs.readFileSync(file)));
     c.close();
+  });
+
+  it('refuses a relay into it (proxy, broadcast): the peer gets the file and nothing more', async () => {
+    for (const relay of ['proxy', 'broadcast'] as const) {
+      const c = await connection();
+      const other = await connection(); // the relay's source: its peer sends a few bytes, then ends
+      const first = sendFile(c.ours, file);
+      c.ours.end(); // queued behind the file: the socket is ending
+      other.peer.end('after the end');
+      if (relay === 'proxy') {
+        await expect(proxy(other.ours, c.ours)).rejects.toMatchObject({ code: 'ERR_STREAM_WRITE_AFTER_END' });
+      } else {
+        expect(() => broadcast(other.ours, [c.ours])).toThrow(expect.objectContaining({ code: 'ERR_STREAM_WRITE_AFTER_END' }));
+      }
+      expect((await first).bytes).toBe(8 << 20);
+      expect(sha256(await c.received), relay).toBe(sha256(fs.readFileSync(file)));
+      c.close();
+      other.close();
+    }
   });
 });
