@@ -377,9 +377,10 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
     if (code === 'ERR_FILE_TRUNCATED' || code === 'ERR_LEASE_BROKEN' || code === 'ECONNRESET' || code === 'EPIPE') {
       socket.destroy();
     }
-    if (closed.signal.aborted && !t.signal?.aborted) {
-      // The socket closed under us: report why (a reset peer), else that it closed early.
-      throw withBytes(socketError ?? prematureClose(), (err as { bytes?: number }).bytes ?? 0);
+    if ((closed.signal.aborted || socket.destroyed) && !t.signal?.aborted) {
+      // The socket closed under us (its 'close' may still be on its way): report why (a reset peer), else that
+      // it closed early.
+      throw withBytes(socketError ?? prematureClose(), (err as { bytes?: number }).bytes ?? t.sent);
     }
     throw err;
   } finally {

@@ -49,6 +49,7 @@ describe('peers that reset, stall and half-close', () => {
       'sendFile: the peer resets mid-transfer': reset,
       'sendFile: the peer stalls, the caller aborts': 'ABORT_ERR',
       'sendFile: the peer half-closes and keeps reading': `ok ${64 << 20}`,
+      'sendFile: the caller destroys the socket from onProgress': 'ERR_STREAM_PREMATURE_CLOSE',
       'proxy: one side resets mid-relay': reset,
       'proxy: one side stalls, the caller aborts': 'ABORT_ERR',
       'proxy: both sides half-close in turn': `ok ${1 << 20}/${1 << 20}`,
