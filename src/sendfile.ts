@@ -373,13 +373,14 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
     if (reason) return await readWrite({ ...t, signal }, reason, (chunk) => socketWrite(socket, io, chunk, signal));
     return await engine(fd!, { ...t, signal });
   } catch (err) {
+    // The socket closed under us (its 'close' may still be on its way), not by our own destroy() below.
+    const closedUnderUs = closed.signal.aborted || socket.destroyed;
     const code = (err as SystemError).code;
     if (code === 'ERR_FILE_TRUNCATED' || code === 'ERR_LEASE_BROKEN' || code === 'ECONNRESET' || code === 'EPIPE') {
       socket.destroy();
     }
-    if ((closed.signal.aborted || socket.destroyed) && !t.signal?.aborted) {
-      // The socket closed under us (its 'close' may still be on its way): report why (a reset peer), else that
-      // it closed early.
+    if (closedUnderUs && !t.signal?.aborted) {
+      // Report why (a reset peer), else that it closed early.
       throw withBytes(socketError ?? prematureClose(), (err as { bytes?: number }).bytes ?? t.sent);
     }
     throw err;
