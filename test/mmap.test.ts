@@ -78,6 +78,16 @@ describe('truncation by another process', () => {
     }
   }, 300_000);
 
+  /** What readInto throws (undefined when it does not). */
+  function readIntoError(mapping: Mapping, target: Buffer): (Error & { code?: string; bytes?: number }) | undefined {
+    try {
+      mapping.readInto(target);
+    } catch (e) {
+      return e as Error & { code?: string; bytes?: number };
+    }
+    return undefined;
+  }
+
   it.skipIf(FALLBACK)('readInto copies what was valid, then throws ERR_MAPPING_TRUNCATED with the count', () => {
     const file = path.join(dir, 'read-into');
     const data = randomBytes(10 * 4096);
@@ -85,12 +95,7 @@ describe('truncation by another process', () => {
     const mapping = mapSync(file, { offset: 100 });
     execFileSync('truncate', ['-s', '5000', file]);
     const target = Buffer.alloc(mapping.length, 0xff);
-    let err: (Error & { code?: string; bytes?: number }) | undefined;
-    try {
-      mapping.readInto(target);
-    } catch (e) {
-      err = e as typeof err;
-    }
+    const err = readIntoError(mapping, target);
     expect(err?.code).toBe('ERR_MAPPING_TRUNCATED');
     expect(err?.bytes).toBe(5000 - 100);
     expect(target.subarray(0, 4900).equals(data.subarray(100, 5000))).toBe(true);
@@ -110,12 +115,7 @@ describe('truncation by another process', () => {
     fs.ftruncateSync(fd, 5000);
     fs.closeSync(fd);
     const target = Buffer.alloc(mapping.length, 0xff);
-    let err: (Error & { code?: string; bytes?: number }) | undefined;
-    try {
-      mapping.readInto(target);
-    } catch (e) {
-      err = e as typeof err;
-    }
+    const err = readIntoError(mapping, target);
     expect(err?.code).toBe('ERR_MAPPING_TRUNCATED');
     expect(err?.bytes).toBe(2 * 4096 - 100);
     expect(target.subarray(0, 4900).equals(data.subarray(100, 5000))).toBe(true);
