@@ -21,9 +21,10 @@ describe('backpressure', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const report = JSON.parse(run.stdout);
-    // Stalled: the Readable made at most a chunk or two past the mark (64 KiB chunks), and the socket counts them.
+    // Stalled: the Readable made at most a chunk or two past the mark (64 KiB chunks), and the socket counts them
+    // (write() answers false from the mark on, as Node's does: at 64 KiB, Node 22's default mark, one chunk).
     expect(report.stalled.produced).toBeLessThanOrEqual(4 * 64 * 1024);
-    expect(report.stalled.writableLength).toBeGreaterThan(report.stalled.highWaterMark);
+    expect(report.stalled.writableLength).toBeGreaterThanOrEqual(report.stalled.highWaterMark);
     expect(report.stalled.writableNeedDrain).toBe(true);
     expect(report.drains).toBeGreaterThan(0);
     expect(report.sent).toBe(8 * MiB + 5);
