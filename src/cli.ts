@@ -191,9 +191,15 @@ function runServer(config: Config): void {
 
   const drain = () => {
     stopping = true;
+    let closed = false;
+    // Closed before the log line says so: a client that reads it and connects must be refused.
+    server.close(() => {
+      closed = true;
+      finish();
+    });
+    server.closeIdleConnections();
     log(`${prefix}stopping: no new connections; ${pending.size} response(s) in flight have ${config.drainMs / 1000} s to finish` +
       (cluster.isWorker ? '' : ' (a second signal exits at once)'));
-    let closed = false;
     const timer = setTimeout(() => {
       cutting = true;
       server.closeAllConnections();
@@ -204,11 +210,6 @@ function runServer(config: Config): void {
       if (!cluster.isWorker) log('stopped');
       process.exit(0);
     };
-    server.close(() => {
-      closed = true;
-      finish();
-    });
-    server.closeIdleConnections();
   };
 
   server.on('error', (err: NodeJS.ErrnoException) => {
