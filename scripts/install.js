@@ -28,13 +28,13 @@ function nodeGyp() {
   }
 }
 
-/** Compiles into build/, passing node-gyp's output through; on failure, the cause node-gyp names. */
+/** Compiles into build/; on failure, the cause node-gyp names (its whole log with npm's --loglevel verbose). */
 function build() {
   const [command, ...args] = nodeGyp();
-  const run = spawnSync(command, [...args, 'rebuild'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
+  const run = spawnSync(command, [...args, 'rebuild'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (run.error) return `cannot run node-gyp: ${run.error.code ?? run.error.message}`;
-  process.stderr.write(run.stderr);
   if (run.status === 0) return undefined;
+  if (/^(verbose|silly)$/.test(process.env.npm_config_loglevel ?? '')) process.stderr.write(run.stdout + run.stderr);
   // node-gyp ends with "gyp ERR! stack Error: <cause>" (no Python, `make` not found, a compile error, ...).
   const cause = /gyp ERR! stack (?:Error: )?(.+)/.exec(run.stderr)?.[1];
   return cause ?? `node-gyp exited with ${run.status ?? run.signal}`;
