@@ -31,7 +31,8 @@ function nodeGyp() {
 /** Compiles into build/; on failure, the cause node-gyp names (its whole log with npm's --loglevel verbose). */
 function build() {
   const [command, ...args] = nodeGyp();
-  const run = spawnSync(command, [...args, 'rebuild'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawnSync(command, [...args, 'rebuild'],
+    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   if (run.error) return `cannot run node-gyp: ${run.error.code ?? run.error.message}`;
   if (run.status === 0) return undefined;
   if (/^(verbose|silly)$/.test(process.env.npm_config_loglevel ?? '')) process.stderr.write(run.stdout + run.stderr);

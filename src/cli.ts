@@ -3,6 +3,7 @@
 import cluster from 'node:cluster';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +24,8 @@ interface Option {
 const OPTIONS: Option[] = [
   { name: 'port', short: 'p', value: '<n>', default: '8080', help: 'port to listen on; 0 picks a free one' },
   { name: 'host', short: 'H', value: '<address>', default: '127.0.0.1', help: 'address to listen on' },
-  { name: 'workers', short: 'w', value: '<n|auto>', default: '1', help: 'processes sharing the port (node:cluster); auto: one per core' },
+  { name: 'workers', short: 'w', value: '<n|auto>', default: '1',
+    help: 'processes sharing the port (node:cluster); auto: one per core' },
   { name: 'drain-timeout', short: 'd', value: '<seconds>', default: '10',
     help: 'on SIGINT/SIGTERM, how long responses in flight may go on before they are cut; a second signal exits at once' },
   { name: 'max-age', short: 'm', value: '<seconds>', help: 'send Cache-Control: public, max-age=<seconds>' },
@@ -100,21 +102,29 @@ function parse(argv: string[]): Config | undefined {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got ${values.port}`);
   const workers = values.workers === 'auto' ? os.availableParallelism() : Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1) fail(`--workers must be a whole number from 1, or auto, got ${values.workers}`);
+  if (!Number.isInteger(workers) || workers < 1) {
+    fail(`--workers must be a whole number from 1, or auto, got ${values.workers}`);
+  }
   const drain = Number(values['drain-timeout']);
-  if (!(drain >= 0 && Number.isFinite(drain))) fail(`--drain-timeout must be seconds from 0, got ${values['drain-timeout']}`);
+  if (!(drain >= 0 && Number.isFinite(drain))) {
+    fail(`--drain-timeout must be seconds from 0, got ${values['drain-timeout']}`);
+  }
   const maxAge = values['max-age'] === undefined ? undefined : Number(values['max-age']);
-  if (maxAge !== undefined && !(Number.isInteger(maxAge) && maxAge >= 0)) fail(`--max-age must be whole seconds, got ${values['max-age']}`);
+  if (maxAge !== undefined && !(Number.isInteger(maxAge) && maxAge >= 0)) {
+    fail(`--max-age must be whole seconds, got ${values['max-age']}`);
+  }
   const root = path.resolve(dir);
   if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) fail(`${root} is not a directory`);
   return {
     root, port, host: values.host as string, workers, drainMs: drain * 1000, maxAge,
-    lease: values.lease === true, listing: values.listing === true, cors: values.cors === true, quiet: values.quiet === true,
+    lease: values.lease === true, listing: values.listing === true, cors: values.cors === true,
+    quiet: values.quiet === true,
   };
 }
 
 function version(): string {
-  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 function fail(message: string): never {
@@ -198,8 +208,8 @@ function runServer(config: Config): void {
       finish();
     });
     server.closeIdleConnections();
-    log(`${prefix}stopping: no new connections; ${pending.size} response(s) in flight have ${config.drainMs / 1000} s to finish` +
-      (cluster.isWorker ? '' : ' (a second signal exits at once)'));
+    log(`${prefix}stopping: no new connections; ${pending.size} response(s) in flight have ` +
+      `${config.drainMs / 1000} s to finish${cluster.isWorker ? '' : ' (a second signal exits at once)'}`);
     const timer = setTimeout(() => {
       cutting = true;
       server.closeAllConnections();
@@ -217,7 +227,7 @@ function runServer(config: Config): void {
     process.exit(1);
   });
   server.listen(config.port, config.host, () => {
-    if (!cluster.isWorker) log(`Serving ${config.root} at ${urlOf(server.address() as { address: string; port: number })}`);
+    if (!cluster.isWorker) log(`Serving ${config.root} at ${urlOf(server.address() as net.AddressInfo)}`);
   });
 
   if (cluster.isWorker) {
@@ -250,7 +260,8 @@ function runPrimary(config: Config): void {
   for (let i = 0; i < config.workers; i++) cluster.fork();
   onSignals(() => {
     stopping = true;
-    log(`stopping ${config.workers} workers: in-flight responses have ${config.drainMs / 1000} s (a second signal exits at once)`);
+    log(`stopping ${config.workers} workers: in-flight responses have ${config.drainMs / 1000} s ` +
+      '(a second signal exits at once)');
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send('drain');
   }, (signal) => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');

@@ -34,7 +34,8 @@ export function respondListing(req: Request, res: Response, root: string): Serve
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (urlPath !== '/') items.unshift('../');
   const links = items.map((name) => {
-    const href = name === '../' ? name : `./${encodeURIComponent(name.replace(/\/$/, ''))}${name.endsWith('/') ? '/' : ''}`;
+    const bare = name.replace(/\/$/, '');
+    const href = name === '../' ? name : `./${encodeURIComponent(bare)}${name === bare ? '' : '/'}`;
     return `<li><a href="${escapeHtml(href)}">${escapeHtml(name)}</a></li>`;
   });
   const title = `Index of ${escapeHtml(urlPath)}`;
