@@ -75,12 +75,6 @@ export interface NativeBinding {
   setCork(socketFd: number, on: boolean): boolean;
 }
 
-/** How to get zero-copy back where the addon did not load (the install script says the same). */
-const FIX = 'install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
-
-/** The fallback chosen on purpose, for tests and comparisons: not an accident worth a warning. */
-const forced = process.env.ZEROCOPY_FORCE_FALLBACK === '1';
-
 function load(): { binding: NativeBinding | null; reason?: string } {
   if (forced) {
     return { binding: null, reason: 'forced off by ZEROCOPY_FORCE_FALLBACK=1' };
@@ -106,6 +100,12 @@ function load(): { binding: NativeBinding | null; reason?: string } {
     return { binding: null, reason: `${cause}; every call uses read/write. To fix it, ${FIX}` };
   }
 }
+
+/** How to get zero-copy back where the addon did not load (the install script says the same). */
+const FIX = 'install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
+
+/** The fallback chosen on purpose, for tests and comparisons: not an accident worth a warning. */
+const forced = process.env.ZEROCOPY_FORCE_FALLBACK === '1';
 
 const loaded = load();
 
