@@ -1,5 +1,6 @@
 // Counters since the process started: how much really went zero-copy, and why not where it did not.
 import { binding } from './binding';
+import { warnNoBinding } from './fallback-warning';
 
 export interface Stats {
   /** Bytes moved by sendfile / splice / copy_file_range inside the kernel. */
@@ -25,6 +26,7 @@ let active = 0;
 
 /** A transfer fell back for `reason`. */
 export function countFallback(reason: string): void {
+  if (reason === 'no-binding') warnNoBinding();
   fallbacks[reason] = (fallbacks[reason] ?? 0) + 1;
 }
 
