@@ -1,0 +1,229 @@
+#include "direct.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cachestat.h"
+
+namespace zc {
+namespace direct {
+
+namespace {
+
+// Bytes per syscall of a read or write: a cancel is seen between two of them.
+constexpr int64_t kChunk = 8 << 20;
+
+int64_t PageSize() { return sysconf(_SC_PAGESIZE); }
+
+int OpenRetrying(const char* path, int flags, mode_t mode) {
+  int fd;
+  do fd = open(path, flags, mode);
+  while (fd == -1 && errno == EINTR);
+  return fd == -1 ? -errno : fd;
+}
+
+// The logical block size of the device under fd's filesystem (or of fd itself, a block device), or 0.
+uint32_t LogicalBlockSize(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) == -1) return 0;
+  if (!S_ISBLK(st.st_mode)) {
+    char path[64];
+    snprintf(path, sizeof path, "/sys/dev/block/%u:%u/queue/logical_block_size", major(st.st_dev),
+             minor(st.st_dev));
+    FILE* f = fopen(path, "re");
+    unsigned size = 0;
+    if (f != nullptr) {
+      if (fscanf(f, "%u", &size) != 1) size = 0;
+      fclose(f);
+    }
+    return size;
+  }
+  int size = 0;
+  return ioctl(fd, BLKSSZGET, &size) == 0 && size > 0 ? static_cast<uint32_t>(size) : 0;
+}
+
+// Drops a range that was just read or written buffered from the page cache (what O_DIRECT would have left
+// alone). Advice: its failure changes no byte, so it is not an error of the read or write.
+void DropRange(int fd, bool written, int64_t offset, int64_t length) {
+  if (written) sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                       SYNC_FILE_RANGE_WAIT_AFTER);
+  posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
+}
+
+}  // namespace
+
+int OpenPath(const char* path, int flags, mode_t mode, Opened* out) {
+  int fd = OpenRetrying(path, flags | O_DIRECT | O_CLOEXEC, mode);
+  out->direct = fd != -EINVAL;
+  out->reason = out->direct ? nullptr : "refused";
+  if (fd == -EINVAL) fd = OpenRetrying(path, flags | O_CLOEXEC, mode);
+  if (fd < 0) return fd;
+  out->fd = fd;
+  struct statfs fs;
+  if (out->direct && fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
+    // Our own open file description: clearing O_DIRECT touches nobody else's.
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
+    out->direct = false;
+    out->reason = "tmpfs";
+  }
+  return 0;
+}
+
+int Reopen(int fd, Opened* out) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags == -1) return -errno;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  // The access mode and O_APPEND carry over; O_CREAT and O_TRUNC would act again, so they do not.
+  return OpenPath(path, flags & (O_ACCMODE | O_APPEND), 0, out);
+}
+
+int GetAlignment(int fd, Alignment* out) {
+#ifdef STATX_DIOALIGN
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN) != 0 &&
+      stx.stx_dio_offset_align != 0) {
+    out->memory = stx.stx_dio_mem_align;
+    out->offset = stx.stx_dio_offset_align;
+    return 0;
+  }
+#endif
+  uint32_t size = LogicalBlockSize(fd);
+  if (size == 0) {
+    struct stat st;
+    if (fstat(fd, &st) == -1) return -errno;
+    size = static_cast<uint32_t>(st.st_blksize);
+  }
+  out->memory = out->offset = size;
+  return 0;
+}
+
+int Transfer(int fd, bool write, const struct iovec* iov, int count, int64_t position, bool dropCache,
+             const std::atomic<bool>* cancelled, int64_t* moved, const char** syscall) {
+  std::vector<struct iovec> rest(iov, iov + count);
+  size_t first = 0;
+  *syscall = write ? "pwritev" : "preadv";
+  while (first < rest.size()) {
+    if (cancelled != nullptr && cancelled->load()) return -ECANCELED;
+    // At most kChunk bytes (and IOV_MAX buffers) per call, the last buffer cut short if need be.
+    std::vector<struct iovec> call;
+    int64_t want = 0;
+    for (size_t i = first; i < rest.size() && want < kChunk && call.size() < IOV_MAX; i++) {
+      struct iovec part = rest[i];
+      part.iov_len = std::min<size_t>(part.iov_len, static_cast<size_t>(kChunk - want));
+      call.push_back(part);
+      want += static_cast<int64_t>(part.iov_len);
+    }
+    ssize_t n;
+    do n = write ? pwritev(fd, call.data(), static_cast<int>(call.size()), position)
+                 : preadv(fd, call.data(), static_cast<int>(call.size()), position);
+    while (n == -1 && errno == EINTR);
+    if (n < 0) return -errno;
+    if (n == 0) return 0;  // end of file (a write of 0 bytes cannot happen: no buffer is empty)
+    if (dropCache) DropRange(fd, write, position, n);
+    position += n;
+    *moved += n;
+    for (size_t left = static_cast<size_t>(n); left > 0;) {
+      size_t take = std::min(left, rest[first].iov_len);
+      rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + take;
+      rest[first].iov_len -= take;
+      left -= take;
+      if (rest[first].iov_len == 0) first++;
+    }
+    if (!write && n < want) return 0;  // a short read: the file ended
+  }
+  return 0;
+}
+
+int Sync(int fd, bool metadata) {
+  int r;
+  do r = metadata ? fsync(fd) : fdatasync(fd);
+  while (r == -1 && errno == EINTR);
+  return r == -1 ? -errno : 0;
+}
+
+namespace {
+
+// mincore(2) on a temporary read-only mapping of the range: which pages are resident. The range is page-aligned.
+int MincoreCached(int fd, int64_t offset, int64_t length, int64_t* pages, const char** syscall) {
+  *syscall = "mmap";
+  void* base = mmap(nullptr, static_cast<size_t>(length), PROT_READ, MAP_SHARED, fd, offset);
+  if (base == MAP_FAILED) return -errno;
+  int64_t count = (length + PageSize() - 1) / PageSize();
+  std::vector<unsigned char> vec(static_cast<size_t>(count));
+  *syscall = "mincore";
+  int err = mincore(base, static_cast<size_t>(length), vec.data()) == -1 ? -errno : 0;
+  munmap(base, static_cast<size_t>(length));
+  *pages = 0;
+  for (unsigned char v : vec) *pages += v & 1;
+  return err;
+}
+
+}  // namespace
+
+int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const char** syscall) {
+  *syscall = "fstat";
+  struct stat st;
+  if (fstat(fd, &st) == -1) return -errno;
+  int64_t end = length < 0 ? st.st_size : std::min<int64_t>(st.st_size, offset + length);
+  out->size = std::max<int64_t>(0, end - offset);
+  out->cached = 0;
+  out->dirty = out->writeback = 0;
+  out->cachestat = true;
+  if (out->size == 0) return 0;
+  int64_t page = PageSize();
+  int64_t start = offset & ~(page - 1);
+  int64_t span = end - start;
+  Cachestat cs;
+  *syscall = "cachestat";
+  int err = CachestatRange(fd, start, span, &cs);
+  if (err == 0) {
+    out->cached = std::min<int64_t>(out->size, static_cast<int64_t>(cs.nrCache) * page);
+    out->dirty = std::min<int64_t>(out->size, static_cast<int64_t>(cs.nrDirty) * page);
+    out->writeback = std::min<int64_t>(out->size, static_cast<int64_t>(cs.nrWriteback) * page);
+    return 0;
+  }
+  if (err != -ENOSYS) return err;
+  out->cachestat = false;
+  out->dirty = out->writeback = -1;
+  int64_t pages = 0;
+  if ((err = MincoreCached(fd, start, span, &pages, syscall)) < 0) return err;
+  out->cached = std::min<int64_t>(out->size, pages * page);
+  return 0;
+}
+
+int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
+  *syscall = "sync_file_range";
+  if (sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                              SYNC_FILE_RANGE_WAIT_AFTER) == -1)
+    return -errno;
+  *syscall = "posix_fadvise";
+  return -posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
+}
+
+int Prefetch(int fd, int64_t offset, int64_t length) { return -posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED); }
+
+void* AllocateAligned(size_t size, size_t alignment) {
+  void* p = nullptr;
+  if (posix_memalign(&p, alignment, size == 0 ? alignment : size) != 0) return nullptr;
+  memset(p, 0, size);
+  return p;
+}
+
+}  // namespace direct
+}  // namespace zc
