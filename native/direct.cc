@@ -218,11 +218,38 @@ int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
 
 int Prefetch(int fd, int64_t offset, int64_t length) { return -posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED); }
 
+namespace {
+constexpr size_t kMappedBlock = 1 << 20;  // from this size on, a block is its own mapping
+}  // namespace
+
 void* AllocateAligned(size_t size, size_t alignment) {
-  void* p = nullptr;
-  if (posix_memalign(&p, alignment, size == 0 ? alignment : size) != 0) return nullptr;
-  memset(p, 0, size);
-  return p;
+  if (size < kMappedBlock) {
+    void* p = nullptr;
+    if (posix_memalign(&p, alignment, size == 0 ? alignment : size) != 0) return nullptr;
+    memset(p, 0, size);
+    return p;
+  }
+  // Mappings start on a page; for a larger alignment, map the slack too and unmap what lies outside the block.
+  size_t page = static_cast<size_t>(PageSize());
+  size_t slack = alignment > page ? alignment : 0;
+  size_t length = (size + page - 1) / page * page;
+  void* base = mmap(nullptr, length + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return nullptr;
+  uintptr_t start = reinterpret_cast<uintptr_t>(base);
+  uintptr_t aligned = (start + alignment - 1) & ~(static_cast<uintptr_t>(alignment) - 1);
+  if (aligned > start) munmap(base, aligned - start);
+  size_t tail = start + length + slack - (aligned + length);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + length), tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void FreeAligned(void* block, size_t size) {
+  if (size < kMappedBlock) {
+    free(block);
+    return;
+  }
+  size_t page = static_cast<size_t>(PageSize());
+  munmap(block, (size + page - 1) / page * page);
 }
 
 }  // namespace direct

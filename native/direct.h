@@ -67,8 +67,12 @@ int Evict(int fd, int64_t offset, int64_t length, const char** syscall);
 // posix_fadvise WILLNEED over the range: the kernel starts reading it in and returns.
 int Prefetch(int fd, int64_t offset, int64_t length);
 
-// A zero-filled block of `size` bytes aligned to `alignment` (a power of two >= sizeof(void*)); free() frees it.
+// A zero-filled block of `size` bytes aligned to `alignment` (a power of two >= sizeof(void*)), or nullptr.
+// Big blocks are fresh anonymous mappings, whose pages the kernel zero-fills on first touch: filling them here
+// would fault every page in at once (measured here: 5.4 s for 512 MiB on a loaded VM; Buffer.alloc 33 ms).
 void* AllocateAligned(size_t size, size_t alignment);
+// Frees what AllocateAligned(size, ...) returned.
+void FreeAligned(void* block, size_t size);
 
 }  // namespace direct
 }  // namespace zc

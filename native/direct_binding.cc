@@ -2,7 +2,6 @@
 // threads (a direct read waits for the device: never on the JS thread, never in libuv's pool) and complete
 // through this environment's dispatcher.
 #include <fcntl.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -214,10 +213,13 @@ Napi::Value AlignedBufferJs(const Napi::CallbackInfo& info) {
   void* memory = direct::AllocateAligned(size, alignment);
   if (memory == nullptr) return ThrowErrno(env, -ENOMEM, "posix_memalign");
   napi_value buffer;
+  // The size travels as the finalizer's hint: FreeAligned needs it.
   napi_status status = napi_create_external_buffer(
-      env, size, memory, [](napi_env, void* data, void*) { free(data); }, nullptr, &buffer);
+      env, size, memory,
+      [](napi_env, void* data, void* hint) { direct::FreeAligned(data, reinterpret_cast<uintptr_t>(hint)); },
+      reinterpret_cast<void*>(static_cast<uintptr_t>(size)), &buffer);
   if (status != napi_ok) {
-    free(memory);
+    direct::FreeAligned(memory, size);
     if (status == napi_no_external_buffers_allowed) return env.Null();
     if (!env.IsExceptionPending()) ThrowErrno(env, -ENOMEM, "napi_create_external_buffer");
     return env.Undefined();
