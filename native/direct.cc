@@ -73,6 +73,11 @@ int OpenPath(const char* path, int flags, mode_t mode, Opened* out) {
   out->reason = out->direct ? nullptr : "refused";
   if (fd == -EINVAL) fd = OpenRetrying(path, flags | O_CLOEXEC, mode);
   if (fd < 0) return fd;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    close(fd);
+    return -EISDIR;  // a directory opens read-only, and no read of it would work
+  }
   out->fd = fd;
   struct statfs fs;
   if (out->direct && fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC) {

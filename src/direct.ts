@@ -191,6 +191,16 @@ function open(target: unknown, flags: unknown, options: unknown): Opened {
     return { ...o, reason: o.reason as DirectReason | null, ownsFd: true };
   }
   const own = fd === undefined ? fs.openSync(target as string, access, mode) : fd;
+  let isDir: boolean;
+  try {
+    isDir = fs.fstatSync(own).isDirectory(); // EBADF now for an fd that is not open, as reopening names it
+  } catch (err) {
+    throw asSyscallError(err, 'open');
+  }
+  if (isDir) {
+    if (fd === undefined) fs.closeSync(own);
+    throw systemError(-os.constants.errno.EISDIR, 'open', typeof target === 'string' ? target : undefined);
+  }
   return { fd: own, ownsFd: fd === undefined, direct: false, reason: 'no-binding', alignment: 1, bufferAlignment: 1 };
 }
 
@@ -352,6 +362,7 @@ export class DirectFile {
     let moved = 0;
     let at = Number(pos);
     for (const v of views) {
+      if (v.byteLength === 0) continue; // also a detached view, which Buffer.from refuses
       const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       for (let done = 0; done < bytes.length;) {
         let n: number;
@@ -376,6 +387,7 @@ export class DirectFile {
     let moved = 0;
     let at = Number(position);
     for (const v of views) {
+      if (v.byteLength === 0) continue; // also a detached view, which Buffer.from refuses
       const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       for (let done = 0; done < bytes.length;) {
         if (signal?.aborted) throw abortError(moved, signal);
@@ -437,6 +449,16 @@ export function residency(file: DirectTarget | DirectFile, range?: ResidencyRang
   }
 }
 
+/** Without the binding no advice can be given: false, once the fd is known to be open (EBADF as fstat names it). */
+function fallbackCannot(fd: number): false {
+  try {
+    fs.fstatSync(fd);
+  } catch (err) {
+    throw asSyscallError(err, 'fstat');
+  }
+  return false;
+}
+
 /**
  * Drops a range (default: the whole file) from the page cache (POSIX_FADV_DONTNEED), after writing its dirty
  * pages back (the kernel drops only clean pages), so this waits for the device when pages are dirty.
@@ -446,7 +468,7 @@ export function evict(file: DirectTarget | DirectFile, range?: ResidencyRange): 
   const [offset, length] = validateRange(range);
   const t = rangeTarget(file, 'posix_fadvise');
   try {
-    if (!binding) return false;
+    if (!binding) return fallbackCannot(t.fd);
     binding.evict(t.fd, offset, length);
     return true;
   } finally {
@@ -462,7 +484,7 @@ export function prefetch(file: DirectTarget | DirectFile, range?: ResidencyRange
   const [offset, length] = validateRange(range);
   const t = rangeTarget(file, 'posix_fadvise');
   try {
-    if (!binding) return false;
+    if (!binding) return fallbackCannot(t.fd);
     binding.prefetch(t.fd, offset, length);
     return true;
   } finally {
