@@ -65,33 +65,49 @@ void DropRange(int fd, bool written, int64_t offset, int64_t length) {
   posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
 }
 
+// What direct I/O can work on: regular files, block and character devices. A directory is EISDIR; a FIFO, socket
+// or anonymous inode is ESPIPE, what a positional read or write of it answers.
+int CheckKind(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) == -1) return -errno;
+  if (S_ISDIR(st.st_mode)) return -EISDIR;
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) return -ESPIPE;
+  return 0;
+}
+
 }  // namespace
 
 int OpenPath(const char* path, int flags, mode_t mode, Opened* out) {
-  int fd = OpenRetrying(path, flags | O_DIRECT | O_CLOEXEC, mode);
+  // O_NONBLOCK so that a FIFO (refused right after) cannot block the open; cleared once the file is known.
+  int base = flags | O_CLOEXEC | O_NONBLOCK;
+  int fd = OpenRetrying(path, base | O_DIRECT, mode);
   out->direct = fd != -EINVAL;
   out->reason = out->direct ? nullptr : "refused";
-  if (fd == -EINVAL) fd = OpenRetrying(path, flags | O_CLOEXEC, mode);
+  if (fd == -EINVAL) fd = OpenRetrying(path, base, mode);
   if (fd < 0) return fd;
-  struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  int err = CheckKind(fd);
+  if (err < 0) {
     close(fd);
-    return -EISDIR;  // a directory opens read-only, and no read of it would work
+    return err;
   }
   out->fd = fd;
+  // Our own open file description: changing its flags touches nobody else's.
+  int own = fcntl(fd, F_GETFL) & ~O_NONBLOCK;
   struct statfs fs;
   if (out->direct && fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
-    // Our own open file description: clearing O_DIRECT touches nobody else's.
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
+    own &= ~O_DIRECT;
     out->direct = false;
     out->reason = "tmpfs";
   }
+  fcntl(fd, F_SETFL, own);
   return 0;
 }
 
 int Reopen(int fd, Opened* out) {
   int flags = fcntl(fd, F_GETFL);
   if (flags == -1) return -errno;
+  int err = CheckKind(fd);  // before opening: reopening a FIFO or socket through /proc could block or fail oddly
+  if (err < 0) return err;
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   // The access mode and O_APPEND carry over; O_CREAT and O_TRUNC would act again, so they do not.
@@ -164,6 +180,25 @@ int Sync(int fd, bool metadata) {
 
 namespace {
 
+// Only regular files and block devices have a page cache to ask about or advise: a directory is EISDIR, anything
+// else ESPIPE. *size: the file's size (a block device's from BLKGETSIZE64).
+int CachedKind(int fd, int64_t* size, const char** syscall) {
+  *syscall = "fstat";
+  struct stat st;
+  if (fstat(fd, &st) == -1) return -errno;
+  *size = st.st_size;
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    *syscall = "ioctl";
+    if (ioctl(fd, BLKGETSIZE64, &bytes) == -1) return -errno;
+    *size = static_cast<int64_t>(bytes);
+    return 0;
+  }
+  *syscall = "posix_fadvise";
+  if (S_ISDIR(st.st_mode)) return -EISDIR;
+  return S_ISREG(st.st_mode) ? 0 : -ESPIPE;
+}
+
 // mincore(2) on a temporary read-only mapping of the range: which pages are resident. The range is page-aligned.
 int MincoreCached(int fd, int64_t offset, int64_t length, int64_t* pages, const char** syscall) {
   *syscall = "mmap";
@@ -182,10 +217,10 @@ int MincoreCached(int fd, int64_t offset, int64_t length, int64_t* pages, const 
 }  // namespace
 
 int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const char** syscall) {
-  *syscall = "fstat";
-  struct stat st;
-  if (fstat(fd, &st) == -1) return -errno;
-  int64_t end = length < 0 ? st.st_size : std::min<int64_t>(st.st_size, offset + length);
+  int64_t fileSize = 0;
+  int err = CachedKind(fd, &fileSize, syscall);
+  if (err < 0) return err;
+  int64_t end = length < 0 ? fileSize : std::min<int64_t>(fileSize, offset + length);
   out->size = std::max<int64_t>(0, end - offset);
   out->cached = 0;
   out->dirty = out->writeback = 0;
@@ -196,7 +231,7 @@ int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const c
   int64_t span = end - start;
   Cachestat cs;
   *syscall = "cachestat";
-  int err = CachestatRange(fd, start, span, &cs);
+  err = CachestatRange(fd, start, span, &cs);
   if (err == 0) {
     out->cached = std::min<int64_t>(out->size, static_cast<int64_t>(cs.nrCache) * page);
     out->dirty = std::min<int64_t>(out->size, static_cast<int64_t>(cs.nrDirty) * page);
@@ -213,6 +248,9 @@ int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const c
 }
 
 int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
+  int64_t size;
+  int err = CachedKind(fd, &size, syscall);
+  if (err < 0) return err;
   *syscall = "sync_file_range";
   if (sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                               SYNC_FILE_RANGE_WAIT_AFTER) == -1)
@@ -221,7 +259,13 @@ int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
   return -posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
 }
 
-int Prefetch(int fd, int64_t offset, int64_t length) { return -posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED); }
+int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall) {
+  int64_t size;
+  int err = CachedKind(fd, &size, syscall);
+  if (err < 0) return err;
+  *syscall = "posix_fadvise";
+  return -posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED);
+}
 
 namespace {
 constexpr size_t kMappedBlock = 1 << 20;  // from this size on, a block is its own mapping

@@ -57,7 +57,10 @@ struct Residency {
   bool cachestat;     // true: cachestat(2); false: mincore(2) on a temporary mapping
 };
 
-// [offset, offset + length) of fd (length -1: to the end of the file). *syscall names a failed call.
+// Residency, eviction and prefetch take a regular file or a block device (a directory is EISDIR, anything else
+// ESPIPE: only those have a page cache). *syscall names a failed call.
+
+// [offset, offset + length) of fd (length -1: to the end of the file).
 int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const char** syscall);
 
 // posix_fadvise DONTNEED over the range (length 0: to the end), after writing dirty pages back (sync_file_range),
@@ -65,7 +68,7 @@ int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const c
 int Evict(int fd, int64_t offset, int64_t length, const char** syscall);
 
 // posix_fadvise WILLNEED over the range: the kernel starts reading it in and returns.
-int Prefetch(int fd, int64_t offset, int64_t length);
+int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall);
 
 // A zero-filled block of `size` bytes aligned to `alignment` (a power of two >= sizeof(void*)), or nullptr.
 // Big blocks are fresh anonymous mappings, whose pages the kernel zero-fills on first touch: filling them here

@@ -281,8 +281,9 @@ Napi::Value PrefetchJs(const Napi::CallbackInfo& info) {
   int fd;
   int64_t offset, length;
   if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
-  int err = direct::Prefetch(fd, offset, length < 0 ? 0 : length);
-  if (err < 0) return ThrowErrno(info.Env(), err, "posix_fadvise");
+  const char* syscall;
+  int err = direct::Prefetch(fd, offset, length < 0 ? 0 : length, &syscall);
+  if (err < 0) return ThrowErrno(info.Env(), err, syscall);
   return info.Env().Undefined();
 }
 

@@ -181,6 +181,22 @@ function targetFd(target: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * Without the binding, what the native open refuses: a directory (EISDIR), a FIFO, socket or anything else that
+ * is not a regular file or a device (ESPIPE, what a positional read of it answers); a closed fd (EBADF).
+ */
+function kindRefusal(fd: number): number | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch (err) {
+    throw asSyscallError(err, 'open');
+  }
+  if (st.isDirectory()) return -os.constants.errno.EISDIR;
+  if (!st.isFile() && !st.isBlockDevice() && !st.isCharacterDevice()) return -os.constants.errno.ESPIPE;
+  return undefined;
+}
+
 function open(target: unknown, flags: unknown, options: unknown): Opened {
   const fd = targetFd(target);
   const opts = validateOptions<OpenDirectOptions>(options);
@@ -190,16 +206,12 @@ function open(target: unknown, flags: unknown, options: unknown): Opened {
     const o = fd === undefined ? binding.openDirect(target as string, access, mode) : binding.reopenDirect(fd);
     return { ...o, reason: o.reason as DirectReason | null, ownsFd: true };
   }
-  const own = fd === undefined ? fs.openSync(target as string, access, mode) : fd;
-  let isDir: boolean;
-  try {
-    isDir = fs.fstatSync(own).isDirectory(); // EBADF now for an fd that is not open, as reopening names it
-  } catch (err) {
-    throw asSyscallError(err, 'open');
-  }
-  if (isDir) {
+  // O_NONBLOCK so that a FIFO (refused right after) cannot block the open.
+  const own = fd === undefined ? fs.openSync(target as string, access | fs.constants.O_NONBLOCK, mode) : fd;
+  const refusal = kindRefusal(own);
+  if (refusal !== undefined) {
     if (fd === undefined) fs.closeSync(own);
-    throw systemError(-os.constants.errno.EISDIR, 'open', typeof target === 'string' ? target : undefined);
+    throw systemError(refusal, 'open', typeof target === 'string' ? target : undefined);
   }
   return { fd: own, ownsFd: fd === undefined, direct: false, reason: 'no-binding', alignment: 1, bufferAlignment: 1 };
 }
@@ -412,7 +424,7 @@ export class DirectFile {
   }
 }
 
-/** The fd behind a residency, evict or prefetch target, and whether we opened it (a path: read-only). */
+/** The fd behind a residency, evict or prefetch target, with how to give it back (a path is opened read-only). */
 function rangeTarget(file: unknown, syscall: string): { fd: number; close(): void } {
   if (file instanceof DirectFile) {
     if (file.closed) throw systemError(-EBADF, syscall);
@@ -420,7 +432,8 @@ function rangeTarget(file: unknown, syscall: string): { fd: number; close(): voi
   }
   const fd = targetFd(file);
   if (fd !== undefined) return { fd, close() {} };
-  const own = fs.openSync(file as string, 'r');
+  // O_NONBLOCK: opening a FIFO with no writer must not block.
+  const own = fs.openSync(file as string, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   return { fd: own, close: () => fs.closeSync(own) };
 }
 
@@ -440,7 +453,7 @@ export function residency(file: DirectTarget | DirectFile, range?: ResidencyRang
   const t = rangeTarget(file, 'cachestat');
   try {
     if (binding) return binding.residency(t.fd, offset, length) as Residency;
-    const size = fs.fstatSync(t.fd).size;
+    const size = cachedKind(t.fd).size;
     const end = length === null ? size : Math.min(size, Number(offset) + length);
     return { size: Math.max(0, end - Number(offset)), cached: null, dirty: null, writeback: null, method: null,
       reason: 'no-binding' };
@@ -449,13 +462,22 @@ export function residency(file: DirectTarget | DirectFile, range?: ResidencyRang
   }
 }
 
-/** Without the binding no advice can be given: false, once the fd is known to be open (EBADF as fstat names it). */
-function fallbackCannot(fd: number): false {
+/** Without the binding, what the native calls refuse: only files and block devices have a page cache. */
+function cachedKind(fd: number): fs.Stats {
+  let st: fs.Stats;
   try {
-    fs.fstatSync(fd);
+    st = fs.fstatSync(fd);
   } catch (err) {
     throw asSyscallError(err, 'fstat');
   }
+  if (st.isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'posix_fadvise');
+  if (!st.isFile() && !st.isBlockDevice()) throw systemError(-os.constants.errno.ESPIPE, 'posix_fadvise');
+  return st;
+}
+
+/** Without the binding no advice can be given: false, for a target the native call would take. */
+function fallbackCannot(fd: number): false {
+  cachedKind(fd);
   return false;
 }
 

@@ -361,7 +361,8 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ...each('range', badOptions, (v) => zc.residency(file, v)),
     ...each('range.offset', badOffsets, (v) => zc.residency(file, { offset: v })),
     ...each('range.length', badLengths, (v) => zc.residency(file, { length: v })),
-    ['a pipe', () => zc.residency(fds.pipeRead), null],
+    ['a pipe', () => zc.residency(fds.pipeRead), 'ESPIPE'],
+    ['a directory', () => zc.residency(dir), 'EISDIR'],
   ],
   evict: () => [
     ['an object target', () => zc.evict({} as never), TYPE],
