@@ -156,7 +156,7 @@ Napi::Value ReopenDirectJs(const Napi::CallbackInfo& info) {
   return OpenedObject(info.Env(), opened);
 }
 
-// directTransferSync(fd, write, views, position, dropCache) -> bytes
+// directTransferSync(fd, write, views, position, dropCache) -> bytes; a failure throws with `bytes` moved before it
 Napi::Value DirectTransferSyncJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
@@ -170,7 +170,13 @@ Napi::Value DirectTransferSyncJs(const Napi::CallbackInfo& info) {
   const char* syscall;
   int err = direct::Transfer(fd, write, iov.data(), static_cast<int>(iov.size()), position, ArgFlag(info, 4), nullptr,
                              &moved, &syscall);
-  if (err < 0 && moved == 0) return ThrowErrno(env, err, syscall);
+  if (err < 0) {
+    // As the async calls reject: the error, with the bytes moved before it.
+    Napi::Value error = ErrnoError(env, err, syscall);
+    if (error.IsObject()) error.As<Napi::Object>().Set("bytes", static_cast<double>(moved));
+    napi_throw(env, error);
+    return env.Undefined();
+  }
   return Napi::Number::New(env, static_cast<double>(moved));
 }
 

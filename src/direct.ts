@@ -382,8 +382,7 @@ export class DirectFile {
           n = write ? fs.writeSync(this.fd, bytes, done, bytes.length - done, at)
             : fs.readSync(this.fd, bytes, done, bytes.length - done, at);
         } catch (err) {
-          if (moved > 0) return moved;
-          throw asSyscallError(err, write ? 'pwritev' : 'preadv');
+          throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, moved);
         }
         if (n === 0) return moved;
         done += n;

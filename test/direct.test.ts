@@ -269,6 +269,21 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
   });
 });
 
+describe('a failure after some bytes moved', () => {
+  it('rejects (or throws) with the error and the bytes moved before it: EFBIG past `ulimit -f` (child)', () => {
+    const file = path.join(dir, 'limited');
+    const script = 'ulimit -f 4096; exec "$0" "$@"'; // blocks of 512 bytes (dash) or 1 KiB (bash): the child reports the limit
+    const child = spawnSync('sh', ['-c', script, process.execPath, fixture('direct-teardown.mjs'), 'efbig', file,
+      String(8 * MiB)], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    const { limit, ...rest } = JSON.parse(child.stdout);
+    expect([2 * MiB, 4 * MiB]).toContain(limit);
+    const failed = { code: 'EFBIG', syscall: 'pwritev', bytes: limit };
+    expect(rest).toEqual({ direct: !FALLBACK, async: failed, sync: failed });
+  });
+});
+
 describe('a closed DirectFile', () => {
   it('answers EBADF naming the call, for every call', async () => {
     const file = path.join(dir, 'closed');
