@@ -396,11 +396,11 @@ describe.skipIf(FALLBACK)('edges of a process\'s life (child processes)', () => 
     expect(JSON.parse(child.stdout)).toEqual({ direct: true });
   });
 
-  it('terminating a worker thread with direct reads in flight leaves the process alive', () => {
+  it('terminating a worker thread with direct reads in flight waits for them (they write into its Buffers)', () => {
     const child = run('worker');
     expect(child.signal).toBeNull();
     expect(child.status).toBe(0);
-    expect(JSON.parse(child.stdout)).toEqual({ terminated: 1 });
+    expect(JSON.parse(child.stdout)).toEqual({ terminated: 1, readAfter: 0 });
   });
 
   it('closing a DirectFile under its reads lets them finish on their own fd', () => {
