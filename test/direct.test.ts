@@ -110,19 +110,19 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     data.copy(out);
     expect(await f.write(out, 0)).toBe(data.length);
     await f.sync();
-    expect(residency(f).cached).toBeLessThan(MiB); // "almost nothing": the write went to the device
+    expect(residency(f).cached, 'after the direct write').toBeLessThan(MiB); // "almost nothing": it went to the device
     const back = alignedBuffer(data.length);
     expect(await f.read(back, 0)).toBe(data.length);
     expect(sha256(back)).toBe(sha256(data));
     const after = residency(file);
     expect(after.size).toBe(data.length);
-    expect(after.cached).toBeLessThan(MiB);
+    expect(after.cached, 'after the direct read').toBeLessThan(MiB);
     expect(after.method).toBe('cachestat');
     // A buffered read caches all of it; evict drops it again.
     expect(sha256(fs.readFileSync(file))).toBe(sha256(data));
-    expect(residency(file).cached).toBe(data.length);
+    expect(residency(file).cached, 'after a buffered read').toBe(data.length);
     expect(evict(file)).toBe(true);
-    expect(residency(file).cached).toBe(0);
+    expect(residency(file).cached, 'after evict').toBe(0);
   });
 
   it('readv and writev move several aligned buffers in order; sync variants too', async () => {
