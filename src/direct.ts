@@ -117,6 +117,8 @@ interface Opened {
 }
 
 interface Pending {
+  /** The buffers the engine thread writes into or reads from: kept reachable until the task settles. */
+  held: unknown;
   resolve(bytes: number): void;
   reject(err: SystemError): void;
 }
@@ -137,11 +139,9 @@ function awaitTask(start: () => number, signal: AbortSignal | undefined, held: u
     const id = start();
     const cancel = () => binding!.cancel(id);
     signal?.addEventListener('abort', cancel, { once: true });
-    const settle = () => {
-      signal?.removeEventListener('abort', cancel);
-      void held; // the buffers stay reachable until here: the engine thread writes into their memory
-    };
+    const settle = () => signal?.removeEventListener('abort', cancel);
     pending.set(id, {
+      held,
       resolve(bytes) {
         settle();
         resolve(bytes);
@@ -228,10 +228,6 @@ export function openDirectSync(target: DirectTarget, flags?: DirectFlags, option
 /** openDirectSync as a promise (opening takes microseconds; the reads and writes are what wait). */
 export async function openDirect(target: DirectTarget, flags?: DirectFlags, options?: OpenDirectOptions): Promise<DirectFile> {
   return openDirectSync(target, flags, options);
-}
-
-function isView(value: unknown): value is ArrayBufferView {
-  return ArrayBuffer.isView(value);
 }
 
 export class DirectFile {
@@ -330,7 +326,7 @@ export class DirectFile {
     if (!Array.isArray(views)) throw invalidArgType(name, 'an array of ArrayBufferView', views);
     if (views.length > IOV_MAX) throw outOfRange(`${name}.length`, `<= ${IOV_MAX}`, views.length);
     views.forEach((v, i) => {
-      if (!isView(v)) throw invalidArgType(name === 'buffer' ? name : `${name}[${i}]`, 'an instance of ArrayBufferView', v);
+      if (!ArrayBuffer.isView(v)) throw invalidArgType(name === 'buffer' ? name : `${name}[${i}]`, 'an instance of ArrayBufferView', v);
     });
     const pos = validateOffset(position, 'position');
     if (pos === null) throw invalidArgType('position', 'of type number or bigint', position);
