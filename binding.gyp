@@ -34,7 +34,9 @@
             "native/lease.cc",
             "native/lease_binding.cc",
             "native/socket.cc",
-            "native/http_binding.cc"
+            "native/http_binding.cc",
+            "native/direct.cc",
+            "native/direct_binding.cc"
           ]
         }, {
           "sources": ["native/unsupported.cc"]

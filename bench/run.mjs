@@ -13,6 +13,7 @@ import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
 import { httpServing } from './scenarios/http.mjs';
 import { crossover } from './scenarios/crossover.mjs';
+import { direct } from './scenarios/direct.mjs';
 import { eventLoop } from './scenarios/event-loop.mjs';
 import { fileToSocket, smallFiles } from './scenarios/file-to-socket.mjs';
 import { lease } from './scenarios/lease.mjs';
@@ -21,7 +22,7 @@ import { mmapHash, mmapScan } from './scenarios/mmap.mjs';
 import { relay } from './scenarios/relay.mjs';
 import { upload } from './scenarios/upload.mjs';
 
-const SCENARIOS = [fileToSocket, smallFiles, crossover, httpServing, eventLoop, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease, leaseCost];
+const SCENARIOS = [fileToSocket, smallFiles, crossover, httpServing, eventLoop, relay, upload, fileToPipe, fileToFile, mmapHash, mmapScan, lease, leaseCost, direct];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;

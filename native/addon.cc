@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterEngine(env, exports);
   RegisterLease(env, exports);
   RegisterHttp(env, exports);
+  RegisterDirect(env, exports);
   return exports;
 }
 

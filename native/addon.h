@@ -17,6 +17,7 @@ struct AddonData {
   std::unique_ptr<MappingTable> mappings;
   std::shared_ptr<engine::Sink> engineSink;  // engine_binding.cc: delivers job events to JS
   std::shared_ptr<lease::Listener> leaseListener;  // lease_binding.cc: delivers lease events to JS
+  std::shared_ptr<engine::Sink> directSink;  // direct_binding.cc: delivers direct I/O completions to JS
   AddonData();
   ~AddonData();
 };
@@ -30,5 +31,6 @@ void RegisterMmap(Napi::Env env, Napi::Object exports);
 void RegisterEngine(Napi::Env env, Napi::Object exports);
 void RegisterLease(Napi::Env env, Napi::Object exports);
 void RegisterHttp(Napi::Env env, Napi::Object exports);
+void RegisterDirect(Napi::Env env, Napi::Object exports);
 
 }  // namespace zc

@@ -398,6 +398,13 @@ void StepSplice(Job* j) {
   }
 }
 
+void StepTask(Job* j) {
+  j->queued = false;
+  const char* syscall = "cancel";
+  int r = j->cancelled.load() ? -ECANCELED : j->spec.task(j->cancelled, &j->done, &syscall);
+  Complete(j, r, r < 0 ? syscall : nullptr);
+}
+
 void TakeIncoming(Worker* w) {
   uint64_t count;
   while (read(w->wakefd, &count, sizeof count) > 0) {
@@ -458,6 +465,7 @@ void Run(Worker* w) {
       w->ready.pop_front();
       if (j->spec.kind == Kind::kSplice) StepSplice(j);
       else if (j->spec.kind == Kind::kBroadcast) StepBroadcast(j);
+      else if (j->spec.kind == Kind::kTask) StepTask(j);
       else Step(j);
     }
   }
@@ -514,6 +522,30 @@ static int64_t Discard(Job* j, int err) {
   return err;
 }
 
+// Hands a prepared job to a worker (starting the workers first); returns its id, or -errno.
+static int64_t Enqueue(Job* j) {
+  Worker* w;
+  {
+    std::lock_guard<std::mutex> lock(gMutex);
+    if (gWorkers.empty()) {
+      int err = StartWorkers();
+      if (err < 0) return Discard(j, err);
+    }
+    w = gWorkers[gNextWorker++ % gWorkers.size()];
+    j->worker = w;  // before the job is visible to Cancel
+    j->id = gNextId++;
+    gJobs[j->id] = j;
+  }
+  gActive++;
+  uint64_t id = j->id;
+  {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    w->incoming.push_back(j);
+  }
+  Wake(w);
+  return static_cast<int64_t>(id);
+}
+
 int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   int out = spec.kind == Kind::kBroadcast ? -1 : fcntl(spec.outFd, F_DUPFD_CLOEXEC, 0);
   if (out < 0 && spec.kind != Kind::kBroadcast) return -errno;
@@ -557,26 +589,16 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   j->sink = std::move(sink);
   j->offset = spec.offset;
   j->outOffset = spec.outOffset;
-  Worker* w;
-  {
-    std::lock_guard<std::mutex> lock(gMutex);
-    if (gWorkers.empty()) {
-      int err = StartWorkers();
-      if (err < 0) return Discard(j, err);
-    }
-    w = gWorkers[gNextWorker++ % gWorkers.size()];
-    j->worker = w;  // before the job is visible to Cancel
-    j->id = gNextId++;
-    gJobs[j->id] = j;
-  }
-  gActive++;
-  uint64_t id = j->id;
-  {
-    std::lock_guard<std::mutex> lock(w->mutex);
-    w->incoming.push_back(j);
-  }
-  Wake(w);
-  return static_cast<int64_t>(id);
+  return Enqueue(j);
+}
+
+int64_t RunTask(Task task, std::shared_ptr<Sink> sink) {
+  Job* j = new Job();
+  j->spec.kind = Kind::kTask;
+  j->spec.task = std::move(task);
+  j->spec.inFd = j->spec.outFd = -1;
+  j->sink = std::move(sink);
+  return Enqueue(j);
 }
 
 void Cancel(uint64_t job) {

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,7 +25,12 @@ enum class Kind {
   kCopyFileRange,  // file -> file
   kSplice,         // a socket or pipe -> pipe -> any fd (a socket relay, an upload to a file)
   kBroadcast,      // a socket -> pipe, tee'd into a ring of pipes per sink -> each sink socket
+  kTask,           // a callable that waits on a device rather than on an fd (direct I/O): see RunTask
 };
+
+// A kTask's work: 0 or -errno, with *bytes (reported as Event::bytes) and *syscall (the call that failed) set as
+// it goes. It may stop early when `cancelled` reads true, returning -ECANCELED.
+using Task = std::function<int(const std::atomic<bool>& cancelled, int64_t* bytes, const char** syscall)>;
 
 // What the engine reports. `done` is false for progress reports.
 struct Event {
@@ -72,6 +79,7 @@ struct Spec {
   // kSendfile under a lease, for a peer on this host: read/write from the start, so that the destination holds
   // copies, and a chunk is written only if this flag still reads true after it was read (else -ECANCELED).
   lease::HeldFlag leaseHeld;
+  Task task;  // kTask
 };
 
 // Sets the thread count; only before the first Submit. Returns 0 or -EBUSY.
@@ -80,6 +88,10 @@ int Threads();
 
 // Starts a job; returns its id (> 0), or -errno when the fds cannot be duplicated.
 int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink);
+
+// Runs `task` once on an engine thread and completes through `sink` like a job; returns its id (> 0). Cancel
+// before it starts completes it with -ECANCELED; once started, it sees the cancel only through its flag.
+int64_t RunTask(Task task, std::shared_ptr<Sink> sink);
 
 // Stops a job at its next step; it completes with -ECANCELED and the bytes moved so far.
 void Cancel(uint64_t job);

@@ -11,6 +11,8 @@
 
 #include <atomic>
 
+#include "cachestat.h"
+
 namespace zc {
 
 // Runs `call` until it does not fail with EINTR; returns its result or -errno.
@@ -61,25 +63,6 @@ ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size
 
 namespace {
 
-#ifndef SYS_cachestat
-#define SYS_cachestat 451  // the same number on every architecture
-#endif
-
-struct CachestatRange {
-  uint64_t off;
-  uint64_t len;
-};
-
-struct Cachestat {
-  uint64_t nrCache;
-  uint64_t nrDirty;
-  uint64_t nrWriteback;
-  uint64_t nrEvicted;
-  uint64_t nrRecentlyEvicted;
-};
-
-std::atomic<bool> cachestatMissing{false};
-
 int ProbeNowait(int fd, int64_t offset) {
   char byte;
   struct iovec iov = {&byte, 1};
@@ -94,17 +77,14 @@ int ProbeNowait(int fd, int64_t offset) {
 
 int RangeCached(int fd, int64_t offset, int64_t length) {
   if (length <= 0) return 1;
-  if (!cachestatMissing.load()) {
-    CachestatRange range = {static_cast<uint64_t>(offset), static_cast<uint64_t>(length)};
-    Cachestat cs;
-    if (syscall(SYS_cachestat, fd, &range, &cs, 0) == 0) {
-      uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-      uint64_t first = range.off / page, last = (range.off + range.len - 1) / page;
-      return cs.nrCache >= last - first + 1 ? 1 : 0;
-    }
-    if (errno != ENOSYS) return -errno;
-    cachestatMissing = true;
+  Cachestat cs;
+  int err = CachestatRange(fd, offset, length, &cs);
+  if (err == 0) {
+    uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    uint64_t first = static_cast<uint64_t>(offset) / page, last = static_cast<uint64_t>(offset + length - 1) / page;
+    return cs.nrCache >= last - first + 1 ? 1 : 0;
   }
+  if (err != -ENOSYS) return err;
   int r = ProbeNowait(fd, offset);
   return r == 1 ? ProbeNowait(fd, offset + length - 1) : r;
 }

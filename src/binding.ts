@@ -16,7 +16,34 @@ export interface NativeCapabilities {
 
 type Offset = number | bigint | null;
 
-export interface NativeBinding {
+/** direct_binding.cc: direct I/O and page-cache residency. */
+export interface NativeDirect {
+  setDirectCallback(dispatcher: (job: number, bytes: number, error: SystemError | null) => void): void;
+  openDirect(path: string, flags: number, mode: number): NativeDirectFile;
+  reopenDirect(fd: number): NativeDirectFile;
+  directTransferSync(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint,
+    dropCache: boolean): number;
+  directTransfer(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint,
+    dropCache: boolean): number;
+  directSync(fd: number, metadata: boolean): number;
+  /** Null where the runtime refuses external buffers (Electron). */
+  alignedBuffer(size: number, alignment: number): Buffer | null;
+  misalignment(view: ArrayBufferView, alignment: number): number;
+  residency(fd: number, offset: number | bigint, length: number | null): { size: number; cached: number;
+    dirty: number | null; writeback: number | null; method: 'cachestat' | 'mincore' };
+  evict(fd: number, offset: number | bigint, length: number | null): void;
+  prefetch(fd: number, offset: number | bigint, length: number | null): void;
+}
+
+export interface NativeDirectFile {
+  fd: number;
+  direct: boolean;
+  reason: string | null;
+  alignment: number;
+  bufferAlignment: number;
+}
+
+export interface NativeBinding extends NativeDirect {
   setErrorFactory(factory: typeof systemError): void;
   capabilities(): NativeCapabilities;
   sendfile(outFd: number, inFd: number, offset: Offset, length: number): number;

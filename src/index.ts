@@ -40,3 +40,14 @@ export { serveFile } from './http/serve';
 export type { ServeOptions, ServeResult } from './http/serve';
 export { createStaticHandler } from './http/static-handler';
 export type { StaticHandler, StaticHandlerOptions } from './http/static-handler';
+export { alignedBuffer, openDirect, openDirectSync, DirectFile, residency, evict, prefetch } from './direct';
+export type {
+  DirectTarget,
+  DirectFlags,
+  DirectReason,
+  OpenDirectOptions,
+  DirectIoOptions,
+  SyncOptions as DirectSyncOptions,
+  ResidencyRange,
+  Residency,
+} from './direct';

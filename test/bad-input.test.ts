@@ -317,6 +317,63 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['a closed fd', () => zc.getLease(fds.closed), 'EBADF fcntl'],
   ],
   Lease: () => [['new Lease()', () => new (zc.Lease as unknown as new (...a: unknown[]) => unknown)(), 'ERR_ILLEGAL_CONSTRUCTOR']],
+  alignedBuffer: () => [
+    ...each('size', badLengths, (v) => zc.alignedBuffer(v)),
+    ['alignment 3', () => zc.alignedBuffer(4096, 3), RANGE],
+    ['alignment 2^31', () => zc.alignedBuffer(4096, 2 ** 31), RANGE],
+    ['size 0', () => zc.alignedBuffer(0), null],
+  ],
+  openDirectSync: () => [
+    ['an object target', () => zc.openDirectSync({} as never), TYPE],
+    ['a missing file', () => zc.openDirectSync(path.join(dir, 'missing')), 'ENOENT open'],
+    ['a directory path', () => zc.openDirectSync(dir), 'EISDIR open'],
+    ['a directory fd', () => zc.openDirectSync(fds.dir), 'EISDIR open'],
+    ['a closed fd', () => zc.openDirectSync(fds.closed), 'EBADF open'],
+    ['a closed FileHandle', () => zc.openDirectSync(closedHandle), 'EBADF open'],
+    ...each('target', badFds.filter(([, v]) => typeof v === 'number'), (v) => zc.openDirectSync(v)),
+    ['unknown flags', () => zc.openDirectSync(file, 'rw' as never), VALUE],
+    ...each('options', badOptions, (v) => zc.openDirectSync(file, 'r', v)),
+    ['mode -1', () => zc.openDirectSync(file, 'r', { mode: -1 }), RANGE],
+  ],
+  openDirect: () => [
+    ['an object target', () => zc.openDirect({} as never), TYPE],
+    ['a missing file', () => zc.openDirect(path.join(dir, 'missing')), 'ENOENT open'],
+    ['a closed fd', () => zc.openDirect(fds.closed), 'EBADF open'],
+  ],
+  DirectFile: () => [
+    ['new DirectFile()', () => new (zc.DirectFile as unknown as new (...a: unknown[]) => unknown)(), 'ERR_ILLEGAL_CONSTRUCTOR'],
+    ...each('position', badOffsets, (v) => withDirect((f) => f.read(zc.alignedBuffer(4096), v))),
+    ['read into a string', () => withDirect((f) => f.read('x' as never, 0)), TYPE],
+    ['readv of a non-array', () => withDirect((f) => f.readv(zc.alignedBuffer(4096) as never, 0)), TYPE],
+    ['readv of 1025 buffers', () => withDirect((f) => f.readv(Array(1025).fill(zc.alignedBuffer(512)), 0)), RANGE],
+    ['read into a detached buffer (0 bytes)', () => withDirect((f) => f.read(detached(), 0)), null],
+    ['read into a zero-length buffer', () => withDirect((f) => f.read(zc.alignedBuffer(0), 0)), null],
+    ['write on a read-only file', () => withDirect((f) => f.write(zc.alignedBuffer(4096), 0)), 'EBADF pwritev'],
+    ['an aborted signal', () => withDirect((f) => f.read(zc.alignedBuffer(4096), 0, { signal: aborted() })), ABORT],
+    ['a signal that is not one', () => withDirect((f) => f.read(zc.alignedBuffer(4096), 0, { signal: {} as never })), TYPE],
+    ['sync with metadata 1', () => withDirect((f) => f.sync({ metadata: 1 as never })), TYPE],
+  ],
+  residency: () => [
+    ['an object target', () => zc.residency({} as never), TYPE],
+    ['a missing file', () => zc.residency(path.join(dir, 'missing')), 'ENOENT'],
+    ['a closed fd', () => zc.residency(fds.closed), 'EBADF fstat'],
+    ['a closed FileHandle', () => zc.residency(closedHandle), 'EBADF'],
+    ...each('range', badOptions, (v) => zc.residency(file, v)),
+    ...each('range.offset', badOffsets, (v) => zc.residency(file, { offset: v })),
+    ...each('range.length', badLengths, (v) => zc.residency(file, { length: v })),
+    ['a pipe', () => zc.residency(fds.pipeRead), 'ESPIPE'],
+    ['a directory', () => zc.residency(dir), 'EISDIR'],
+  ],
+  evict: () => [
+    ['an object target', () => zc.evict({} as never), TYPE],
+    ['a closed fd', () => zc.evict(fds.closed), 'EBADF'],
+    ...each('range.offset', badOffsets, (v) => zc.evict(file, { offset: v })),
+  ],
+  prefetch: () => [
+    ['an object target', () => zc.prefetch({} as never), TYPE],
+    ['a closed fd', () => zc.prefetch(fds.closed), 'EBADF'],
+    ...each('range.length', badLengths, (v) => zc.prefetch(file, { length: v })),
+  ],
   serveFile: () => [
     ['a null req', () => zc.serveFile(null as never, res(req()), '/x'), TYPE],
     ['a plain object res', () => zc.serveFile(req(), {} as never, '/x'), TYPE],
@@ -343,6 +400,15 @@ function detached(): Uint8Array {
   const buf = new Uint8Array(new ArrayBuffer(16));
   structuredClone(buf.buffer, { transfer: [buf.buffer] });
   return buf;
+}
+
+async function withDirect(use: (f: zc.DirectFile) => unknown): Promise<unknown> {
+  const f = zc.openDirectSync(file);
+  try {
+    return await use(f);
+  } finally {
+    await f.close();
+  }
 }
 
 function withMapping(use: (m: zc.Mapping) => unknown): unknown {

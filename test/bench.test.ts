@@ -11,7 +11,7 @@ const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const SCENARIOS = ['file-to-socket', 'small-files', 'crossover', 'http', 'event-loop', 'relay', 'upload',
-  'file-to-pipe', 'file-to-file', 'mmap-hash', 'mmap-scan', 'lease', 'lease-cost'];
+  'file-to-pipe', 'file-to-file', 'mmap-hash', 'mmap-scan', 'lease', 'lease-cost', 'direct'];
 
 describe.skipIf(FALLBACK)('npm run bench', () => {
   it('runs every scenario (--smoke) and writes the JSON and the SVG chart', () => {

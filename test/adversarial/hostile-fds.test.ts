@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, runChild } from './child';
 
+
 interface Line {
   row: string;
   outcome: string;
@@ -24,7 +25,8 @@ const ABORT_BOUND_MS = 1000;
 const SIZE = 1 << 20;
 
 const EXPORTS = ['sendfileSync', 'spliceSync', 'teeSync', 'vmspliceSync', 'copyFileRangeSync', 'sendFile',
-  'copyFileRange', 'receiveFile', 'proxy', 'broadcast', 'mapSync', 'map', 'acquireLease', 'getLease'];
+  'copyFileRange', 'receiveFile', 'proxy', 'broadcast', 'mapSync', 'map', 'acquireLease', 'getLease', 'openDirect',
+  'residency', 'evict', 'prefetch'];
 
 /** Runs one export's rows in a child; rejects naming the row in flight when the child dies or hangs. */
 async function transcript(exportName: string): Promise<Line[]> {
@@ -92,6 +94,20 @@ function checkPromises(name: string, lines: Line[]): void {
   // A blocking pipe nobody reads never blocks anything: the transfer waits and an abort ends it.
   for (const [exp, slot] of [['sendFile', 'out (fd)'], ['receiveFile', 'dest']]) {
     if (name === exp) expect(row(slot, 'blocking pipe write end, nobody reads').outcome).toBe('ABORT_ERR');
+  }
+  // Direct I/O takes files and devices: a FIFO path never blocks the open, and nothing without a page cache
+  // pretends to have one.
+  if (name === 'openDirect') {
+    for (const kind of ['FIFO path (no other end)', 'FIFO fd, blocking, nobody on the other end', 'TCP socket fd', 'eventfd']) {
+      expect(row('target', kind).outcome, kind).toBe('ESPIPE');
+    }
+    expect(row('target', 'directory path').outcome).toBe('EISDIR');
+    expect(row('target', 'read-only file fd').outcome).toBe('ok 65536');
+    expect(row('target', 'write-only file fd').outcome).toBe('EBADF');
+  }
+  if (['residency', 'evict', 'prefetch'].includes(name)) {
+    for (const kind of ['FIFO path (no other end)', 'TCP socket fd', 'eventfd']) expect(row('target', kind).outcome, kind).toBe('ESPIPE');
+    expect(row('target', 'directory path').outcome).toBe('EISDIR');
   }
   // Copying a file onto itself never destroys it (sourceIntact is checked for every row above).
   if (name === 'copyFileRange') expect(row('dst', 'the source file itself (path)').outcome).not.toBe('ERR_FILE_TRUNCATED');

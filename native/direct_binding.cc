@@ -1,0 +1,312 @@
+// JS glue for direct I/O and page-cache residency. Async reads, writes and syncs run as tasks on the engine
+// threads (a direct read waits for the device: never on the JS thread, never in libuv's pool) and complete
+// through this environment's dispatcher.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "addon.h"
+#include "args.h"
+#include "direct.h"
+#include "engine.h"
+#include "errors.h"
+#include "js_channel.h"
+
+namespace zc {
+
+namespace {
+
+// The longest an environment going away waits for its tasks in flight: they write into its Buffers.
+constexpr auto kTeardownWait = std::chrono::seconds(30);
+
+// Delivers task completions to this environment's dispatcher(job, bytes, error|null).
+class DirectSink : public engine::Sink {
+ public:
+  DirectSink(Napi::Env env, Napi::Function dispatcher) : channel_(env, dispatcher, "zerocopy:direct", CallJs) {}
+
+  void Deliver(const engine::Event& event) override {
+    channel_.Post(event);
+    if (event.done) inFlight_--;
+  }
+
+  // On the JS thread, around engine::RunTask; the process stays alive while any task runs.
+  void Starting(Napi::Env env) {
+    inFlight_++;
+    if (active_++ == 0) channel_.Ref(env);
+  }
+  void NotStarted(Napi::Env env) {
+    inFlight_--;
+    Ended(env);
+  }
+
+  // The environment is going away: no more posts; tasks not started are cancelled, and those in flight (which
+  // write into its Buffers) are waited for.
+  void Close() {
+    channel_.Close();
+    engine::CancelAll(this);
+    auto until = std::chrono::steady_clock::now() + kTeardownWait;
+    while (inFlight_.load() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+
+ private:
+  void Ended(Napi::Env env) {
+    if (--active_ == 0) channel_.Unref(env);
+  }
+
+  static void CallJs(Napi::Env env, Napi::Function dispatcher, const engine::Event& e) {
+    DirectSink* sink = static_cast<DirectSink*>(GetAddonData(env)->directSink.get());
+    if (sink != nullptr) sink->Ended(env);
+    napi_value argv[] = {
+        Napi::Number::New(env, static_cast<double>(e.job)),
+        Napi::Number::New(env, static_cast<double>(e.bytes)),
+        e.error ? ErrnoError(env, e.error, e.syscall ? e.syscall : "engine") : env.Null(),
+    };
+    CallQuietly(env, dispatcher, 3, argv);
+  }
+
+  JsChannel<engine::Event> channel_;
+  std::atomic<int> inFlight_{0};
+  int active_ = 0;  // JS thread only
+};
+
+// Our own duplicate of a caller's fd for a task, closed when the task (run or cancelled) is destroyed: the
+// caller may close its DirectFile while the task waits.
+struct OwnedFd {
+  int fd;
+  explicit OwnedFd(int f) : fd(f) {}
+  ~OwnedFd() { close(fd); }
+};
+
+void CloseSink(void* arg) { static_cast<DirectSink*>(arg)->Close(); }
+
+DirectSink* Sink(Napi::Env env) { return static_cast<DirectSink*>(GetAddonData(env)->directSink.get()); }
+
+// Runs `work(fd, cancelled, bytes, syscall)` as an engine task on a duplicate of fd; returns the job id.
+template <typename Work>
+Napi::Value StartTask(Napi::Env env, int fd, Work work) {
+  DirectSink* sink = Sink(env);
+  if (sink == nullptr) return ThrowType(env, "the direct callback is not set");
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return ThrowErrno(env, -errno, "dup");
+  auto owned = std::make_shared<OwnedFd>(copy);
+  sink->Starting(env);
+  int64_t id = engine::RunTask(
+      [owned, work](const std::atomic<bool>& cancelled, int64_t* bytes, const char** syscall) {
+        return work(owned->fd, cancelled, bytes, syscall);
+      },
+      GetAddonData(env)->directSink);
+  if (id < 0) {
+    sink->NotStarted(env);
+    return ThrowErrno(env, static_cast<int>(id), "engine");
+  }
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+Napi::Object OpenedObject(Napi::Env env, const direct::Opened& opened) {
+  direct::Alignment alignment{1, 1};
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", opened.fd);
+  o.Set("direct", opened.direct);
+  o.Set("reason", opened.reason ? Napi::Value(Napi::String::New(env, opened.reason)) : env.Null());
+  if (opened.direct && direct::GetAlignment(opened.fd, &alignment) < 0) alignment = {1, 1};
+  o.Set("alignment", alignment.offset);
+  o.Set("bufferAlignment", alignment.memory);
+  return o;
+}
+
+// setDirectCallback(dispatcher(job, bytes, error|null))
+Napi::Value SetDirectCallbackJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) return ThrowType(env, "dispatcher must be a function");
+  AddonData* data = GetAddonData(env);
+  if (data->directSink) return ThrowType(env, "the direct callback is already set");
+  data->directSink = std::make_shared<DirectSink>(env, info[0].As<Napi::Function>());
+  napi_add_env_cleanup_hook(env, CloseSink, data->directSink.get());
+  return env.Undefined();
+}
+
+// openDirect(path, flags, mode) -> { fd, direct, reason|null, alignment, bufferAlignment } (alignments 1 when not
+// direct)
+Napi::Value OpenDirectJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) return ThrowType(env, "openDirect(path, flags, mode)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  direct::Opened opened;
+  int err = direct::OpenPath(path.c_str(), info[1].As<Napi::Number>().Int32Value(),
+                             static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value()), &opened);
+  if (err < 0) return ThrowErrno(env, err, "open", path.c_str());
+  return OpenedObject(env, opened);
+}
+
+// reopenDirect(fd) -> the same, for a new open file description of a caller's fd
+Napi::Value ReopenDirectJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  direct::Opened opened;
+  int err = direct::Reopen(fd, &opened);
+  if (err < 0) return ThrowErrno(info.Env(), err, "open");
+  return OpenedObject(info.Env(), opened);
+}
+
+// directTransferSync(fd, write, views, position, dropCache) -> bytes; a failure throws with `bytes` moved before it
+Napi::Value DirectTransferSyncJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  int64_t position;
+  bool hasPosition;
+  std::vector<struct iovec> iov;
+  if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 2, &iov) || !ArgOffset(info, 3, &position, &hasPosition)) return env.Undefined();
+  if (!hasPosition) return ThrowType(env, "a direct transfer needs a position");
+  bool write = ArgFlag(info, 1);
+  int64_t moved = 0;
+  const char* syscall;
+  int err = direct::Transfer(fd, write, iov.data(), static_cast<int>(iov.size()), position, ArgFlag(info, 4), nullptr,
+                             &moved, &syscall);
+  if (err < 0) {
+    // As the async calls reject: the error, with the bytes moved before it.
+    Napi::Value error = ErrnoError(env, err, syscall);
+    if (error.IsObject()) error.As<Napi::Object>().Set("bytes", static_cast<double>(moved));
+    napi_throw(env, error);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(moved));
+}
+
+// directTransfer(fd, write, views, position, dropCache) -> job id; completes with the bytes moved. The views'
+// memory stays valid while JS holds them, which the TS layer does until completion.
+Napi::Value DirectTransferJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  int64_t position;
+  bool hasPosition;
+  std::vector<struct iovec> iov;
+  if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 2, &iov) || !ArgOffset(info, 3, &position, &hasPosition)) return env.Undefined();
+  if (!hasPosition) return ThrowType(env, "a direct transfer needs a position");
+  bool write = ArgFlag(info, 1), dropCache = ArgFlag(info, 4);
+  return StartTask(env, fd, [write, iov, position, dropCache](int f, const std::atomic<bool>& cancelled, int64_t* bytes,
+                                                              const char** syscall) {
+    return direct::Transfer(f, write, iov.data(), static_cast<int>(iov.size()), position, dropCache, &cancelled,
+                            bytes, syscall);
+  });
+}
+
+// directSync(fd, metadata) -> job id
+Napi::Value DirectSyncJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  bool metadata = ArgFlag(info, 1);
+  return StartTask(info.Env(), fd, [metadata](int f, const std::atomic<bool>&, int64_t*, const char** syscall) {
+    *syscall = metadata ? "fsync" : "fdatasync";
+    return direct::Sync(f, metadata);
+  });
+}
+
+// alignedBuffer(size, alignment) -> a zero-filled Buffer, or null where the runtime refuses external buffers
+// (Electron's V8 sandbox): the caller then over-allocates and slices.
+Napi::Value AlignedBufferJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t size, alignment;
+  if (!ArgLength(info, 0, SIZE_MAX, &size) || !ArgLength(info, 1, SIZE_MAX, &alignment)) return env.Undefined();
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return ThrowType(env, "bad alignment");
+  void* memory = direct::AllocateAligned(size, alignment);
+  if (memory == nullptr) return ThrowErrno(env, -ENOMEM, "posix_memalign");
+  napi_value buffer;
+  // The size travels as the finalizer's hint: FreeAligned needs it.
+  napi_status status = napi_create_external_buffer(
+      env, size, memory,
+      [](napi_env, void* data, void* hint) { direct::FreeAligned(data, reinterpret_cast<uintptr_t>(hint)); },
+      reinterpret_cast<void*>(static_cast<uintptr_t>(size)), &buffer);
+  if (status != napi_ok) {
+    direct::FreeAligned(memory, size);
+    if (status == napi_no_external_buffers_allowed) return env.Null();
+    if (!env.IsExceptionPending()) ThrowErrno(env, -ENOMEM, "napi_create_external_buffer");
+    return env.Undefined();
+  }
+  return Napi::Value(env, buffer);
+}
+
+// misalignment(view, alignment) -> the view's address modulo alignment (a power of two)
+Napi::Value MisalignmentJs(const Napi::CallbackInfo& info) {
+  struct iovec view;
+  size_t alignment;
+  if (!ArgView(info, 0, &view) || !ArgLength(info, 1, SIZE_MAX, &alignment) || alignment == 0) {
+    return info.Env().IsExceptionPending() ? info.Env().Undefined() : ThrowType(info.Env(), "bad alignment");
+  }
+  uintptr_t address = reinterpret_cast<uintptr_t>(view.iov_base);
+  return Napi::Number::New(info.Env(), static_cast<double>(address & (alignment - 1)));
+}
+
+bool ArgRange(const Napi::CallbackInfo& info, int* fd, int64_t* offset, int64_t* length) {
+  bool has;
+  if (!ArgFd(info, 0, fd) || !ArgOffset(info, 1, offset, &has)) return false;
+  if (!has) *offset = 0;
+  if (!ArgOffset(info, 2, length, &has)) return false;
+  if (!has) *length = -1;
+  return true;
+}
+
+// residency(fd, offset, length|null) -> { size, cached, dirty|null, writeback|null, method }
+Napi::Value ResidencyJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  int64_t offset, length;
+  if (!ArgRange(info, &fd, &offset, &length)) return env.Undefined();
+  direct::Residency r;
+  const char* syscall;
+  int err = direct::GetResidency(fd, offset, length, &r, &syscall);
+  if (err < 0) return ThrowErrno(env, err, syscall);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", static_cast<double>(r.size));
+  o.Set("cached", static_cast<double>(r.cached));
+  o.Set("dirty", r.dirty < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(r.dirty)));
+  o.Set("writeback", r.writeback < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(r.writeback)));
+  o.Set("method", r.cachestat ? "cachestat" : "mincore");
+  return o;
+}
+
+// evict(fd, offset, length|null); prefetch(fd, offset, length|null). A null length: to the end of the file.
+Napi::Value EvictJs(const Napi::CallbackInfo& info) {
+  int fd;
+  int64_t offset, length;
+  if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
+  const char* syscall;
+  int err = direct::Evict(fd, offset, length < 0 ? 0 : length, &syscall);
+  if (err < 0) return ThrowErrno(info.Env(), err, syscall);
+  return info.Env().Undefined();
+}
+
+Napi::Value PrefetchJs(const Napi::CallbackInfo& info) {
+  int fd;
+  int64_t offset, length;
+  if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
+  const char* syscall;
+  int err = direct::Prefetch(fd, offset, length < 0 ? 0 : length, &syscall);
+  if (err < 0) return ThrowErrno(info.Env(), err, syscall);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterDirect(Napi::Env env, Napi::Object exports) {
+  exports.Set("setDirectCallback", Napi::Function::New(env, SetDirectCallbackJs, "setDirectCallback"));
+  exports.Set("openDirect", Napi::Function::New(env, OpenDirectJs, "openDirect"));
+  exports.Set("reopenDirect", Napi::Function::New(env, ReopenDirectJs, "reopenDirect"));
+  exports.Set("directTransferSync", Napi::Function::New(env, DirectTransferSyncJs, "directTransferSync"));
+  exports.Set("directTransfer", Napi::Function::New(env, DirectTransferJs, "directTransfer"));
+  exports.Set("directSync", Napi::Function::New(env, DirectSyncJs, "directSync"));
+  exports.Set("alignedBuffer", Napi::Function::New(env, AlignedBufferJs, "alignedBuffer"));
+  exports.Set("misalignment", Napi::Function::New(env, MisalignmentJs, "misalignment"));
+  exports.Set("residency", Napi::Function::New(env, ResidencyJs, "residency"));
+  exports.Set("evict", Napi::Function::New(env, EvictJs, "evict"));
+  exports.Set("prefetch", Napi::Function::New(env, PrefetchJs, "prefetch"));
+}
+
+}  // namespace zc
