@@ -367,56 +367,67 @@ export class DirectFile {
   #sync(write: boolean, buffers: unknown, position: unknown, name: string): number {
     const [views, pos] = this.#validate(write, name === 'buffer' ? [buffers] : buffers, position, name);
     if (binding) return binding.directTransferSync(this.fd, write, views, pos, this.reason === 'refused');
-    let moved = 0;
-    let at = Number(pos);
-    for (const v of views) {
-      if (v.byteLength === 0) continue; // also a detached view, which Buffer.from refuses
-      const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-      for (let done = 0; done < bytes.length;) {
-        let n: number;
-        try {
-          n = write ? fs.writeSync(this.fd, bytes, done, bytes.length - done, at)
-            : fs.readSync(this.fd, bytes, done, bytes.length - done, at);
-        } catch (err) {
-          throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, moved);
-        }
-        if (n === 0) return moved;
-        done += n;
-        at += n;
-        moved += n;
+    const walk = pieces(views, pos, Infinity);
+    for (let step = walk.next(0); ; ) {
+      if (step.done) return step.value;
+      const p = step.value;
+      try {
+        step = walk.next(write ? fs.writeSync(this.fd, p.bytes, p.offset, p.length, p.position)
+          : fs.readSync(this.fd, p.bytes, p.offset, p.length, p.position));
+      } catch (err) {
+        throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, p.moved);
       }
     }
-    return moved;
   }
 
   /** Without the binding: fs reads and writes in chunks, an abort seen between two. */
   async #fallback(write: boolean, views: ArrayBufferView[], position: number | bigint, signal?: AbortSignal): Promise<number> {
-    let moved = 0;
-    let at = Number(position);
-    for (const v of views) {
-      if (v.byteLength === 0) continue; // also a detached view, which Buffer.from refuses
-      const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-      for (let done = 0; done < bytes.length;) {
-        if (signal?.aborted) throw abortError(moved, signal);
-        const want = Math.min(FALLBACK_CHUNK, bytes.length - done);
-        let n: number;
-        try {
-          n = await new Promise<number>((resolve, reject) => {
-            const cb = (err: Error | null, count: number) => (err ? reject(err) : resolve(count));
-            if (write) fs.write(this.fd, bytes, done, want, at, cb);
-            else fs.read(this.fd, bytes, done, want, at, cb);
-          });
-        } catch (err) {
-          throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, moved);
-        }
-        if (n === 0) return moved;
-        done += n;
-        at += n;
-        moved += n;
+    const walk = pieces(views, position, FALLBACK_CHUNK);
+    for (let step = walk.next(0); ; ) {
+      if (step.done) return step.value;
+      const p = step.value;
+      if (signal?.aborted) throw abortError(p.moved, signal);
+      try {
+        step = walk.next(await new Promise<number>((resolve, reject) => {
+          const cb = (err: Error | null, count: number) => (err ? reject(err) : resolve(count));
+          if (write) fs.write(this.fd, p.bytes, p.offset, p.length, p.position, cb);
+          else fs.read(this.fd, p.bytes, p.offset, p.length, p.position, cb);
+        }));
+      } catch (err) {
+        throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, p.moved);
       }
     }
-    return moved;
   }
+}
+
+/** One read or write of the fallback's loop over a list of views, with the bytes moved before it. */
+interface Piece {
+  bytes: Buffer;
+  offset: number;
+  length: number;
+  position: number;
+  moved: number;
+}
+
+/**
+ * The fallback's walk over views from a file position, at most `chunk` bytes a call: it yields each call to make
+ * and takes the count the call moved, ending (with the total) at the views' end or at a count of 0 (end of file).
+ */
+function* pieces(views: ArrayBufferView[], position: number | bigint, chunk: number): Generator<Piece, number, number> {
+  let moved = 0;
+  let at = Number(position);
+  for (const v of views) {
+    if (v.byteLength === 0) continue; // also a detached view, which Buffer.from refuses
+    const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    for (let done = 0; done < bytes.length;) {
+      const n = yield { bytes, offset: done, length: Math.min(chunk, bytes.length - done), position: at, moved };
+      if (n === 0) return moved;
+      done += n;
+      at += n;
+      moved += n;
+    }
+  }
+  return moved;
 }
 
 /** The fd behind a residency, evict or prefetch target, with how to give it back (a path is opened read-only). */
