@@ -6,11 +6,12 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import express from 'express';
 import Fastify from 'fastify';
+import Koa from 'koa';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaticHandler, sendFile, serveFile, type ServeOptions, type ServeResult } from '../src/index';
 import { listen, parseResponses, rawExchange, type Server } from './http-clients';
-import { randomFile, sha256, tempDir } from './helpers';
+import { FALLBACK, randomFile, sha256, tempDir } from './helpers';
 
 const work = tempDir();
 const root = path.join(work, 'www');
@@ -215,5 +216,125 @@ describe('bugs a migration from send / serve-static would hit', () => {
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     }
     expect(redirect.status).toBe(301);
+  });
+});
+
+describe('options users pass today', () => {
+  it('refuses unknown options with ERR_INVALID_ARG_VALUE naming the known ones', async () => {
+    const req = { headers: {}, method: 'GET' } as http.IncomingMessage;
+    const res = new http.ServerResponse(req);
+    await expect(serveFile(req, res, '/x', { root, fallthrough: false } as never)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/'options\.fallthrough' is not an option.*maxAge.*strategy/) });
+    expect(() => createStaticHandler(root, { maxage: 10 } as never)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/'options\.maxage'.*fallthrough/) }));
+    expect(() => createStaticHandler(root, { signal: AbortSignal.abort() } as never)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(res.headersSent).toBe(false);
+  });
+
+  it('maxAge: seconds or a duration string, capped at one year; immutable; cacheControl false', async () => {
+    const cases: [ServeOptions, string | null][] = [
+      [{ maxAge: 600 }, 'public, max-age=600'],
+      [{ maxAge: '1d' }, 'public, max-age=86400'],
+      [{ maxAge: '2 hours', immutable: true }, 'public, max-age=7200, immutable'],
+      [{ maxAge: 86_400_000 }, 'public, max-age=31536000'], // a serve-static user's milliseconds for a day
+      [{ maxAge: '10y' }, 'public, max-age=31536000'],
+      [{ maxAge: 600, cacheControl: false }, null],
+    ];
+    for (const [options, expected] of cases) {
+      const { server } = await serveFileServer({ root, ...options });
+      expect([options, (await fetch(`${server.url}/4k.bin`)).headers.get('cache-control')]).toEqual([options, expected]);
+    }
+    const req = { headers: {}, method: 'GET' } as http.IncomingMessage;
+    const res = new http.ServerResponse(req);
+    await expect(serveFile(req, res, '/x', { maxAge: 'soon' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+
+  it('etag, lastModified and acceptRanges false: neither sent nor evaluated', async () => {
+    const { server } = await serveFileServer({ root });
+    const plain = await fetch(`${server.url}/4k.bin`);
+    const etag = plain.headers.get('etag')!;
+    const lastModified = plain.headers.get('last-modified')!;
+    const { server: off } = await serveFileServer({ root, etag: false, lastModified: false, acceptRanges: false });
+    const r = await fetch(`${off.url}/4k.bin`, { headers: { 'If-None-Match': etag, 'If-Modified-Since': lastModified,
+      Range: 'bytes=0-9' } });
+    expect(r.status).toBe(200);
+    expect(sha256(Buffer.from(await r.arrayBuffer()))).toBe(sha256(data.get('4k.bin')!));
+    for (const name of ['etag', 'last-modified', 'accept-ranges']) expect(r.headers.get(name)).toBeNull();
+    const { server: noEtag } = await serveFileServer({ root, etag: false });
+    const byDate = await fetch(`${noEtag.url}/4k.bin`, { headers: { 'If-Modified-Since': lastModified } });
+    expect([byDate.status, byDate.headers.get('etag')]).toEqual([304, null]);
+  });
+
+  it('setHeaders runs with the path and stat before ours, and what it sets is kept', async () => {
+    const seen: [string, number][] = [];
+    const { server } = await serveFileServer({ root, maxAge: 60, setHeaders: (res, file, stat) => {
+      seen.push([file, stat.size]);
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('X-File', path.basename(file));
+    } });
+    const r = await fetch(`${server.url}/4k.bin`);
+    expect([r.headers.get('cache-control'), r.headers.get('x-file')]).toEqual(['no-store', '4k.bin']);
+    expect(seen).toEqual([[path.join(root, '4k.bin'), 4096]]);
+  });
+
+  it('extensions: /about serves about.html; a real file wins; none for a trailing slash', async () => {
+    const server = await serve(createStaticHandler(root, { extensions: ['htm', 'html'] }));
+    const about = await fetch(`${server.url}/about`);
+    expect([about.status, about.headers.get('content-type'), await about.text()])
+      .toEqual([200, 'text/html; charset=utf-8', '<h1>about</h1>\n']);
+    expect((await fetch(`${server.url}/about/`)).status).toBe(404);
+    expect((await fetch(`${server.url}/4k`)).status).toBe(404);
+    expect(() => createStaticHandler(root, { extensions: ['a/b'] })).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it('fallthrough false: misses are answered, not passed to next (Express)', async () => {
+    const app = express();
+    app.use(createStaticHandler(root, { fallthrough: false }));
+    app.use((_req, res) => res.status(404).send('express 404'));
+    const server = servers[servers.push(await listen(http.createServer(app))) - 1];
+    const r = await fetch(`${server.url}/nothing-here`);
+    expect([r.status, await r.text()]).toEqual([404, 'Not found\n']);
+    const post = await fetch(`${server.url}/4k.bin`, { method: 'POST' });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+  });
+
+  it('start and end: serveFile sends those bytes as the whole, ranges counted from start', async () => {
+    const { server } = await serveFileServer({ root, start: 100, end: 1099 });
+    const whole = await fetch(`${server.url}/4k.bin`);
+    expect(whole.headers.get('content-length')).toBe('1000');
+    expect(Buffer.from(await whole.arrayBuffer())).toEqual(data.get('4k.bin')!.subarray(100, 1100));
+    const part = await fetch(`${server.url}/4k.bin`, { headers: { Range: 'bytes=10-19' } });
+    expect([part.status, part.headers.get('content-range')]).toEqual([206, 'bytes 10-19/1000']);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(data.get('4k.bin')!.subarray(110, 120));
+    const { server: past } = await serveFileServer({ root, start: 4000, end: 10_000 });
+    expect(Buffer.from(await (await fetch(`${past.url}/4k.bin`)).arrayBuffer())).toEqual(data.get('4k.bin')!.subarray(4000));
+  });
+
+  it('onError leaves an error to the caller for a page of its own', async () => {
+    const hooked: unknown[] = [];
+    const { server, results } = await serveFileServer({ root, onError: (error, res) => {
+      hooked.push(error);
+      res.writeHead(error.status, { 'Content-Type': 'text/html' }).end('<h1>our own page</h1>');
+    } });
+    const r = await fetch(`${server.url}/nothing-here`);
+    expect([r.status, await r.text(), r.headers.get('content-type')]).toEqual([404, '<h1>our own page</h1>', 'text/html']);
+    expect(hooked).toEqual([{ status: 404, reason: 'not found' }]);
+    expect(results).toEqual([{ status: 404, bytes: 0, zeroCopy: false, reason: 'not found' }]);
+  });
+
+  it('works in a Koa app (ctx.respond = false)', async () => {
+    const app = new Koa();
+    const results: ServeResult[] = [];
+    app.use(async (ctx) => {
+      ctx.respond = false;
+      ctx.status = 200; // Koa starts every response at 404, which serveFile would keep as a caller's status
+      results.push(await serveFile(ctx.req, ctx.res, ctx.url, { root }));
+    });
+    const server = servers[servers.push(await listen(http.createServer(app.callback()))) - 1];
+    const r = await fetch(`${server.url}/1m.bin`);
+    expect(sha256(Buffer.from(await r.arrayBuffer()))).toBe(sha256(data.get('1m.bin')!));
+    expect(results[0]).toMatchObject({ status: 200, bytes: 2 ** 20, zeroCopy: !FALLBACK });
   });
 });
