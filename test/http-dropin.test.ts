@@ -338,3 +338,17 @@ describe('options users pass today', () => {
     expect(results[0]).toMatchObject({ status: 200, bytes: 2 ** 20, zeroCopy: !FALLBACK });
   });
 });
+
+describe('a single-page app fallback', () => {
+  it("serves the shell for GETs that find nothing and accept HTML, and nothing else", async () => {
+    const server = await serve(createStaticHandler(root, { fallback: 'index.html' }));
+    const page = await fetch(`${server.url}/users/42`, { headers: { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect([page.status, page.headers.get('content-type'), await page.text()])
+      .toEqual([200, 'text/html; charset=utf-8', '<h1>home</h1>\n']);
+    expect((await fetch(`${server.url}/missing.js`, { headers: { Accept: '*/*' } })).status).toBe(404);
+    expect((await fetch(`${server.url}/missing.png`, { headers: { Accept: 'image/png' } })).status).toBe(404);
+    const real = await fetch(`${server.url}/4k.bin`, { headers: { Accept: 'text/html' } });
+    expect(sha256(Buffer.from(await real.arrayBuffer()))).toBe(sha256(data.get('4k.bin')!));
+    expect(() => createStaticHandler(root, { fallback: '' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+});

@@ -1,7 +1,7 @@
 // createStaticHandler: a directory served as a node:http request handler or Express/Connect middleware.
 import type * as http from 'node:http';
 import * as path from 'node:path';
-import { invalidArgType } from '../errors';
+import { invalidArgType, invalidArgValue } from '../errors';
 import { directoryLocation, originForm, resolveTarget } from './resolve';
 import { type Request, type Response, SERVE_OPTIONS, type ServeOptions, type ServeResult, failed, isReadMethod,
   methodNotAllowed, respondTarget, serveSettings } from './serve';
@@ -11,11 +11,13 @@ export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signa
   onResponse?: (req: Request, result: ServeResult) => void;
   /** With `next`: misses and refusals are passed on (true, the default) or answered here (false). */
   fallthrough?: boolean;
+  /** A single-page app's shell (`'index.html'`, under root) for GETs that find nothing and accept HTML. */
+  fallback?: string;
 }
 
 /** What the handler takes: serveFile's options for a directory, and its own. */
 const STATIC_OPTIONS = [...SERVE_OPTIONS.filter((o) => !['signal', 'start', 'end', 'onError'].includes(o)),
-  'onResponse', 'fallthrough'];
+  'onResponse', 'fallthrough', 'fallback'];
 
 export type StaticHandler = (req: Request, res: Response, next?: (err?: unknown) => void) => void;
 
@@ -29,7 +31,10 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   if (typeof root !== 'string') throw invalidArgType('root', 'of type string', root);
   const settings = serveSettings(options, 'options', STATIC_OPTIONS);
   settings.root = path.resolve(root);
-  const { onResponse, fallthrough = true } = options ?? {};
+  const { onResponse, fallthrough = true, fallback } = options ?? {};
+  if (fallback !== undefined && (typeof fallback !== 'string' || fallback === '' || fallback.endsWith('/'))) {
+    throw invalidArgValue('options.fallback', fallback, "must be a file under root, such as 'index.html'");
+  }
   if (onResponse !== undefined && typeof onResponse !== 'function') {
     throw invalidArgType('options.onResponse', 'of type function', onResponse);
   }
@@ -49,8 +54,21 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
     } catch (err) {
       return next ? next(err) : report(failed(res, err as Error));
     }
+    if (target.kind === 'refused' && target.status === 404 && fallback !== undefined && acceptsHtml(req)) {
+      try {
+        target = resolveTarget(`/${fallback.replace(/^\/+/, '')}`, settings);
+      } catch (err) {
+        return next ? next(err) : report(failed(res, err as Error));
+      }
+    }
     if (target.kind === 'refused' && passOn) return passOn();
     if (target.kind === 'redirect') target.location = directoryLocation(original);
     void respondTarget(req, res, target, settings).then(report);
   };
+}
+
+/** A browser navigating (Accept: text/html), not a script or an image asking for a file that is not there. */
+function acceptsHtml(req: Request): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && /(?:^|,)\s*text\/html\s*(?:[;,]|$)/i.test(accept);
 }

@@ -1,0 +1,59 @@
+// zerocopy/fastify: a Fastify plugin, as @fastify/static is used. It serves `root` under `prefix` (GET and HEAD,
+// misses to Fastify's not-found handler unless `fallthrough: false`) and decorates `reply.sendFile(path)`.
+// The reply is hijacked and the raw response answered by serveFile, so `fastify.inject` works too (the copy path).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { invalidArgType } from '../errors';
+import { type ServeOptions, type ServeResult, serveFile } from './serve';
+import { type StaticHandlerOptions, createStaticHandler } from './static-handler';
+
+export interface FastifyStaticOptions extends StaticHandlerOptions {
+  root: string;
+  /** The URL path the files are served under. Default '/'. */
+  prefix?: string;
+  /** false: only decorate reply.sendFile, register no route. */
+  serve?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** `path` relative to the plugin's root (not percent-encoded); resolves with serveFile's result. */
+    sendFile(path: string, options?: Omit<ServeOptions, 'root'>): Promise<ServeResult>;
+  }
+}
+
+async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptions): Promise<void> {
+  const { root, prefix = '/', serve = true, ...options } = opts;
+  if (typeof root !== 'string') throw invalidArgType('options.root', 'of type string', root);
+  if (typeof prefix !== 'string' || !prefix.startsWith('/')) throw invalidArgType('options.prefix', "a path starting with '/'", prefix);
+  const handle = createStaticHandler(root, options); // validates the options once, at registration
+  const { onResponse: _onResponse, fallthrough: _fallthrough, fallback: _fallback, ...fileOptions } = options;
+  fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, override?: Omit<ServeOptions, 'root'>) {
+    if (typeof file !== 'string') return Promise.reject(invalidArgType('path', 'of type string', file));
+    this.hijack();
+    const url = `/${file.split('/').filter((s) => s !== '').map(encodeURIComponent).join('/')}`;
+    return serveFile(this.request.raw, this.raw, url, { ...fileOptions, ...override, root });
+  });
+  if (!serve) return;
+  const base = prefix.replace(/\/+$/, '');
+  fastify.route({
+    method: ['GET', 'HEAD'],
+    url: `${base}/*`,
+    handler(request: FastifyRequest, reply: FastifyReply) {
+      const raw = request.raw as typeof request.raw & { originalUrl?: string };
+      // As a mounted middleware sees it: the path under the prefix, the full URL kept for redirects.
+      raw.originalUrl ??= raw.url;
+      raw.url = raw.url!.slice(base.length) || '/';
+      let passed: { err?: unknown } | undefined;
+      handle(raw, reply.raw, (err) => (passed = { err }));
+      if (!passed) return reply.hijack();
+      raw.url = raw.originalUrl;
+      return passed.err ? reply.send(passed.err) : reply.callNotFound();
+    },
+  });
+}
+
+// Not encapsulated (as fastify-plugin marks a plugin): reply.sendFile is there for the routes of the parent too.
+Object.assign(zerocopyStatic, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'zerocopy' });
+
+export default zerocopyStatic;
+export { zerocopyStatic };
