@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
@@ -350,5 +351,54 @@ describe('a single-page app fallback', () => {
     const real = await fetch(`${server.url}/4k.bin`, { headers: { Accept: 'text/html' } });
     expect(sha256(Buffer.from(await real.arrayBuffer()))).toBe(sha256(data.get('4k.bin')!));
     expect(() => createStaticHandler(root, { fallback: '' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+});
+
+describe('precompressed files', () => {
+  const text = Buffer.from('zero-copy precompressed text\n'.repeat(4000));
+  const br = zlib.brotliCompressSync(text);
+  const gz = zlib.gzipSync(text);
+  beforeAll(() => {
+    fs.writeFileSync(path.join(root, 'page.txt'), text);
+    fs.writeFileSync(path.join(root, 'page.txt.br'), br);
+    fs.writeFileSync(path.join(root, 'page.txt.gz'), gz);
+    fs.writeFileSync(path.join(root, 'plain.txt'), text);
+    fs.writeFileSync(path.join(work, 'secret.gz'), gz);
+    fs.symlinkSync(path.join(work, 'secret.gz'), path.join(root, 'plain.txt.gz')); // leaves the root: never served
+  });
+
+  it('serves x.br / x.gz beside x as Accept-Encoding allows, with the original type and Vary', async () => {
+    const { server, results } = await serveFileServer({ root, precompressed: true });
+    const cases: [string | undefined, string | null, Buffer][] = [
+      ['gzip, deflate, br', 'br', br], ['gzip', 'gzip', gz], ['br;q=0, *', 'gzip', gz], ['x-gzip', 'gzip', gz],
+      ['identity', null, text], [undefined, null, text], ['br;q=0, gzip;q=0', null, text],
+    ];
+    for (const [accept, encoding, body] of cases) {
+      const r = await new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        http.get(`${server.url}/page.txt`, { headers: accept === undefined ? {} : { 'Accept-Encoding': accept } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+      expect([accept, r.headers['content-encoding'] ?? null, r.headers['content-type'], r.headers.vary])
+        .toEqual([accept, encoding, 'text/plain; charset=utf-8', 'Accept-Encoding']);
+      expect(sha256(r.body)).toBe(sha256(body));
+    }
+    expect(results[0]).toMatchObject({ status: 200, bytes: br.length, zeroCopy: !FALLBACK, path: path.join(root, 'page.txt.br') });
+    expect(zlib.brotliDecompressSync(br)).toEqual(text);
+  });
+
+  it('takes ranges on the compressed bytes, follows the order given, and never leaves the root', async () => {
+    const { server } = await serveFileServer({ root, precompressed: ['gzip', 'br'] });
+    const raw206 = await raw(server, '/page.txt', 'Accept-Encoding: br, gzip\r\nRange: bytes=0-99\r\n');
+    expect([raw206.status, raw206.headers['content-encoding'], raw206.headers['content-range']])
+      .toEqual([206, 'gzip', `bytes 0-99/${gz.length}`]);
+    expect(raw206.body).toEqual(gz.subarray(0, 100));
+    const escaped = await raw(server, '/plain.txt', 'Accept-Encoding: gzip\r\n');
+    expect([escaped.status, escaped.headers['content-encoding']]).toEqual([200, undefined]);
+    expect(sha256(escaped.body)).toBe(sha256(text));
+    const req = { headers: {}, method: 'GET' } as http.IncomingMessage;
+    await expect(serveFile(req, new http.ServerResponse(req), '/x', { precompressed: ['zstd'] as never }))
+      .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
   });
 });

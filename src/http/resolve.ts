@@ -113,6 +113,31 @@ function openUnder(root: string, relative: string, slash: boolean, opts: Resolve
   }
 }
 
+/**
+ * `file` with `suffix` (x.br beside x), confined as `file` was (beneath `root`); undefined when that is no regular
+ * file. For precompressed variants: a missing one is the common case, not an error.
+ */
+export function openVariant(file: string, suffix: string, root?: string): Extract<Target, { kind: 'file' }> | undefined {
+  let fd: number | Target;
+  if (root === undefined) {
+    try {
+      fd = fs.openSync(file + suffix, OPEN_FLAGS);
+    } catch {
+      return undefined;
+    }
+  } else {
+    const rootFd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      fd = openBeneath(rootFd, root, path.relative(root, file) + suffix);
+    } finally {
+      fs.closeSync(rootFd);
+    }
+  }
+  if (typeof fd !== 'number') return undefined;
+  const target = settle(fd, file + suffix, undefined, [], () => NOT_FOUND);
+  return target.kind === 'file' ? target : undefined;
+}
+
 /** The first `relative.ext` that is a regular file, for a path that names nothing. */
 function withExtension(rootFd: number, root: string, relative: string, opts: ResolveOptions): Target {
   for (const ext of opts.extensions) {

@@ -31,6 +31,7 @@ import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
 import { maxAgeSeconds } from './max-age';
+import { type Encoding, precompressedVariant, validatePrecompressed } from './precompressed';
 import { type Dotfiles, type Target, resolveTarget } from './resolve';
 
 // node:http2 is loaded when an HTTP/2 response needs it (its caller has loaded it already): loading it when
@@ -63,6 +64,11 @@ export interface ServeOptions {
   lastModified?: boolean;
   /** false: no Accept-Ranges, and Range requests get the whole file. */
   acceptRanges?: boolean;
+  /**
+   * Serve `x.br` / `x.gz` beside `x` when the request's Accept-Encoding takes it: true (br, then gzip), or the
+   * encodings in the order preferred. With the original's Content-Type and `Vary: Accept-Encoding`.
+   */
+  precompressed?: boolean | Encoding[];
   /** Called before our headers are set, with the file's path and stat; headers it sets are kept. */
   setHeaders?: (res: Response, path: string, stat: fs.Stats) => void;
   /** serveFile: the first and last byte served (inclusive), as if the file were only them. */
@@ -120,6 +126,7 @@ export interface ServeSettings {
   lastModified: boolean;
   acceptRanges: boolean;
   setHeaders?: ServeOptions['setHeaders'];
+  precompressed: Encoding[];
   start: number;
   end?: number;
   onError?: ServeOptions['onError'];
@@ -140,7 +147,7 @@ const readAsync = promisify(fs.read);
  * `fallthrough` given to serveFile) must not pass silently. `strategy` is validated where it is used.
  */
 export const SERVE_OPTIONS: readonly string[] = ['root', 'dotfiles', 'index', 'extensions', 'redirect', 'maxAge',
-  'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges', 'setHeaders', 'maxRanges', 'lease',
+  'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges', 'setHeaders', 'precompressed', 'maxRanges', 'lease',
   'leaseGraceMs', 'smallFileThreshold', 'strategy', 'start', 'end', 'onError', 'signal'];
 
 const BOOLEAN_OPTIONS = ['redirect', 'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges'] as const;
@@ -195,6 +202,7 @@ export function serveSettings(options: unknown, name = 'options', known = SERVE_
     lastModified: opts.lastModified ?? true,
     acceptRanges: opts.acceptRanges ?? true,
     setHeaders: opts.setHeaders,
+    precompressed: validatePrecompressed(opts.precompressed, `${name}.precompressed`),
     start,
     end,
     onError: opts.onError,
@@ -269,6 +277,16 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
   if (target.kind === 'redirect') {
     return respondStatus(res, 301, 'directory', { Location: target.location }, `Redirecting to ${target.location}\n`);
   }
+  let typePath: string | undefined;
+  if (s.precompressed.length > 0) {
+    res.setHeader('Vary', 'Accept-Encoding');
+    const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
+    if (variant) {
+      fs.closeSync(target.fd);
+      [target, typePath] = [variant.target, target.path];
+      res.setHeader('Content-Encoding', variant.encoding);
+    }
+  }
   let lease: Lease | undefined;
   try {
     let stat = target.stat;
@@ -282,7 +300,7 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
         }
       }
     }
-    return await respondFile(req, res, { fd: target.fd, path: target.path, stat, lease }, s);
+    return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease }, s);
   } finally {
     lease?.release();
     fs.closeSync(target.fd);
@@ -292,6 +310,8 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
 interface OpenFile {
   fd: number;
   path: string;
+  /** The path whose extension gives the Content-Type: the original's, for a precompressed variant. */
+  typePath?: string;
   stat: fs.BigIntStats;
   lease?: Lease;
 }
@@ -305,7 +325,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   const v = validators(file.stat);
   // Turned off, a validator is never set nor matched: an empty tag matches no tag, NaN no date.
   const compared = { ...v, etag: s.etag ? v.etag : '', mtimeSeconds: s.lastModified ? v.mtimeSeconds : NaN };
-  const type = contentType(path.extname(file.path)) || 'application/octet-stream';
+  const type = contentType(path.extname(file.typePath ?? file.path)) || 'application/octet-stream';
   s.setHeaders?.(res, file.path, fs.fstatSync(file.fd));
   if (s.acceptRanges && !res.hasHeader('Accept-Ranges')) res.setHeader('Accept-Ranges', 'bytes');
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
