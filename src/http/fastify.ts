@@ -40,13 +40,17 @@ async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptio
     url: `${base}/*`,
     handler(request: FastifyRequest, reply: FastifyReply) {
       const raw = request.raw as typeof request.raw & { originalUrl?: string };
-      // As a mounted middleware sees it: the path under the prefix, the full URL kept for redirects.
-      raw.originalUrl ??= raw.url;
-      raw.url = raw.url!.slice(base.length) || '/';
+      const { url, originalUrl } = raw;
       let passed: { err?: unknown } | undefined;
-      handle(raw, reply.raw, (err) => (passed = { err }));
+      // As a mounted middleware sees it (the handler reads it at once): the path under the prefix, and the full
+      // URL for redirects. Restored for Fastify's hooks and logs.
+      Object.assign(raw, { url: url!.slice(base.length) || '/', originalUrl: url });
+      try {
+        handle(raw, reply.raw, (err) => (passed = { err }));
+      } finally {
+        Object.assign(raw, { url, originalUrl });
+      }
       if (!passed) return reply.hijack();
-      raw.url = raw.originalUrl;
       return passed.err ? reply.send(passed.err) : reply.callNotFound();
     },
   });

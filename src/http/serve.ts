@@ -279,7 +279,8 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
   }
   let typePath: string | undefined;
   if (s.precompressed.length > 0) {
-    res.setHeader('Vary', 'Accept-Encoding');
+    const vary = res.getHeader('Vary');
+    res.setHeader('Vary', vary === undefined ? 'Accept-Encoding' : `${String(vary)}, Accept-Encoding`);
     const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
     if (variant) {
       fs.closeSync(target.fd);
