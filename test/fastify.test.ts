@@ -91,3 +91,25 @@ describe('zerocopy/fastify', () => {
     expect(out.trim()).toBe('200 <h1>app</h1>');
   });
 });
+
+describe('zerocopy/fastify arguments', () => {
+  it.each([
+    [{ root: 7 }, 'ERR_INVALID_ARG_TYPE'], [{ root, prefix: 'static' }, 'ERR_INVALID_ARG_VALUE'],
+    [{ root, serve: 'yes' }, 'ERR_INVALID_ARG_TYPE'], [{ root, fallthrough: 1 }, 'ERR_INVALID_ARG_TYPE'],
+  ])('refuses %o at registration with %s', async (options, code) => {
+    await expect(Fastify().register(zerocopyStatic, options as never).ready()).rejects.toMatchObject({ code });
+  });
+
+  it('serve: false registers no route, only reply.sendFile', async () => {
+    const fastify = Fastify();
+    void fastify.register(zerocopyStatic, { root, serve: false });
+    fastify.get('/one', (_request, reply) => reply.sendFile('index.html'));
+    expect((await fastify.inject({ url: '/index.html' })).statusCode).toBe(404);
+    expect((await fastify.inject({ url: '/one' })).body).toBe('<h1>app</h1>\n');
+    const up = Fastify();
+    void up.register(zerocopyStatic, { root, serve: false });
+    up.get('/up', (_request, reply) => reply.sendFile('../../etc/hostname'));
+    expect((await up.inject({ url: '/up' })).statusCode).toBe(403);
+    await Promise.all([fastify.close(), up.close()]);
+  });
+});

@@ -2,7 +2,7 @@
 // misses to Fastify's not-found handler unless `fallthrough: false`) and decorates `reply.sendFile(path)`.
 // The reply is hijacked and the raw response answered by serveFile, so `fastify.inject` works too (the copy path).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { invalidArgType } from '../errors';
+import { invalidArgType, invalidArgValue } from '../errors';
 import { type ServeOptions, type ServeResult, serveFile } from './serve';
 import { type StaticHandlerOptions, createStaticHandler } from './static-handler';
 
@@ -24,10 +24,13 @@ declare module 'fastify' {
 async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptions): Promise<void> {
   const { root, prefix = '/', serve = true, ...options } = opts;
   if (typeof root !== 'string') throw invalidArgType('options.root', 'of type string', root);
-  if (typeof prefix !== 'string' || !prefix.startsWith('/')) throw invalidArgType('options.prefix', "a path starting with '/'", prefix);
+  if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix);
+  if (!prefix.startsWith('/')) throw invalidArgValue('options.prefix', prefix, "must start with '/'");
+  if (typeof serve !== 'boolean') throw invalidArgType('options.serve', 'of type boolean', serve);
   const handle = createStaticHandler(root, options); // validates the options once, at registration
   const { onResponse: _onResponse, fallthrough: _fallthrough, fallback: _fallback, ...fileOptions } = options;
-  fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, override?: Omit<ServeOptions, 'root'>) {
+  type Override = Omit<ServeOptions, 'root'>;
+  fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, override?: Override) {
     if (typeof file !== 'string') return Promise.reject(invalidArgType('path', 'of type string', file));
     this.hijack();
     const url = `/${file.split('/').filter((s) => s !== '').map(encodeURIComponent).join('/')}`;

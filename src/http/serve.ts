@@ -147,8 +147,8 @@ const readAsync = promisify(fs.read);
  * `fallthrough` given to serveFile) must not pass silently. `strategy` is validated where it is used.
  */
 export const SERVE_OPTIONS: readonly string[] = ['root', 'dotfiles', 'index', 'extensions', 'redirect', 'maxAge',
-  'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges', 'setHeaders', 'precompressed', 'maxRanges', 'lease',
-  'leaseGraceMs', 'smallFileThreshold', 'strategy', 'start', 'end', 'onError', 'signal'];
+  'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges', 'setHeaders', 'precompressed', 'maxRanges',
+  'lease', 'leaseGraceMs', 'smallFileThreshold', 'strategy', 'start', 'end', 'onError', 'signal'];
 
 const BOOLEAN_OPTIONS = ['redirect', 'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges'] as const;
 
@@ -160,21 +160,25 @@ export function serveSettings(options: unknown, name = 'options', known = SERVE_
       `is not an option (the known ones: ${known.join(', ')})`);
   }
   for (const key of BOOLEAN_OPTIONS) {
-    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw invalidArgType(`${name}.${key}`, 'of type boolean', opts[key]);
+    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') {
+      throw invalidArgType(`${name}.${key}`, 'of type boolean', opts[key]);
+    }
   }
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     throw invalidArgType(`${name}.signal`, 'an instance of AbortSignal', opts.signal);
   }
   for (const key of ['setHeaders', 'onError'] as const) {
-    if (opts[key] !== undefined && typeof opts[key] !== 'function') throw invalidArgType(`${name}.${key}`, 'of type function', opts[key]);
+    if (opts[key] !== undefined && typeof opts[key] !== 'function') {
+      throw invalidArgType(`${name}.${key}`, 'of type function', opts[key]);
+    }
   }
   const extensions = opts.extensions === undefined || opts.extensions === false ? [] : opts.extensions;
   if (!Array.isArray(extensions) || extensions.some((e) => typeof e !== 'string' || e === '' || /[/\\]/.test(e))) {
-    throw invalidArgValue(`${name}.extensions`, opts.extensions, "must be a list of extensions such as ['html'], or false");
+    throw invalidArgValue(`${name}.extensions`, opts.extensions, "must be a list such as ['html'], or false");
   }
   const start = opts.start === undefined ? 0 : validateLength(opts.start, `${name}.start`);
   const end = opts.end === undefined ? undefined : validateLength(opts.end, `${name}.end`);
-  if (end !== undefined && end < start) throw invalidArgValue(`${name}.end`, end, `must be >= options.start (${start})`);
+  if (end !== undefined && end < start) throw invalidArgValue(`${name}.end`, end, `must be >= ${name}.start (${start})`);
   if (opts.root !== undefined && typeof opts.root !== 'string') throw invalidArgType(`${name}.root`, 'of type string', opts.root);
   const dotfiles = opts.dotfiles ?? 'ignore';
   if (dotfiles !== 'ignore' && dotfiles !== 'deny' && dotfiles !== 'allow') {
