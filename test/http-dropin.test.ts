@@ -11,13 +11,16 @@ import Koa from 'koa';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaticHandler, sendFile, serveFile, type ServeOptions, type ServeResult } from '../src/index';
-import { listen, parseResponses, rawExchange, type Server } from './http-clients';
+import { curl, listen, parseResponses, rawExchange, type Server } from './http-clients';
 import { FALLBACK, randomFile, sha256, tempDir } from './helpers';
 
 const work = tempDir();
 const root = path.join(work, 'www');
 const data = new Map<string, Buffer>();
 const servers: Server[] = [];
+const text = Buffer.from('zero-copy precompressed text\n'.repeat(4000));
+const br = zlib.brotliCompressSync(text);
+const gz = zlib.gzipSync(text);
 
 beforeAll(() => {
   fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
@@ -28,6 +31,12 @@ beforeAll(() => {
   fs.writeFileSync(path.join(root, 'about.html'), '<h1>about</h1>\n');
   fs.mkdirSync(path.join(work, '.hidden'));
   fs.writeFileSync(path.join(work, '.hidden', 'x.txt'), 'hidden\n');
+  fs.writeFileSync(path.join(root, 'page.txt'), text);
+  fs.writeFileSync(path.join(root, 'page.txt.br'), br);
+  fs.writeFileSync(path.join(root, 'page.txt.gz'), gz);
+  fs.writeFileSync(path.join(root, 'plain.txt'), text);
+  fs.writeFileSync(path.join(work, 'secret.gz'), gz);
+  fs.symlinkSync(path.join(work, 'secret.gz'), path.join(root, 'plain.txt.gz')); // leaves the root: never served
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -355,17 +364,6 @@ describe('a single-page app fallback', () => {
 });
 
 describe('precompressed files', () => {
-  const text = Buffer.from('zero-copy precompressed text\n'.repeat(4000));
-  const br = zlib.brotliCompressSync(text);
-  const gz = zlib.gzipSync(text);
-  beforeAll(() => {
-    fs.writeFileSync(path.join(root, 'page.txt'), text);
-    fs.writeFileSync(path.join(root, 'page.txt.br'), br);
-    fs.writeFileSync(path.join(root, 'page.txt.gz'), gz);
-    fs.writeFileSync(path.join(root, 'plain.txt'), text);
-    fs.writeFileSync(path.join(work, 'secret.gz'), gz);
-    fs.symlinkSync(path.join(work, 'secret.gz'), path.join(root, 'plain.txt.gz')); // leaves the root: never served
-  });
 
   it('serves x.br / x.gz beside x as Accept-Encoding allows, with the original type and Vary', async () => {
     const { server, results } = await serveFileServer({ root, precompressed: true });
@@ -400,5 +398,22 @@ describe('precompressed files', () => {
     const req = { headers: {}, method: 'GET' } as http.IncomingMessage;
     await expect(serveFile(req, new http.ServerResponse(req), '/x', { precompressed: ['zstd'] as never }))
       .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+});
+
+describe('with curl', () => {
+  it('follows a mounted redirect, sends absolute-form, and decodes a precompressed body', async () => {
+    const app = express();
+    app.use('/static', createStaticHandler(root, { precompressed: true }));
+    const server = servers[servers.push(await listen(http.createServer(app))) - 1];
+    const home = await curl(work, `${server.url}/static`, '-L');
+    expect([home.exitCode, home.status, home.body.toString()]).toEqual([0, 200, '<h1>home</h1>\n']);
+    const absolute = await curl(work, `${server.url}/static/4k.bin`, '--request-target',
+      `http://127.0.0.1:${server.port}/static/4k.bin`);
+    expect([absolute.exitCode, absolute.status]).toEqual([0, 200]);
+    expect(sha256(absolute.body)).toBe(sha256(data.get('4k.bin')!));
+    const compressed = await curl(work, `${server.url}/static/page.txt`, '--compressed');
+    expect([compressed.exitCode, compressed.status, compressed.headers['content-encoding']]).toEqual([0, 200, 'br']);
+    expect(sha256(compressed.body)).toBe(sha256(text));
   });
 });
