@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as tls from 'node:tls';
 import type { FileHandle } from 'node:fs/promises';
+import type * as http from 'node:http';
 import { binding } from './binding';
 import { startJob } from './engine';
 import {
@@ -30,7 +31,7 @@ import { type Lease, leaseFd } from './lease';
 import { type LeasePath, leasePathFor, untilAcked } from './lease-path';
 import { readWaiting, writeWaiting } from './nonblocking';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
-import { prematureClose, socketFd, writeRefusal } from './sockets';
+import { prematureClose, responseSocket, socketFd, unsentHeaders, writeRefusal } from './sockets';
 import { countFallback, countFallbackBytes, tracked } from './stats';
 
 export interface SendFileOptions {
@@ -178,8 +179,15 @@ function range(offset: number | bigint | null, length: number | undefined, size:
  * Rejects with AbortError (`bytes` set), ECONNRESET / EPIPE (`bytes` set), or ERR_FILE_TRUNCATED when the file
  * shrank mid-way: a socket is then destroyed, so that a client sees a short body and never zeros as success.
  */
-export function sendFile(out: net.Socket | number, input: FileInput, options?: SendFileOptions): Promise<SendResult> {
-  return send(out, () => openSource(input, 'input'), options);
+export function sendFile(out: net.Socket | number | http.ServerResponse, input: FileInput, options?: SendFileOptions):
+  Promise<SendResult> {
+  let to: net.Socket | number;
+  try {
+    to = responseSocket(out) as net.Socket | number;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return send(to, () => openSource(input, 'input'), options);
 }
 
 /**
@@ -209,6 +217,8 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     if (isSocket) {
       const refusal = writeRefusal(out);
       if (refusal) throw withBytes(refusal, 0);
+      const unsent = unsentHeaders(out);
+      if (unsent) throw unsent;
     } else {
       validateFd(out, 'out');
     }

@@ -1,5 +1,7 @@
 // Small facts about net.Sockets shared by the transfers that take them over.
+import * as http from 'node:http';
 import type * as net from 'node:net';
+import { invalidArgValue } from './errors';
 import { type SocketIo, isEnding } from './socket-queue';
 
 /** The fd under a net.Socket (libuv's handle), or undefined when it has none (not connected, closed). */
@@ -46,4 +48,37 @@ export function writeThrough(io: SocketIo, chunks: Buffer[]): Promise<void> {
     chunks.forEach((chunk, i) =>
       io.write(chunk, i === chunks.length - 1 ? (err) => (err ? reject(err) : resolve()) : undefined));
   });
+}
+
+interface HttpResponseState {
+  _header?: string | null;
+  _headerSent?: boolean;
+  chunkedEncoding?: boolean;
+}
+
+/**
+ * sendFile(res): the response's headers go out first (flushed here), then its socket takes the file. A body
+ * that the response would frame (chunked) cannot go raw behind them: refused, as is a response with no socket.
+ */
+export function responseSocket(out: unknown): unknown {
+  if (!(out instanceof http.ServerResponse)) return out;
+  const state = out as unknown as HttpResponseState;
+  if (state._header ? state.chunkedEncoding : !out.hasHeader('content-length')) {
+    throw invalidArgValue('out', '[ServerResponse]', 'is a response without Content-Length: set it (writeHead or ' +
+      'setHeader) before sendFile, so that the file is the body as it is, not chunks to frame');
+  }
+  out.flushHeaders();
+  if (!out.socket) throw invalidArgValue('out', '[ServerResponse]', 'has no socket (it finished, or is not one of node:http\'s)');
+  return out.socket;
+}
+
+/**
+ * A socket whose HTTP response has headers Node still holds (writeHead() without flushHeaders()): bytes sent
+ * to it now would go out before them.
+ */
+export function unsentHeaders(socket: net.Socket): (TypeError & { code: string }) | undefined {
+  const response = (socket as unknown as { _httpMessage?: HttpResponseState | null })._httpMessage;
+  if (!response || response._headerSent !== false) return undefined;
+  return invalidArgValue('out', '[Socket]', "carries an HTTP response whose headers are not sent yet: call " +
+    'res.flushHeaders() first, or pass the response itself (sendFile(res, file))');
 }

@@ -386,7 +386,6 @@ const table: Record<keyof typeof zc, () => Row[]> = {
     ['maxRanges -1', () => zc.serveFile(req(), res(req()), '/x', { maxRanges: -1 }), RANGE],
     ['smallFileThreshold Infinity', () => zc.serveFile(req(), res(req()), '/x', { smallFileThreshold: Infinity }), RANGE],
     ['an unknown lease mode', () => zc.serveFile(req(), res(req()), '/x', { lease: 1 as never }), VALUE],
-    ['an aborted signal', () => zc.serveFile(req(), res(req()), '/x', { signal: aborted() }), ABORT],
   ],
   createStaticHandler: () => [
     ['a number root', () => zc.createStaticHandler(1 as never), TYPE],

@@ -12,6 +12,10 @@ export interface ResolveOptions {
   root?: string;
   dotfiles: Dotfiles;
   index: string[];
+  /** A directory asked for without its trailing slash: redirected (true) or 404 (false). */
+  redirect: boolean;
+  /** Extensions tried, in order, for a path that names no file (`['html']`: `/about` is `about.html`). */
+  extensions: string[];
 }
 
 export type Target =
@@ -21,11 +25,21 @@ export type Target =
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 const refused = (status: 400 | 403 | 404, reason: string): Target => ({ kind: 'refused', status, reason });
+const NOT_FOUND = refused(404, 'not found');
 
-/** `requestPath` is a URL path (percent-encoded, query allowed) under `root`, or a file path when no root. */
+/**
+ * `requestPath` is a URL path (percent-encoded, query allowed, absolute-form as RFC 9112 §3.2.2 allows) under
+ * `root`, or a file path when no root: there `..` segments are refused and `dotfiles` applies, as send does.
+ */
 export function resolveTarget(requestPath: string, opts: ResolveOptions): Target {
-  if (opts.root === undefined) return openTrusted(requestPath, opts.index);
-  const pathname = requestPath.replace(/[?#].*$/s, '');
+  if (opts.root === undefined) {
+    const segments = requestPath.split(/[/\\]/);
+    if (segments.includes('..')) return refused(403, 'dot segment in path');
+    const dotted = dotfileRefusal(segments.filter((s) => s !== '.'), opts.dotfiles);
+    return dotted ?? openTrusted(requestPath, opts.index);
+  }
+  const url = originForm(requestPath);
+  const pathname = url.replace(/[?#].*$/s, '');
   let decoded: string;
   try {
     decoded = decodeURIComponent(pathname);
@@ -36,13 +50,29 @@ export function resolveTarget(requestPath: string, opts: ResolveOptions): Target
   if (decoded.includes('\\')) return refused(404, 'backslash in path');
   const segments = decoded.split('/').filter((s) => s !== '');
   if (segments.some((s) => s === '..' || s === '.')) return refused(403, 'dot segment in path');
-  if (opts.dotfiles !== 'allow' && segments.some((s) => s.startsWith('.'))) {
-    return opts.dotfiles === 'deny' ? refused(403, 'dotfile denied') : refused(404, 'dotfile ignored');
-  }
+  const dotted = dotfileRefusal(segments, opts.dotfiles);
+  if (dotted) return dotted;
   const relative = segments.join('/');
-  const target = openUnder(opts.root, relative, decoded.endsWith('/') || relative === '', opts.index);
-  if (target.kind === 'redirect') target.location = directoryLocation(requestPath);
+  // '' is a mount point asked for without its slash (the static handler passes it): a redirect, as serve-static.
+  const target = openUnder(opts.root, relative, pathname === '' ? false : decoded.endsWith('/'), opts);
+  if (target.kind === 'redirect') {
+    if (!opts.redirect) return refused(404, 'directory without a trailing slash');
+    target.location = directoryLocation(url);
+  }
   return target;
+}
+
+function dotfileRefusal(segments: string[], dotfiles: Dotfiles): Target | undefined {
+  if (dotfiles === 'allow' || !segments.some((s) => s.startsWith('.'))) return undefined;
+  return dotfiles === 'deny' ? refused(403, 'dotfile denied') : refused(404, 'dotfile ignored');
+}
+
+/** A request target in absolute-form (`http://host/path`) as the origin-form path a server reads. */
+export function originForm(url: string): string {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  if (!match) return url;
+  const rest = url.slice(match[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /**
@@ -51,10 +81,22 @@ export function resolveTarget(requestPath: string, opts: ResolveOptions): Target
  */
 export function directoryLocation(url: string): string {
   const pathname = url.replace(/[?#].*$/s, '');
-  return `/${pathname.replace(/^[/\\]+/, '')}/${url.slice(pathname.length)}`;
+  return encodeUrl(`/${pathname.replace(/^[/\\]+/, '')}/${url.slice(pathname.length)}`);
 }
 
-function openUnder(root: string, relative: string, wantsDirectory: boolean, index: string[]): Target {
+/**
+ * Percent-encodes what a header value cannot carry (spaces, non-ASCII: a Location Node would refuse with
+ * ERR_INVALID_CHAR), leaving valid %XX escapes and URL delimiters as they are (encodeurl's rule).
+ */
+export function encodeUrl(url: string): string {
+  // A lone surrogate (which encodeURI refuses) becomes U+FFFD, as encodeurl does.
+  return url.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD').replace(
+    /(?:[^\x21\x23-\x3B\x3D\x3F-\x5F\x61-\x7A\x7C\x7E]|%(?:[^0-9A-Fa-f]|[0-9A-Fa-f][^0-9A-Fa-f]|$))+/g,
+    (s: string) => encodeURI(s),
+  );
+}
+
+function openUnder(root: string, relative: string, slash: boolean, opts: ResolveOptions): Target {
   const full = path.join(root, relative);
   let rootFd: number;
   try {
@@ -64,11 +106,47 @@ function openUnder(root: string, relative: string, wantsDirectory: boolean, inde
   }
   try {
     const fd = openBeneath(rootFd, root, relative === '' ? '.' : relative);
-    if (typeof fd !== 'number') return fd;
-    return settle(fd, full, wantsDirectory, index, (name) => openBeneath(fd, full, name));
+    if (typeof fd !== 'number') return fd === NOT_FOUND && !slash ? withExtension(rootFd, root, relative, opts) : fd;
+    return settle(fd, full, slash, opts.index, (name) => openBeneath(fd, full, name));
   } finally {
     fs.closeSync(rootFd);
   }
+}
+
+/**
+ * `file` with `suffix` (x.br beside x), confined as `file` was (beneath `root`); undefined when that is no regular
+ * file. For precompressed variants: a missing one is the common case, not an error.
+ */
+export function openVariant(file: string, suffix: string, root?: string): Extract<Target, { kind: 'file' }> | undefined {
+  let fd: number | Target;
+  if (root === undefined) {
+    try {
+      fd = fs.openSync(file + suffix, OPEN_FLAGS);
+    } catch {
+      return undefined;
+    }
+  } else {
+    const rootFd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      fd = openBeneath(rootFd, root, path.relative(root, file) + suffix);
+    } finally {
+      fs.closeSync(rootFd);
+    }
+  }
+  if (typeof fd !== 'number') return undefined;
+  const target = settle(fd, file + suffix, undefined, [], () => NOT_FOUND);
+  return target.kind === 'file' ? target : undefined;
+}
+
+/** The first `relative.ext` that is a regular file, for a path that names nothing. */
+function withExtension(rootFd: number, root: string, relative: string, opts: ResolveOptions): Target {
+  for (const ext of opts.extensions) {
+    const fd = openBeneath(rootFd, root, `${relative}.${ext}`);
+    if (typeof fd !== 'number') continue;
+    const target = settle(fd, `${path.join(root, relative)}.${ext}`, undefined, [], () => NOT_FOUND);
+    if (target.kind === 'file') return target;
+  }
+  return NOT_FOUND;
 }
 
 /** A file path the caller chose: opened as it is; a directory serves its index. */
@@ -79,7 +157,7 @@ function openTrusted(file: string, index: string[]): Target {
   } catch (err) {
     return openFailure(err);
   }
-  return settle(fd, file, true, index, (name) => {
+  return settle(fd, file, undefined, index, (name) => {
     try {
       return fs.openSync(path.join(file, name), OPEN_FLAGS);
     } catch (err) {
@@ -88,8 +166,11 @@ function openTrusted(file: string, index: string[]): Target {
   });
 }
 
-/** Takes ownership of `fd`: a regular file is the target; a directory leads to its index or a redirect. */
-function settle(fd: number, file: string, wantsDirectory: boolean, index: string[],
+/**
+ * Takes ownership of `fd`: a regular file is the target (not with a trailing slash); a directory leads to its
+ * index or, asked for without the slash, a redirect. `slash` undefined: a caller's path, never redirected.
+ */
+function settle(fd: number, file: string, slash: boolean | undefined, index: string[],
   openIndex: (name: string) => number | Target): Target {
   let st: fs.BigIntStats;
   try {
@@ -98,14 +179,15 @@ function settle(fd: number, file: string, wantsDirectory: boolean, index: string
     fs.closeSync(fd);
     throw err;
   }
-  if (st.isFile()) return { kind: 'file', fd, path: file, stat: st };
+  if (st.isFile() && slash !== true) return { kind: 'file', fd, path: file, stat: st };
   try {
+    if (st.isFile()) return refused(404, 'a file asked for as a directory');
     if (!st.isDirectory()) return refused(404, 'not a regular file');
-    if (!wantsDirectory) return { kind: 'redirect', location: '' };
+    if (slash === false) return { kind: 'redirect', location: '' };
     for (const name of index) {
       const found = openIndex(name);
       if (typeof found !== 'number') continue;
-      const target = settle(found, path.join(file, name), false, [], () => refused(404, 'no index'));
+      const target = settle(found, path.join(file, name), false, [], () => NOT_FOUND);
       if (target.kind === 'file') return target;
     }
     return refused(404, 'directory without an index');
@@ -140,7 +222,7 @@ function openFailure(err: unknown): Target {
     case 'ENOENT':
     case 'ENOTDIR':
     case 'ENAMETOOLONG':
-      return refused(404, 'not found');
+      return NOT_FOUND;
     case 'EXDEV':
     case 'ELOOP':
       return refused(404, 'path leaves the root');

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
@@ -14,13 +14,13 @@ import { contentType } from 'mime-types';
 import { binding } from '../binding';
 import {
   type SystemError,
+  abortError,
   fileTruncated,
   invalidArgType,
   invalidArgValue,
   leaseBroken,
   validateLength,
   validateOptions,
-  validateSignal,
   withBytes,
 } from '../errors';
 import { type Lease, leaseFd } from '../lease';
@@ -30,6 +30,8 @@ import { prematureClose, socketFd } from '../sockets';
 import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
+import { maxAgeSeconds } from './max-age';
+import { type Encoding, precompressedVariant, validatePrecompressed } from './precompressed';
 import { type Dotfiles, type Target, resolveTarget } from './resolve';
 
 // node:http2 is loaded when an HTTP/2 response needs it (its caller has loaded it already): loading it when
@@ -46,10 +48,37 @@ export interface ServeOptions {
   dotfiles?: Dotfiles;
   /** The file that serves a directory URL ending in '/'. Default 'index.html'; false for none. */
   index?: string | string[] | false;
-  /** Cache-Control max-age in seconds (sets `Cache-Control: public, max-age=N`). */
-  maxAge?: number;
+  /** Tried in order for a path that names nothing: `['html']` serves `/about` from `about.html`. */
+  extensions?: string[] | false;
+  /** A directory asked for without its trailing slash is redirected (301, the default) or, false, 404. */
+  redirect?: boolean;
+  /** Cache-Control max-age: seconds, or a duration string ('1d'); capped at one year. */
+  maxAge?: number | string;
   /** Adds `immutable` to Cache-Control (with maxAge). */
   immutable?: boolean;
+  /** false: no Cache-Control header of ours. */
+  cacheControl?: boolean;
+  /** false: no ETag (nor If-None-Match / If-Match against one). */
+  etag?: boolean;
+  /** false: no Last-Modified (nor the date preconditions). */
+  lastModified?: boolean;
+  /** false: no Accept-Ranges, and Range requests get the whole file. */
+  acceptRanges?: boolean;
+  /**
+   * Serve `x.br` / `x.gz` beside `x` when the request's Accept-Encoding takes it: true (br, then gzip), or the
+   * encodings in the order preferred. With the original's Content-Type and `Vary: Accept-Encoding`.
+   */
+  precompressed?: boolean | Encoding[];
+  /** Called before our headers are set, with the file's path and stat; headers it sets are kept. */
+  setHeaders?: (res: Response, path: string, stat: fs.Stats) => void;
+  /** serveFile: the first and last byte served (inclusive), as if the file were only them. */
+  start?: number;
+  end?: number;
+  /**
+   * serveFile: an error status (4xx, or 500 before anything was sent) is left to this hook instead of answered,
+   * for a page of the caller's own; `res` is untouched and the result carries the status and reason.
+   */
+  onError?: (error: { status: number; reason: string; error?: Error }, res: Response) => void;
   /** More ranges than this in one request get the whole file (200). Default 16. */
   maxRanges?: number;
   /** Hold a read lease while sending, so the body is the file as it was: true, or 'required' (503 without). */
@@ -90,7 +119,17 @@ export interface ServeSettings {
   root?: string;
   dotfiles: Dotfiles;
   index: string[];
+  extensions: string[];
+  redirect: boolean;
   cacheControl?: string;
+  etag: boolean;
+  lastModified: boolean;
+  acceptRanges: boolean;
+  setHeaders?: ServeOptions['setHeaders'];
+  precompressed: Encoding[];
+  start: number;
+  end?: number;
+  onError?: ServeOptions['onError'];
   maxRanges: number;
   lease: false | true | 'required';
   leaseGraceMs: number;
@@ -103,8 +142,43 @@ export const DEFAULT_SMALL_FILE_THRESHOLD = 0;
 const STREAM_CHUNK = 256 << 10;
 const readAsync = promisify(fs.read);
 
-export function serveSettings(options: unknown, name = 'options'): ServeSettings {
+/**
+ * Every option serveFile takes. Anything else is refused: a typo or another library's option (serve-static's
+ * `fallthrough` given to serveFile) must not pass silently. `strategy` is validated where it is used.
+ */
+export const SERVE_OPTIONS: readonly string[] = ['root', 'dotfiles', 'index', 'extensions', 'redirect', 'maxAge',
+  'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges', 'setHeaders', 'precompressed', 'maxRanges',
+  'lease', 'leaseGraceMs', 'smallFileThreshold', 'strategy', 'start', 'end', 'onError', 'signal'];
+
+const BOOLEAN_OPTIONS = ['redirect', 'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges'] as const;
+
+export function serveSettings(options: unknown, name = 'options', known = SERVE_OPTIONS): ServeSettings {
   const opts = validateOptions<ServeOptions>(options, name);
+  const unknown = Object.keys(opts).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw invalidArgValue(`${name}.${unknown}`, (opts as Record<string, unknown>)[unknown],
+      `is not an option (the known ones: ${known.join(', ')})`);
+  }
+  for (const key of BOOLEAN_OPTIONS) {
+    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') {
+      throw invalidArgType(`${name}.${key}`, 'of type boolean', opts[key]);
+    }
+  }
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+    throw invalidArgType(`${name}.signal`, 'an instance of AbortSignal', opts.signal);
+  }
+  for (const key of ['setHeaders', 'onError'] as const) {
+    if (opts[key] !== undefined && typeof opts[key] !== 'function') {
+      throw invalidArgType(`${name}.${key}`, 'of type function', opts[key]);
+    }
+  }
+  const extensions = opts.extensions === undefined || opts.extensions === false ? [] : opts.extensions;
+  if (!Array.isArray(extensions) || extensions.some((e) => typeof e !== 'string' || e === '' || /[/\\]/.test(e))) {
+    throw invalidArgValue(`${name}.extensions`, opts.extensions, "must be a list such as ['html'], or false");
+  }
+  const start = opts.start === undefined ? 0 : validateLength(opts.start, `${name}.start`);
+  const end = opts.end === undefined ? undefined : validateLength(opts.end, `${name}.end`);
+  if (end !== undefined && end < start) throw invalidArgValue(`${name}.end`, end, `must be >= ${name}.start (${start})`);
   if (opts.root !== undefined && typeof opts.root !== 'string') throw invalidArgType(`${name}.root`, 'of type string', opts.root);
   const dotfiles = opts.dotfiles ?? 'ignore';
   if (dotfiles !== 'ignore' && dotfiles !== 'deny' && dotfiles !== 'allow') {
@@ -118,22 +192,31 @@ export function serveSettings(options: unknown, name = 'options'): ServeSettings
   if (opts.lease !== undefined && typeof opts.lease !== 'boolean' && opts.lease !== 'required') {
     throw invalidArgValue(`${name}.lease`, opts.lease, "must be true, false or 'required'");
   }
-  if (opts.immutable !== undefined && typeof opts.immutable !== 'boolean') {
-    throw invalidArgType(`${name}.immutable`, 'of type boolean', opts.immutable);
-  }
-  const maxAge = opts.maxAge === undefined ? undefined : validateLength(opts.maxAge, `${name}.maxAge`);
+  const maxAge = opts.maxAge === undefined ? undefined : maxAgeSeconds(opts.maxAge, `${name}.maxAge`);
   const maxRanges = opts.maxRanges === undefined ? 16 : validateLength(opts.maxRanges, `${name}.maxRanges`);
   return {
     root: opts.root === undefined ? undefined : path.resolve(opts.root),
     dotfiles,
     index,
-    cacheControl: maxAge === undefined ? undefined : `public, max-age=${maxAge}${opts.immutable ? ', immutable' : ''}`,
+    extensions: extensions.map((e) => e.replace(/^\./, '')),
+    redirect: opts.redirect ?? true,
+    cacheControl: maxAge === undefined || opts.cacheControl === false ? undefined :
+      `public, max-age=${maxAge}${opts.immutable ? ', immutable' : ''}`,
+    etag: opts.etag ?? true,
+    lastModified: opts.lastModified ?? true,
+    acceptRanges: opts.acceptRanges ?? true,
+    setHeaders: opts.setHeaders,
+    precompressed: validatePrecompressed(opts.precompressed, `${name}.precompressed`),
+    start,
+    end,
+    onError: opts.onError,
     maxRanges,
     lease: opts.lease ?? false,
     leaseGraceMs: opts.leaseGraceMs === undefined ? 1000 : validateLength(opts.leaseGraceMs, `${name}.leaseGraceMs`),
     smallFileThreshold: opts.smallFileThreshold === undefined ? DEFAULT_SMALL_FILE_THRESHOLD :
       validateLength(opts.smallFileThreshold, `${name}.smallFileThreshold`),
-    signal: validateSignal(opts.signal, `${name}.signal`),
+    // Aborted already is no bad argument: serveFile answers it as an abort (result.error), never a rejection.
+    signal: opts.signal,
   };
 }
 
@@ -152,12 +235,13 @@ export async function serveFile(req: Request, res: Response, file: string, optio
   }
   if (typeof file !== 'string') throw invalidArgType('path', 'of type string', file);
   const settings = serveSettings(options);
+  if (settings.signal?.aborted) return failed(res, abortError(0, settings.signal));
   if (!isReadMethod(req)) return methodNotAllowed(res);
   let target: Target;
   try {
     target = resolveTarget(file, settings);
   } catch (err) {
-    return failed(res, err as Error);
+    return failed(res, err as Error, undefined, settings);
   }
   return respondTarget(req, res, target, settings);
 }
@@ -178,21 +262,35 @@ export async function respondTarget(req: Request, res: Response, target: Target,
   try {
     return await respond(req, res, target, s);
   } catch (err) {
-    return failed(res, err as Error, target.kind === 'file' ? target.path : undefined);
+    return failed(res, err as Error, target.kind === 'file' ? target.path : undefined, s);
   }
 }
 
 /** A failure before the headers is a 500; one after them destroys the connection. Both in `result.error`. */
-export function failed(res: Response, error: Error & { bytes?: number }, file?: string): ServeResult {
-  if (!res.headersSent) return { ...respondStatus(res, 500, 'internal server error'), error };
+export function failed(res: Response, error: Error & { bytes?: number }, file?: string, s?: ServeSettings): ServeResult {
+  // An abort before anything was sent (a signal aborted already) is a response cut short, not a server error.
+  if (!res.headersSent && (error as { code?: string }).code !== 'ABORT_ERR') {
+    return { ...respondError(res, s, 500, 'internal server error', {}, error), error };
+  }
   cut(res);
   return { status: res.statusCode, bytes: error.bytes ?? 0, zeroCopy: false, path: file, error };
 }
 
 async function respond(req: Request, res: Response, target: Target, s: ServeSettings): Promise<ServeResult> {
-  if (target.kind === 'refused') return respondStatus(res, target.status, target.reason);
+  if (target.kind === 'refused') return respondError(res, s, target.status, target.reason);
   if (target.kind === 'redirect') {
     return respondStatus(res, 301, 'directory', { Location: target.location }, `Redirecting to ${target.location}\n`);
+  }
+  let typePath: string | undefined;
+  if (s.precompressed.length > 0) {
+    const vary = res.getHeader('Vary');
+    res.setHeader('Vary', vary === undefined ? 'Accept-Encoding' : `${String(vary)}, Accept-Encoding`);
+    const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
+    if (variant) {
+      fs.closeSync(target.fd);
+      [target, typePath] = [variant.target, target.path];
+      res.setHeader('Content-Encoding', variant.encoding);
+    }
   }
   let lease: Lease | undefined;
   try {
@@ -203,11 +301,11 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
         stat = fs.fstatSync(target.fd, { bigint: true }); // as the lease now keeps it
       } catch (err) {
         if (s.lease === 'required') {
-          return respondStatus(res, 503, `no lease: ${(err as SystemError).code}`, { 'Retry-After': '1' });
+          return respondError(res, s, 503, `no lease: ${(err as SystemError).code}`, { 'Retry-After': '1' });
         }
       }
     }
-    return await respondFile(req, res, { fd: target.fd, path: target.path, stat, lease }, s);
+    return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease }, s);
   } finally {
     lease?.release();
     fs.closeSync(target.fd);
@@ -217,35 +315,44 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
 interface OpenFile {
   fd: number;
   path: string;
+  /** The path whose extension gives the Content-Type: the original's, for a precompressed variant. */
+  typePath?: string;
   stat: fs.BigIntStats;
   lease?: Lease;
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
-  const size = Number(file.stat.size);
+  // A non-2xx status the caller set (a custom 404 page) is kept, whole, with no preconditions: as send does.
+  const kept = res.statusCode < 200 || res.statusCode > 299 ? res.statusCode : undefined;
+  const fileSize = Number(file.stat.size);
+  // start/end: the file is only those bytes (ranges count from start), as send's options.
+  const size = Math.max(0, Math.min(fileSize - 1, s.end ?? Infinity) - s.start + 1);
   const v = validators(file.stat);
-  const type = contentType(path.extname(file.path)) || 'application/octet-stream';
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('ETag', v.etag);
-  res.setHeader('Last-Modified', v.lastModified);
+  // Turned off, a validator is never set nor matched: an empty tag matches no tag, NaN no date.
+  const compared = { ...v, etag: s.etag ? v.etag : '', mtimeSeconds: s.lastModified ? v.mtimeSeconds : NaN };
+  const type = contentType(path.extname(file.typePath ?? file.path)) || 'application/octet-stream';
+  s.setHeaders?.(res, file.path, fs.fstatSync(file.fd));
+  if (s.acceptRanges && !res.hasHeader('Accept-Ranges')) res.setHeader('Accept-Ranges', 'bytes');
+  if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
+  if (s.lastModified && !res.hasHeader('Last-Modified')) res.setHeader('Last-Modified', v.lastModified);
   if (s.cacheControl && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', s.cacheControl);
-  const precondition = evaluatePreconditions(req.headers, v, req.method!);
+  const precondition = kept ? 'proceed' : evaluatePreconditions(req.headers, compared, req.method!);
   if (precondition === 304) return respondEmpty(res, 304, file.path);
-  if (precondition === 412) return respondStatus(res, 412, 'precondition failed');
+  if (precondition === 412) return respondError(res, s, 412, 'precondition failed');
   if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', type);
 
   let ranges: ByteRange[] | undefined;
-  if (req.method === 'GET' && ifRangeHolds(req.headers, v)) {
+  if (req.method === 'GET' && !kept && s.acceptRanges && ifRangeHolds(req.headers, compared)) {
     const asked = parseRange(req.headers.range, size);
     if (asked.kind === 'unsatisfiable') {
-      return respondStatus(res, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
+      return respondError(res, s, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
     }
     if (asked.kind === 'ranges' && asked.ranges.length <= s.maxRanges && !overlapping(asked.ranges)) {
       ranges = asked.ranges;
     }
   }
-  const body = bodyOf(ranges, size, type);
-  res.statusCode = ranges ? 206 : 200;
+  const body = bodyOf(ranges, size, type, s.start);
+  res.statusCode = kept ?? (ranges ? 206 : 200);
   if (ranges?.length === 1) res.setHeader('Content-Range', `bytes ${ranges[0].start}-${ranges[0].end}/${size}`);
   if (body.parts.length > 1) res.setHeader('Content-Type', body.contentType!);
   res.setHeader('Content-Length', body.length);
@@ -255,10 +362,27 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
     return result;
   }
   if (isHttp2(res)) return sendHttp2(res, file, body, s, result);
+  if (!((res.socket ?? req.socket) instanceof net.Socket)) return sendWithoutSocket(res, file, body, s, result);
   if (body.parts.length === 1 && body.length <= s.smallFileThreshold && !file.lease) {
     return sendSmall(res, file, body.parts[0].range, result);
   }
   return sendZeroCopy(req as http.IncomingMessage, res, file, body, s, result);
+}
+
+/**
+ * No socket to send a file to (fastify.inject, light-my-request, a mocked response): the body is read into
+ * buffers and written through the response.
+ */
+async function sendWithoutSocket(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
+  result: ServeResult): Promise<ServeResult> {
+  res.writeHead(result.status);
+  for (const part of body.parts) {
+    if (part.head) await write(res, part.head);
+    await copyRange(res, file, part.range, s.signal);
+  }
+  if (body.tail) await write(res, body.tail);
+  res.end();
+  return { ...result, bytes: body.length, fallbackReason: 'no-socket' };
 }
 
 interface Body {
@@ -268,12 +392,14 @@ interface Body {
   contentType?: string;
 }
 
-function bodyOf(ranges: ByteRange[] | undefined, size: number, type: string): Body {
-  if (!ranges) return { parts: [{ range: { start: 0, end: size - 1 } }], length: size };
-  if (ranges.length === 1) return { parts: [{ range: ranges[0] }], length: ranges[0].end - ranges[0].start + 1 };
+/** The parts to send: `ranges` of the served bytes, read from the file at `base` (options.start) on. */
+function bodyOf(ranges: ByteRange[] | undefined, size: number, type: string, base: number): Body {
+  const at = (r: ByteRange): ByteRange => ({ start: r.start + base, end: r.end + base });
+  if (!ranges) return { parts: [{ range: at({ start: 0, end: size - 1 }) }], length: size };
+  if (ranges.length === 1) return { parts: [{ range: at(ranges[0]) }], length: ranges[0].end - ranges[0].start + 1 };
   const framing = multipart(ranges, type, size);
   return {
-    parts: ranges.map((range, i) => ({ head: framing.heads[i], range })),
+    parts: ranges.map((range, i) => ({ head: framing.heads[i], range: at(range) })),
     tail: framing.tail,
     length: framing.length,
     contentType: framing.contentType,
@@ -427,7 +553,7 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
   return { ...result, bytes: body.length, fallbackReason: 'http2', ...(file.lease && { leasePath: 'copy' as const }) };
 }
 
-async function copyRange(res: http2.Http2ServerResponse, file: OpenFile, range: ByteRange, signal?: AbortSignal) {
+async function copyRange(res: Response, file: OpenFile, range: ByteRange, signal?: AbortSignal) {
   for (let at = range.start; at <= range.end;) {
     if (signal?.aborted || file.lease?.broken) {
       cut(res);
@@ -449,11 +575,12 @@ async function copyRange(res: http2.Http2ServerResponse, file: OpenFile, range: 
   }
 }
 
-function write(res: http2.Http2ServerResponse, chunk: Buffer): Promise<void> {
-  if (res.write(chunk)) return Promise.resolve();
+function write(res: Response, chunk: Buffer): Promise<void> {
+  if ((res as http.ServerResponse).write(chunk)) return Promise.resolve();
+  const closes = isHttp2(res) ? res.stream : res;
   return new Promise((resolve, reject) => {
     const onDrain = () => {
-      res.stream.off('close', onClose);
+      closes.off('close', onClose);
       resolve();
     };
     const onClose = () => {
@@ -461,7 +588,7 @@ function write(res: http2.Http2ServerResponse, chunk: Buffer): Promise<void> {
       reject(prematureClose());
     };
     res.once('drain', onDrain);
-    res.stream.once('close', onClose);
+    closes.once('close', onClose);
   });
 }
 
@@ -474,11 +601,25 @@ function respondEmpty(res: Response, status: number, file: string): ServeResult 
   return { status, bytes: 0, zeroCopy: false, path: file };
 }
 
-/** A short text answer: errors, refusals, redirects. */
+/** An error status, answered, or left to the caller's `onError` hook. */
+function respondError(res: Response, s: ServeSettings | undefined, status: number, reason: string,
+  headers: Record<string, string> = {}, error?: Error): ServeResult {
+  if (!s?.onError) return respondStatus(res, status, reason, headers);
+  s.onError(error ? { status, reason, error } : { status, reason }, res);
+  return { status, bytes: 0, zeroCopy: false, reason };
+}
+
+/**
+ * A short text answer: errors, refusals, redirects. An error drops every header set before it (a 404 must not
+ * carry a year's Cache-Control meant for the file), as send does; none of them is to be sniffed or run.
+ */
 export function respondStatus(res: Response, status: number, reason: string, headers: Record<string, string> = {},
   text = `${status === 416 || status === 412 ? '' : `${reason[0].toUpperCase()}${reason.slice(1)}\n`}`): ServeResult {
   const body = Buffer.from(text);
-  for (const name of ['ETag', 'Last-Modified', 'Accept-Ranges']) res.removeHeader(name);
+  const dropped = status >= 400 ? res.getHeaderNames() : ['etag', 'last-modified', 'accept-ranges'];
+  for (const name of dropped) res.removeHeader(name);
+  res.setHeader('Content-Security-Policy', "default-src 'none'");
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Content-Length', body.length);
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);

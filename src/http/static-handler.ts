@@ -1,44 +1,74 @@
 // createStaticHandler: a directory served as a node:http request handler or Express/Connect middleware.
 import type * as http from 'node:http';
-import { invalidArgType } from '../errors';
-import { directoryLocation, resolveTarget } from './resolve';
-import { type Request, type Response, type ServeOptions, type ServeResult, failed, isReadMethod, methodNotAllowed,
-  respondTarget, serveSettings } from './serve';
+import * as path from 'node:path';
+import { invalidArgType, invalidArgValue } from '../errors';
+import { directoryLocation, originForm, resolveTarget } from './resolve';
+import { type Request, type Response, SERVE_OPTIONS, type ServeOptions, type ServeResult, failed, isReadMethod,
+  methodNotAllowed, respondTarget, serveSettings } from './serve';
 
-export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signal'> {
+export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signal' | 'start' | 'end' | 'onError'> {
   /** Called once per request answered (not for those passed to `next`); `result.error` for a cut response. */
   onResponse?: (req: Request, result: ServeResult) => void;
+  /** With `next`: misses and refusals are passed on (true, the default) or answered here (false). */
+  fallthrough?: boolean;
+  /** A single-page app's shell (`'index.html'`, under root) for GETs that find nothing and accept HTML. */
+  fallback?: string;
 }
+
+/** What the handler takes: serveFile's options for a directory, and its own. */
+const STATIC_OPTIONS = [...SERVE_OPTIONS.filter((o) => !['signal', 'start', 'end', 'onError'].includes(o)),
+  'onResponse', 'fallthrough', 'fallback'];
 
 export type StaticHandler = (req: Request, res: Response, next?: (err?: unknown) => void) => void;
 
 /**
  * `(req, res, next?)`: GET and HEAD are answered from `root`. With `next` (middleware), misses and refusals
- * (404, 403, other methods) are passed on; without it they are answered. Failures after the headers went out
- * (a file truncated mid-body, a client gone) destroy the connection and reach `onResponse` as `result.error`.
+ * (404, 403, other methods) are passed on unless `fallthrough: false`; without it they are answered. Failures
+ * after the headers went out (a file truncated mid-body, a client gone) destroy the connection and reach
+ * `onResponse` as `result.error`.
  */
 export function createStaticHandler(root: string, options?: StaticHandlerOptions): StaticHandler {
   if (typeof root !== 'string') throw invalidArgType('root', 'of type string', root);
-  const onResponse = options?.onResponse;
+  const settings = serveSettings(options, 'options', STATIC_OPTIONS);
+  settings.root = path.resolve(root);
+  const { onResponse, fallthrough = true, fallback } = options ?? {};
+  if (fallback !== undefined && (typeof fallback !== 'string' || fallback === '' || fallback.endsWith('/'))) {
+    throw invalidArgValue('options.fallback', fallback, "must be a file under root, such as 'index.html'");
+  }
   if (onResponse !== undefined && typeof onResponse !== 'function') {
     throw invalidArgType('options.onResponse', 'of type function', onResponse);
   }
-  const settings = serveSettings({ ...options, root });
+  if (typeof fallthrough !== 'boolean') throw invalidArgType('options.fallthrough', 'of type boolean', fallthrough);
   return (req, res, next) => {
     const report = (result: ServeResult) => onResponse?.(req, result);
-    const url = req.url ?? '/';
-    if (!isReadMethod(req)) return next ? next() : report(methodNotAllowed(res));
+    const passOn = next && fallthrough ? next : undefined;
+    if (!isReadMethod(req)) return passOn ? passOn() : report(methodNotAllowed(res));
+    // Mounted middleware sees a shortened url: the full one decides the redirects, as serve-static's.
+    const original = originForm((req as http.IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+    let url = originForm(req.url ?? '/');
+    // The mount point without its slash (`/static` seen as '/'): a directory asked for without one.
+    if (/^\/?(?:[?#]|$)/.test(url) && !/^[^?#]*\/(?:[?#]|$)/.test(original)) url = url.replace(/^\//, '');
     let target;
     try {
       target = resolveTarget(url, settings);
     } catch (err) {
       return next ? next(err) : report(failed(res, err as Error));
     }
-    if (target.kind === 'refused' && next) return next();
-    if (target.kind === 'redirect') {
-      // Mounted middleware sees a shortened url: redirect to the full one.
-      target.location = directoryLocation((req as http.IncomingMessage & { originalUrl?: string }).originalUrl ?? url);
+    if (target.kind === 'refused' && target.status === 404 && fallback !== undefined && acceptsHtml(req)) {
+      try {
+        target = resolveTarget(`/${fallback.replace(/^\/+/, '')}`, settings);
+      } catch (err) {
+        return next ? next(err) : report(failed(res, err as Error));
+      }
     }
+    if (target.kind === 'refused' && passOn) return passOn();
+    if (target.kind === 'redirect') target.location = directoryLocation(original);
     void respondTarget(req, res, target, settings).then(report);
   };
+}
+
+/** A browser navigating (Accept: text/html), not a script or an image asking for a file that is not there. */
+function acceptsHtml(req: Request): boolean {
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && /(?:^|,)\s*text\/html\s*(?:[;,]|$)/i.test(accept);
 }
