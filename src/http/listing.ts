@@ -2,7 +2,7 @@
 // percent-encoded in links, so that a file named `<script>` shows as text and links to itself.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveTarget } from './resolve';
+import { originForm, resolveTarget } from './resolve';
 import { type Request, type Response, type ServeResult, isReadMethod, respondStatus } from './serve';
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -13,12 +13,12 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPE
  * no index.html; returns undefined for everything else, which the static handler answers as usual.
  */
 export function respondListing(req: Request, res: Response, root: string): ServeResult | undefined {
-  const url = req.url ?? '/';
+  const url = originForm(req.url ?? '/');
   const pathname = url.replace(/[?#].*$/s, '');
   if (!isReadMethod(req) || !pathname.endsWith('/')) return undefined;
   // The static handler's own resolver decides, with its confinement (openat2 beneath the root, dotfiles ignored):
   // only what it would answer with "directory without an index" is listed.
-  const target = resolveTarget(url, { root, dotfiles: 'ignore', index: ['index.html'] });
+  const target = resolveTarget(url, { root, dotfiles: 'ignore', index: ['index.html'], redirect: true, extensions: [] });
   if (target.kind === 'file') fs.closeSync(target.fd);
   if (target.kind !== 'refused' || target.reason !== 'directory without an index') return undefined;
   const urlPath = decodeURIComponent(pathname);
