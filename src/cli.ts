@@ -30,6 +30,8 @@ const OPTIONS: Option[] = [
     help: 'on SIGINT/SIGTERM, how long responses in flight may go on before they are cut; a second signal exits at once' },
   { name: 'max-age', short: 'm', value: '<seconds>', help: 'send Cache-Control: public, max-age=<seconds>' },
   { name: 'lease', short: 'L', help: 'hold a read lease while sending: a file written mid-send cuts the response' },
+  { name: 'precompressed', short: 'z', help: 'serve x.br or x.gz beside x when the client accepts it' },
+  { name: 'spa', short: 's', help: 'answer GETs for HTML that find nothing with /index.html (a single-page app)' },
   { name: 'listing', short: 'l', help: 'an HTML index for directories without index.html' },
   { name: 'cors', short: 'c', help: 'Access-Control-Allow-Origin: * on every response; answers preflights' },
   { name: 'quiet', short: 'q', help: 'no log line per request (cut responses are still logged)' },
@@ -61,6 +63,8 @@ interface Config {
   drainMs: number;
   maxAge?: number;
   lease: boolean;
+  precompressed: boolean;
+  spa: boolean;
   listing: boolean;
   cors: boolean;
   quiet: boolean;
@@ -117,7 +121,8 @@ function parse(argv: string[]): Config | undefined {
   if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) fail(`${root} is not a directory`);
   return {
     root, port, host: values.host as string, workers, drainMs: drain * 1000, maxAge,
-    lease: values.lease === true, listing: values.listing === true, cors: values.cors === true,
+    lease: values.lease === true, precompressed: values.precompressed === true, spa: values.spa === true,
+    listing: values.listing === true, cors: values.cors === true,
     quiet: values.quiet === true,
   };
 }
@@ -173,6 +178,8 @@ function runServer(config: Config): void {
   const handler = createStaticHandler(config.root, {
     maxAge: config.maxAge,
     lease: config.lease,
+    precompressed: config.precompressed,
+    fallback: config.spa ? 'index.html' : undefined,
     onResponse: (req, result) => report(req as http.IncomingMessage, result),
   });
   const server = http.createServer((req, res) => {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FALLBACK, tempDir } from './helpers';
 
@@ -58,8 +59,8 @@ afterEach(() => {
   for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
-async function serve(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [bin, 'serve', root, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function serve(args: string[], dir = root): Promise<Server> {
+  const child = spawn(process.execPath, [bin, 'serve', dir, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   const lines: string[] = [];
   const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
@@ -99,9 +100,9 @@ interface Fetched {
 }
 
 /** One request on its own connection. */
-function fetch(port: number, urlPath: string, method = 'GET'): Promise<Fetched> {
+function fetch(port: number, urlPath: string, method = 'GET', headers: http.OutgoingHttpHeaders = {}): Promise<Fetched> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -168,7 +169,8 @@ describe('zerocopy --version, --help and bad arguments', () => {
   it('lists every option with its short form and its default under --help and -h', async () => {
     const expected: [string, string, string | undefined][] = [
       ['-p', '--port', '8080'], ['-H', '--host', '127.0.0.1'], ['-w', '--workers', '1'], ['-d', '--drain-timeout', '10'],
-      ['-m', '--max-age', 'none'], ['-L', '--lease', 'off'], ['-l', '--listing', 'off'], ['-c', '--cors', 'off'],
+      ['-m', '--max-age', 'none'], ['-L', '--lease', 'off'], ['-z', '--precompressed', 'off'], ['-s', '--spa', 'off'],
+      ['-l', '--listing', 'off'], ['-c', '--cors', 'off'],
       ['-q', '--quiet', 'off'], ['-h', '--help', undefined], ['-v', '--version', undefined],
     ];
     for (const flag of ['--help', '-h']) {
@@ -299,6 +301,28 @@ describe('zerocopy serve', () => {
     const bare = await fetch(plain.port, '/sub%20dir/a.txt');
     expect(bare.headers['access-control-allow-origin']).toBeUndefined();
     expect(bare.headers['cache-control']).toBeUndefined();
+  });
+
+  it('--precompressed serves x.gz beside x to a client that accepts gzip; --spa answers unknown HTML GETs with index.html', async () => {
+    const app = path.join(root, 'spa');
+    fs.mkdirSync(app, { recursive: true });
+    const script = Buffer.from('console.log("app");\n'.repeat(100));
+    fs.writeFileSync(path.join(app, 'app.js'), script);
+    fs.writeFileSync(path.join(app, 'app.js.gz'), zlib.gzipSync(script));
+    fs.writeFileSync(path.join(app, 'index.html'), '<p>the app</p>\n');
+    const server = await serve(['--precompressed', '--spa'], app);
+    const gz = await fetch(server.port, '/app.js', 'GET', { 'accept-encoding': 'gzip' });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gz.headers['content-type']).toMatch(/javascript/);
+    expect(zlib.gunzipSync(gz.body).equals(script)).toBe(true);
+    expect((await fetch(server.port, '/app.js')).body.equals(script)).toBe(true);
+    const route = await fetch(server.port, '/some/client/route', 'GET', { accept: 'text/html' });
+    expect([route.status, route.body.toString()]).toEqual([200, '<p>the app</p>\n']);
+    expect((await fetch(server.port, '/missing.png', 'GET', { accept: 'image/png' })).status).toBe(404);
+
+    const plain = await serve([], app);
+    expect((await fetch(plain.port, '/app.js', 'GET', { 'accept-encoding': 'gzip' })).headers['content-encoding']).toBeUndefined();
+    expect((await fetch(plain.port, '/some/client/route', 'GET', { accept: 'text/html' })).status).toBe(404);
   });
 
   it.skipIf(FALLBACK)('--lease cuts a response whose file another process opens for writing mid-send', async () => {
