@@ -38,7 +38,7 @@ size_t gNextWorker = 0;
 std::atomic<bool> gCopyFileRangeMissing{false};  // ENOSYS once: never try again in this process
 std::atomic<int64_t> gZeroCopyBytes{0}, gFallbackBytes{0}, gSyscalls{0}, gEagainWaits{0}, gActive{0};
 
-// Pipes for kSplice jobs, reused only when empty: a pipe that still holds data is closed, never reused.
+// Pipes for kRelay, kBroadcast and splice jobs, reused only when empty: a pipe that still holds data is closed, never reused.
 struct PooledPipe {
   int fds[2];
   int size;  // as asked
@@ -97,18 +97,19 @@ void Queue(Worker* w, Job* j) {
 
 void Deliver(Job* j, bool done, int error, const char* syscall, bool truncated,
              std::shared_ptr<const std::string> unwritten) {
-  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason, nullptr, -1,
+  const char* strategy = j->spec.kind != Kind::kSend ? nullptr : NameOf(j->readWrite ? Strategy::kCopy : j->spec.strategy);
+  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason, strategy, nullptr, -1,
           std::move(unwritten)};
   j->reported = j->done;
   j->sink->Deliver(e);
 }
 
 void Notify(Job* j, const char* notice, int sink, int64_t bytes, int error) {
-  Event e{j->id, false, bytes, 0, error, error ? "splice" : nullptr, false, nullptr, notice, sink, nullptr};
+  Event e{j->id, false, bytes, 0, error, error ? "splice" : nullptr, false, nullptr, nullptr, notice, sink, nullptr};
   j->sink->Deliver(e);
 }
 
-// kSplice stopping early with its input intact: what it took from the input and did not write (the read/write
+// kRelay stopping early with its input intact: what it took from the input and did not write (the read/write
 // buffer's rest, then the pipe's contents; our pipe is non-blocking, so draining it cannot wait).
 static std::shared_ptr<const std::string> TakeUnwritten(Job* j) {
   auto bytes = std::make_shared<std::string>();
@@ -128,7 +129,7 @@ static std::shared_ptr<const std::string> TakeUnwritten(Job* j) {
 void Complete(Job* j, int error, const char* syscall, bool truncated) {
   Worker* w = j->worker;
   std::shared_ptr<const std::string> unwritten;
-  if (j->spec.kind == Kind::kSplice && error != 0 && !j->inputFailed) unwritten = TakeUnwritten(j);
+  if (j->spec.kind == Kind::kRelay && error != 0 && !j->inputFailed) unwritten = TakeUnwritten(j);
   if (j->fanout) ReleaseFanout(j);
   for (Watch* watch : {&j->out, &j->in}) {
     if (watch->registered) epoll_ctl(w->epfd, EPOLL_CTL_DEL, watch->fd, nullptr);
@@ -136,6 +137,7 @@ void Complete(Job* j, int error, const char* syscall, bool truncated) {
   if (j->spec.outFd >= 0) close(j->spec.outFd);
   close(j->spec.inFd);
   ReleasePipe(j->pipe, j->pipeSize, j->inPipe == 0);
+  ReleaseSendStrategy(j);
   {
     std::lock_guard<std::mutex> lock(gMutex);
     gJobs.erase(j->id);
@@ -174,10 +176,9 @@ bool Park(Job* j, Watch* watch, uint32_t events) {
   return true;
 }
 
-// One zero-copy call. Returns its result.
-ssize_t ZeroCopyStep(Job* j, int64_t want) {
+// One copy_file_range call. Returns its result.
+ssize_t CopyFileRangeStep(Job* j, int64_t want) {
   gSyscalls++;
-  if (j->spec.kind == Kind::kSendfile) return Sendfile(j->spec.outFd, j->spec.inFd, &j->offset, want);
   return CopyFileRange(j->spec.inFd, &j->offset, j->spec.outFd, j->outOffset >= 0 ? &j->outOffset : nullptr, want);
 }
 
@@ -188,7 +189,7 @@ bool AppendRefused(Job* j, ssize_t r) {
   return flags != -1 && (flags & O_APPEND) != 0;
 }
 
-const char* SyscallName(Kind kind) { return kind == Kind::kSendfile ? "sendfile" : "copy_file_range"; }
+const char* SyscallName(Kind kind) { return kind == Kind::kSend ? "sendfile" : "copy_file_range"; }
 
 // Read/write mode, reading: fills the empty buffer with up to `want` bytes of fd (at *offset when given).
 // Returns bytes read, 0 at end of input, or -errno.
@@ -227,15 +228,18 @@ ssize_t FlushBuffer(Job* j) {
   return w;
 }
 
-// One read/write step of a file job: read a buffer's worth if the last one is written, then write what is
-// pending. Returns bytes written (> 0), 0 at end of input, or -errno; *syscall names the failed call.
+// One read/write step of a file job: read a buffer's worth if the last one is written (first what a refused
+// splice left in the job's pipe, then the file), then write what is pending. Returns bytes written (> 0), 0 at
+// end of input, or -errno; *syscall names the failed call.
 ssize_t ReadWriteStep(Job* j, int64_t want, const char** syscall) {
   if (j->pos == j->len) {
-    ssize_t n = FillBuffer(j, j->spec.inFd, &j->offset, want);
+    bool owed = j->inPipe > 0;
+    ssize_t n = owed ? FillBuffer(j, j->pipe[0], nullptr, j->inPipe) : FillBuffer(j, j->spec.inFd, &j->offset, want);
     if (n <= 0) {
       *syscall = "read";
-      return n;
+      return owed && n == 0 ? -EIO : n;  // a pipe holding bytes never reads as empty
     }
+    if (owed) j->inPipe -= n;
     if (j->spec.leaseHeld && !j->spec.leaseHeld->load()) {
       *syscall = "lease";
       return -ECANCELED;  // read after the lease was given up: possibly a writer's bytes, never sent
@@ -260,19 +264,28 @@ void Step(Job* j) {
       want = std::min(want, kGatedChunk);
     }
     ssize_t r;
-    const char* syscall = SyscallName(j->spec.kind);
+    const char* syscall = "copy_file_range";
     if (j->readWrite) {
       r = ReadWriteStep(j, want, &syscall);
+    } else if (j->spec.kind == Kind::kSend) {
+      r = SendStep(j, want, &syscall);
+      if (j->spec.strategy != Strategy::kCopy && Refused(r)) {
+        if (!j->fallbackReason) j->fallbackReason = RefusedReason(j->spec.strategy);
+        j->readWrite = true;
+        continue;
+      }
+      // A mapping's file shrank under the write: the end of its input, which Finish reports as truncation.
+      if (r == -EFAULT && j->spec.strategy == Strategy::kMmap) return Finish(j);
     } else {
-      r = ZeroCopyStep(j, want);
+      r = CopyFileRangeStep(j, want);
       if (r > 0) gZeroCopyBytes += r;
       if (Refused(r) || AppendRefused(j, r)) {
-        Kind refused = j->spec.kind;
-        if (!j->fallbackReason) j->fallbackReason = refused == Kind::kSendfile ? "sendfile-refused" : "copy_file_range-refused";
-        if (r == -ENOSYS && refused == Kind::kCopyFileRange) gCopyFileRangeMissing = true;
+        if (!j->fallbackReason) j->fallbackReason = reason::kCopyFileRangeRefused;
+        if (r == -ENOSYS) gCopyFileRangeMissing = true;
         // copy_file_range falls back to sendfile where sendfile can honour the output position, else read/write.
-        if (refused == Kind::kCopyFileRange && j->outOffset < 0) {
-          j->spec.kind = Kind::kSendfile;
+        if (j->outOffset < 0) {
+          j->spec.kind = Kind::kSend;
+          j->spec.strategy = Strategy::kSendfile;
         } else {
           j->readWrite = true;
         }
@@ -344,7 +357,7 @@ void StepRelayReadWrite(Job* j, int64_t budget) {
 // splice refused a relay's input or output: read/write takes over from here, with what is in the pipe.
 void RelayRefused(Job* j, int64_t budget) {
   j->readWrite = true;
-  if (!j->fallbackReason) j->fallbackReason = "splice-refused";
+  if (!j->fallbackReason) j->fallbackReason = reason::kSpliceRefused;
   StepRelayReadWrite(j, budget);
 }
 
@@ -463,7 +476,7 @@ void Run(Worker* w) {
     for (size_t turns = w->ready.size(); turns > 0 && !w->ready.empty(); turns--) {
       Job* j = w->ready.front();
       w->ready.pop_front();
-      if (j->spec.kind == Kind::kSplice) StepSplice(j);
+      if (j->spec.kind == Kind::kRelay) StepSplice(j);
       else if (j->spec.kind == Kind::kBroadcast) StepBroadcast(j);
       else if (j->spec.kind == Kind::kTask) StepTask(j);
       else Step(j);
@@ -492,9 +505,27 @@ int StartWorkers() {
 
 using namespace detail;
 
+const char* NameOf(Strategy strategy) {
+  for (const auto& named : kStrategies) {
+    if (named.value == strategy) return named.name;
+  }
+  return "unknown";
+}
+
+const char* RefusedReason(Strategy strategy) {
+  switch (strategy) {
+    case Strategy::kSplice:
+      return reason::kSpliceRefused;
+    case Strategy::kMmap:
+      return reason::kMmapRefused;
+    default:
+      return reason::kSendfileRefused;
+  }
+}
+
 bool Refused(int64_t result) {
-  for (int refusal : kRefusals) {
-    if (result == -refusal) return true;
+  for (const Refusal& refusal : kRefusals) {
+    if (result == -refusal.errnum) return true;
   }
   return false;
 }
@@ -567,8 +598,9 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   // engine non-blocking and runs at full speed (256 MiB into a FIFO read by cat: 2.8 GB/s reopened, 0.5 GB/s
   // gated): gating is the guard for what cannot be reopened (character devices, sockets, a FIFO without /proc).
   j->gated = out >= 0 && MayBlock(out);
-  if (spec.kind == Kind::kSplice || spec.kind == Kind::kBroadcast) {
-    j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : 1 << 20;
+  bool splices = spec.kind == Kind::kSend && spec.strategy == Strategy::kSplice;
+  if (spec.kind == Kind::kRelay || spec.kind == Kind::kBroadcast || splices) {
+    j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : constants::kDefaultPipeSize;
     int err = AcquirePipe(j->pipeSize, j->pipe);
     if (err == 0 && spec.kind == Kind::kBroadcast) err = NewFanout(j);
     for (size_t i = 0; err == 0 && i < spec.sinkFds.size(); i++) {
@@ -578,14 +610,12 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     if (err < 0) return Discard(j, err);
   }
   if (spec.kind == Kind::kCopyFileRange && gCopyFileRangeMissing.load()) {
-    j->spec.kind = spec.outOffset < 0 ? Kind::kSendfile : spec.kind;
+    j->spec.kind = spec.outOffset < 0 ? Kind::kSend : spec.kind;
     j->readWrite = spec.outOffset >= 0;
-    j->fallbackReason = "copy_file_range-refused";
+    j->spec.strategy = Strategy::kSendfile;
+    j->fallbackReason = reason::kCopyFileRangeRefused;
   }
-  if (spec.leaseHeld) {
-    j->readWrite = true;
-    j->fallbackReason = "lease-copy";
-  }
+  if (spec.leaseHeld) j->fallbackReason = reason::kLeaseCopy;
   j->sink = std::move(sink);
   j->offset = spec.offset;
   j->outOffset = spec.outOffset;

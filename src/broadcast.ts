@@ -159,9 +159,9 @@ export class Broadcast extends EventEmitter {
     const started = Promise.resolve().then(() => Promise.all(readies)).then(() => {
       const live = initial.filter((st) => !st.left);
       const fd = socketFd(source)!;
-      const job = startJob('broadcast', fd, fd, null, null, -1, {
-        signal, pipeSize, maxLag, onNotice, sinkFds: live.map((st) => socketFd(st.socket)!),
-      });
+      const job = startJob({
+        kind: 'broadcast', outFd: fd, inFd: fd, length: -1, pipeSize, maxLag, sinkFds: live.map((st) => socketFd(st.socket)!),
+      }, { signal, onNotice });
       live.forEach((st, i) => {
         st.id = i + 1; // the engine numbers initial sinks from 1, in order
         byId.set(st.id, st);

@@ -37,6 +37,6 @@ let leaseSignal: number | undefined;
 export const constants = Object.freeze({
   /** The real-time signal used with F_SETSIG for lease breaks (SIGRTMIN+4 unless configured). */
   get RT_SIGNAL_LEASE(): number | undefined {
-    return leaseSignal ?? (binding ? binding.leaseSignalBase + 4 : undefined);
+    return leaseSignal ?? (binding ? binding.leaseSignalBase + binding.constants.leaseSignalOffset : undefined);
   },
 });

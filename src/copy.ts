@@ -131,7 +131,7 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
 
 async function inKernel(inFd: number, outFd: number, offsetIn: number, outOffset: number | bigint | null,
   length: number, signal: AbortSignal | undefined, path?: string): Promise<number> {
-  const job = await runJob('copyFileRange', outFd, inFd, offsetIn, outOffset, length, { signal });
+  const job = await runJob({ kind: 'copyFileRange', outFd, inFd, offset: offsetIn, outOffset, length }, { signal });
   if (job.fallbackReason) countFallback(job.fallbackReason);
   if (job.error) {
     if (job.error.code === 'ECANCELED') throw abortError(job.bytes, signal);

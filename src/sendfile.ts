@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as tls from 'node:tls';
 import type { FileHandle } from 'node:fs/promises';
 import type * as http from 'node:http';
-import { binding } from './binding';
+import { type Strategy, binding, constants } from './binding';
 import { startJob } from './engine';
 import {
   type SystemError,
@@ -70,9 +70,6 @@ export interface SendResult {
 
 export type FileInput = string | number | FileHandle;
 
-// The fast path sends at most this much on the JS thread per call, so the event loop never stalls.
-const FAST_PATH_MAX = 4 << 20;
-const FALLBACK_CHUNK = 256 << 10;
 
 /** An input file, opened (or duplicated) by us. `size` is -1 when it is not a regular file. */
 export interface Source {
@@ -302,7 +299,7 @@ function takeLease(source: Source, mode: true | 'required', graceMs: number):
 
 /** sendfile refused this kind of fd (the engine's list): read/write takes over. */
 function refused(err: unknown): boolean {
-  return binding!.refusals.includes((err as SystemError).errno);
+  return binding!.refusals.some((refusal) => refusal.errno === (err as SystemError).errno);
 }
 
 /**
@@ -315,7 +312,7 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (fd === undefined || socket.destroyed) return;
   let sent: number;
   try {
-    sent = binding.sendfileFast(fd, t.inFd, t.offset, Math.min(t.length, FAST_PATH_MAX), copyUnderLease(t));
+    sent = binding.sendFast({ ...strategyOf(t), outFd: fd, inFd: t.inFd, offset: t.offset, length: t.length });
   } catch (err) {
     if (refused(err)) {
       t.refused = true;
@@ -341,9 +338,10 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   return { bytes: sent, zeroCopy: false, fallbackReason: 'lease-copy' };
 }
 
-/** The native lease a 'copy' transfer copies under (0: it sends with sendfile). */
-function copyUnderLease(t: Transfer): number {
-  return t.leasePath === 'copy' ? t.lease?.nativeId ?? 0 : 0;
+/** A 'copy' transfer copies under its native lease; any other sends with sendfile. */
+function strategyOf(t: Transfer): { strategy: Strategy; leaseId?: number } {
+  const leaseId = t.leasePath === 'copy' ? t.lease?.nativeId ?? 0 : 0;
+  return leaseId > 0 ? { strategy: 'copy', leaseId } : { strategy: 'sendfile' };
 }
 
 /** The lease was given up (the lease thread may act before JS hears of it). */
@@ -404,10 +402,11 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
 async function engine(outFd: number, t: Transfer): Promise<SendResult> {
   let sent = t.sent;
   if (sent > 0) t.onProgress?.(sent);
-  const started = startJob('sendfile', outFd, t.inFd, t.offset + sent, null, t.length - sent, {
+  const started = startJob({
+    kind: 'send', ...strategyOf(t), outFd, inFd: t.inFd, offset: t.offset + sent, length: t.length - sent,
+  }, {
     signal: t.signal,
     onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
-    copyUnderLease: copyUnderLease(t),
   });
   // After a break the lease thread stops this job before it lets the writer go.
   t.lease?.guard(started.id);
@@ -434,7 +433,7 @@ async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => 
     if (t.signal?.aborted) throw abortError(sent, t.signal);
     // Read/write has no job the lease thread could stop: it stops at the first chunk after a break.
     if (t.lease?.broken) throw leaseBroken(sent, t.length, t.path);
-    const chunk = Buffer.allocUnsafe(Math.min(FALLBACK_CHUNK, t.length - sent));
+    const chunk = Buffer.allocUnsafe(Math.min(constants.copyChunk, t.length - sent));
     let n: number;
     try {
       n = (await readWaiting(t.inFd, chunk, 0, chunk.length, t.regular ? t.offset + sent : null, t.signal)).bytesRead;

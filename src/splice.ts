@@ -124,9 +124,9 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
       if (refusal) throw refusal;
       await writeThrough(io, input.buffered);
       counts[key] = input.bufferedBytes;
-      const job = await runJob('splice', socketFd(to)!, socketFd(from)!, null, null, -1, {
-        signal: both, pipeSize, shutdownOnEof: true,
-      });
+      const job = await runJob({
+        kind: 'relay', outFd: socketFd(to)!, inFd: socketFd(from)!, length: -1, pipeSize, shutdownOnEof: true,
+      }, { signal: both });
       counts[key] += job.bytes;
       if (job.error && job.error.code !== 'ECANCELED') fail(job.error);
     }, both).catch(fail);
@@ -262,8 +262,10 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
       else held[0] = held[0].subarray(n);
     }
     if (length === undefined || written < length) {
-      job = await runJob('splice', fd, socketFd(socket)!, null, at(written),
-        length === undefined ? -1 : length - written, { signal: both, pipeSize });
+      job = await runJob({
+        kind: 'relay', outFd: fd, inFd: socketFd(socket)!, outOffset: at(written),
+        length: length === undefined ? -1 : length - written, pipeSize,
+      }, { signal: both });
       written += job.bytes;
     }
   } catch (err) {
