@@ -316,9 +316,10 @@ function takeLease(source: Source, mode: true | 'required', graceMs: number):
  */
 function chooseFor(out: net.Socket | number, asked: StrategyOption | undefined, length: number, regular: boolean,
   leasePath: LeasePath | undefined): Choice {
-  const stream = out instanceof net.Socket ? streamReason(out) : undefined;
-  if (stream) return { strategy: 'copy', reason: stream };
   const choice = runnable(choose(asked, destinationOf(out), length));
+  // Without the addon, runnable() has made it 'copy' already (a forced 'copy' stays 'forced').
+  const stream = out instanceof net.Socket ? streamReason(out) : undefined;
+  if (stream && stream !== 'no-binding') return { strategy: 'copy', reason: stream };
   if (!regular) return { strategy: 'copy', reason: 'not-regular-file' };
   // Only a strategy whose bytes are copies (in socket memory before write returns) keeps a lease's promise.
   if (leasePath === 'copy') return { strategy: choice.strategy === 'mmap' ? 'mmap' : 'copy', reason: 'lease-copy' };
@@ -401,9 +402,9 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
   const refusal = writeRefusal(socket, true);
   if (refusal) throw withBytes(refusal, t.sent);
   const fd = socketFd(socket);
-  const inJs = copiesInJs(t) || streamReason(socket) !== undefined;
+  const inJs = copiesInJs(t) || streamReason(socket) !== undefined || fd === undefined;
   // The socket may have lost its fd while the transfer waited: what the kernel cannot write is copied.
-  if (inJs || fd === undefined) t.choice = { strategy: 'copy', reason: streamReason(socket) ?? t.choice.reason };
+  if (fd === undefined && t.choice.strategy !== 'copy') t.choice = { strategy: 'copy', reason: 'no-fd' };
   // The socket going away stops the transfer: our duplicate of its fd would otherwise keep the connection open.
   // An error our own writes cause (a reset peer) is ours to report: it must not crash a socket with no listener.
   const closed = new AbortController();
@@ -414,8 +415,8 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
   socket.on('error', onError);
   const signal = t.signal ? AbortSignal.any([t.signal, closed.signal]) : closed.signal;
   try {
-    if (inJs || fd === undefined) return await copyThrough({ ...t, signal }, (chunk) => socketWrite(socket, io, chunk, signal));
-    return resultOf(t, await kernel.send(jobOf(fd, { ...t, signal })));
+    if (inJs) return await copyThrough({ ...t, signal }, (chunk) => socketWrite(socket, io, chunk, signal));
+    return resultOf(t, await kernel.send(jobOf(fd!, { ...t, signal })));
   } catch (err) {
     // The socket closed under us (its 'close' may still be on its way), not by our own destroy() below.
     const closedUnderUs = closed.signal.aborted || socket.destroyed;

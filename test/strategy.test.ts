@@ -53,12 +53,14 @@ async function overPipe(send: (fd: number) => Promise<SendResult>) {
   const chunks: Buffer[] = [];
   cat.stdout!.on('data', (c: Buffer) => chunks.push(c));
   const exited = new Promise((r) => cat.on('close', r));
+  let result: SendResult;
   try {
-    return { result: await send(pipe.writeFd), got: await exited.then(() => Buffer.concat(chunks)) };
+    result = await send(pipe.writeFd);
   } finally {
-    fs.closeSync(pipe.writeFd);
-    await exited;
+    fs.closeSync(pipe.writeFd); // cat's EOF
   }
+  await exited;
+  return { result, got: Buffer.concat(chunks) };
 }
 
 async function overFile(send: (fd: number) => Promise<SendResult>) {
