@@ -3,7 +3,6 @@
 // removed while it runs; when the source ends, every live sink gets all the data and is then ended.
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import type { SinkNotice } from './engine';
 import {
   INTERNAL,
   abortError,
@@ -14,7 +13,7 @@ import {
   validateOptions,
   validateSignal,
 } from './errors';
-import { type FallbackReason, kernel, streamReason } from './seam';
+import { type FallbackReason, type SinkNotice, kernel, streamReason } from './seam';
 import { enqueueTransfer } from './socket-queue';
 import { readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { takeInput } from './socket-reading';

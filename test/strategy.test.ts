@@ -4,11 +4,12 @@
 // fallback, where 'copy' is the only strategy and every other answers 'copy' with reason 'no-binding'.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type SendResult, type Strategy, configure, createPipe, createStaticHandler, sendFile, serveFile, stats }
+import { type SendResult, type ServeResult, type Strategy, configure, createPipe, createStaticHandler, sendFile, serveFile, stats }
   from '../src/index';
 import { DEFAULT_RULES } from '../src/seam/defaults';
 import { FALLBACK, randomFile, sha256, tempDir } from './helpers';
@@ -121,6 +122,44 @@ describe("'auto'", () => {
     const { result } = await sendTo('tcp', file, { strategy: 'auto' });
     expect(result).toMatchObject(expected('local-tcp'));
   });
+});
+
+describe('serveFile and createStaticHandler', () => {
+  const { file, data } = randomFile(dir, 2 * MiB + 5, 'served.bin');
+  const get = async (handler: http.RequestListener, url = '/') => {
+    const server = http.createServer(handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, path: url }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      }).on('error', reject);
+    });
+    server.close();
+    return body;
+  };
+
+  it.each(STRATEGIES)('serveFile with strategy %s: exact body, strategy and strategyReason in the result', async (strategy) => {
+    let result!: ServeResult;
+    const body = await get(async (req, res) => {
+      result = await serveFile(req, res, file, { strategy });
+    });
+    expect(sha256(body)).toBe(sha256(data));
+    const expected = expectedForced('tcp', strategy);
+    expect(result).toMatchObject({ status: 200, bytes: data.length, strategy: expected.strategy,
+      strategyReason: expected.reason });
+  }, 60_000);
+
+  it("createStaticHandler passes its strategy on; without one, 'auto' picks for a peer on this host", async () => {
+    const results: ServeResult[] = [];
+    const forced = createStaticHandler(dir, { strategy: 'copy', onResponse: (_req, r) => results.push(r) });
+    const auto = createStaticHandler(dir, { onResponse: (_req, r) => results.push(r) });
+    expect(sha256(await get(forced, '/served.bin'))).toBe(sha256(data));
+    expect(sha256(await get(auto, '/served.bin'))).toBe(sha256(data));
+    expect(results[0]).toMatchObject({ strategy: 'copy', strategyReason: 'forced', zeroCopy: false });
+    expect(results[1].strategyReason).toBe(FALLBACK ? 'no-binding' : 'auto:local-tcp');
+  }, 60_000);
 });
 
 describe('a leased transfer to a peer on this host', () => {

@@ -5,7 +5,6 @@
 import type { NativeBinding } from '../binding';
 import type { SystemError } from '../errors';
 import type { Lease } from '../lease';
-import type { SinkNotice } from '../engine';
 import type { FallbackReason, Strategy } from './reasons';
 
 /** The calls the native kernel passes through as the addon has them, and the portable one emulates. */
@@ -49,6 +48,14 @@ export interface CopyFileJob {
   length: number;
   path?: string;
   signal?: AbortSignal;
+}
+
+/** Something that happened to one sink of a broadcast. */
+export interface SinkNotice {
+  notice: 'sink-drop' | 'sink-error' | 'sink-removed' | 'sink-done';
+  sinkId: number;
+  bytes: number;
+  error: SystemError | null;
 }
 
 /** What an engine job that reads a socket (relay, broadcast) ended with. */
