@@ -9,10 +9,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type SendResult, type ServeResult, type Strategy, configure, createPipe, createStaticHandler, sendFile, serveFile, stats }
+import { type Destination, type SendResult, type ServeResult, type Strategy, configure, createPipe, createStaticHandler, sendFile, serveFile, stats }
   from '../src/index';
 import { DEFAULT_RULES } from '../src/seam/defaults';
-import { FALLBACK, randomFile, sha256, tempDir } from './helpers';
+import { FALLBACK, autoStrategy, randomFile, sha256, tempDir } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -106,10 +106,8 @@ describe('each strategy forced on each destination', () => {
 
 describe("'auto'", () => {
   const { file, data } = randomFile(dir, 2 * MiB + 1, 'auto');
-  const rule = (destination: string) => DEFAULT_RULES.filter((r) => r.destination === destination && r.minBytes <= data.length)
-    .sort((a, b) => b.minBytes - a.minBytes)[0].strategy;
-  const expected = (destination: string) => (FALLBACK ? { strategy: 'copy', reason: 'no-binding' }
-    : { strategy: rule(destination), reason: `auto:${destination}` });
+  const expected = (destination: Destination) => (FALLBACK ? { strategy: 'copy', reason: 'no-binding' }
+    : { strategy: autoStrategy(destination, data.length), reason: `auto:${destination}` });
 
   it.each([['tcp', 'local-tcp'], ['pipe', 'pipe'], ['file', 'file'], ['unix', 'unix']] as const)(
     'to %s chooses by the rules for %s and says so', async (kind, destination) => {
