@@ -19,15 +19,20 @@ export function destinationOf(out: net.Socket | number): Destination {
     const fd = socketFd(out);
     return fd !== undefined && isPipe(fd) ? 'pipe' : 'unix';
   }
-  const st = fs.fstatSync(out);
-  if (st.isFIFO()) return 'pipe';
-  return st.isSocket() ? 'local-tcp' : 'file';
+  const st = stat(out);
+  if (st?.isFIFO()) return 'pipe';
+  return st?.isSocket() ? 'local-tcp' : 'file';
+}
+
+/** Undefined for an fd that is not open: the transfer's own use of it reports that, as its syscall says. */
+function stat(fd: number): fs.Stats | undefined {
+  try {
+    return fs.fstatSync(fd);
+  } catch {
+    return undefined;
+  }
 }
 
 function isPipe(fd: number): boolean {
-  try {
-    return fs.fstatSync(fd).isFIFO();
-  } catch {
-    return false;
-  }
+  return stat(fd)?.isFIFO() ?? false;
 }
