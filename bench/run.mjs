@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: every zero-copy path against read+write, on this machine, side by side in one run.
-//   --quick (default) | --full     sizes and repetitions
-//   --only <scenario>              one scenario by name (repeatable)
-//   --json <file>                  where to write the results (default bench/results/latest.json)
-//   --runs <n>                     repetitions per case (default 5)
-//   --smoke                        the smallest size of each scenario, one run: checks that everything runs
+// `npm run bench -- --help` lists the flags and the scenarios.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,16 +28,37 @@ const GiB = 1024 * MiB;
 // Small files are sent many times per run, so that each run moves at least this much and timing means something.
 const BYTES_PER_RUN = 64 * MiB;
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    full: { type: 'boolean', default: false },
-    only: { type: 'string', multiple: true },
-    json: { type: 'string', default: new URL('./results/latest.json', import.meta.url).pathname },
-    runs: { type: 'string' },
-    smoke: { type: 'boolean', default: false },
-  },
-});
+const DEFAULT_JSON = new URL('./results/latest.json', import.meta.url).pathname;
+// One table for the parser and --help.
+const FLAGS = {
+  quick: { type: 'boolean', default: false, help: 'the default sizes and repetitions (the default)' },
+  full: { type: 'boolean', default: false, help: 'adds larger sizes (1 GiB)' },
+  only: { type: 'string', multiple: true, value: '<scenario>', help: 'run this scenario only (repeatable)' },
+  json: { type: 'string', default: DEFAULT_JSON, value: '<file>', help: 'where to write the results (default bench/results/latest.json; the chart goes beside it as .svg)' },
+  runs: { type: 'string', value: '<n>', help: 'repetitions per case (default 5, 1 with --smoke)' },
+  smoke: { type: 'boolean', default: false, help: 'the smallest size of each scenario, one run: checks that everything runs' },
+  help: { type: 'boolean', short: 'h', default: false, help: 'print this help' },
+};
+
+function usage() {
+  const flags = Object.entries(FLAGS).map(([name, f]) => [`${f.short ? `-${f.short}, ` : ''}--${name}${f.value ? ` ${f.value}` : ''}`, f.help]);
+  const scenarios = SCENARIOS.map((s) => [s.name, s.title]);
+  const width = Math.max(...[...flags, ...scenarios].map(([left]) => left.length)) + 2;
+  const lines = (rows) => rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join('\n');
+  return `Usage: npm run bench -- [flags]\n\nFlags:\n${lines(flags)}\n\nScenarios (all by default):\n${lines(scenarios)}`;
+}
+
+let values;
+try {
+  ({ values } = parseArgs({ options: Object.fromEntries(Object.entries(FLAGS).map(([name, { help, value, ...f }]) => [name, f])) }));
+} catch (err) {
+  console.error(`bench: ${err.message.split('. ')[0]}. See npm run bench -- --help`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(usage());
+  process.exit(0);
+}
 const smoke = values.smoke;
 // In a smoke run every case moves at most this much.
 const SMOKE_BYTES = MiB;

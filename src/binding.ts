@@ -76,7 +76,7 @@ export interface NativeBinding {
 }
 
 function load(): { binding: NativeBinding | null; reason?: string } {
-  if (process.env.ZEROCOPY_FORCE_FALLBACK === '1') {
+  if (forced) {
     return { binding: null, reason: 'forced off by ZEROCOPY_FORCE_FALLBACK=1' };
   }
   if (process.platform !== 'linux') {
@@ -91,11 +91,30 @@ function load(): { binding: NativeBinding | null; reason?: string } {
     loaded.setErrorFactory(systemError);
     return { binding: loaded };
   } catch (err) {
-    return { binding: null, reason: `the native addon failed to load: ${(err as Error).message}` };
+    const message = (err as Error).message;
+    // node-gyp-build's "No native build was found for platform=linux arch=x64 ... libc=glibc ..." (the install
+    // found no prebuild and could not compile) is the common case: say it plainly.
+    const cause = message.startsWith('No native build was found')
+      ? `no prebuilt addon for ${process.platform}-${process.arch} and no local build`
+      : `the native addon failed to load (${message.split('\n')[0]})`;
+    return { binding: null, reason: `${cause}; every call uses read/write. To fix it, ${FIX}` };
   }
 }
 
+/** How to get zero-copy back where the addon did not load (the install script says the same). */
+const FIX = 'install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
+
+/** The fallback chosen on purpose, for tests and comparisons: not an accident worth a warning. */
+const forced = process.env.ZEROCOPY_FORCE_FALLBACK === '1';
+
 const loaded = load();
+
+// For servers that must not run slow by accident: no addon, no import.
+if (process.env.ZEROCOPY_REQUIRE_NATIVE === '1' && !loaded.binding) {
+  const err = new Error(`zerocopy: ZEROCOPY_REQUIRE_NATIVE=1 but the native addon is not in use: ${loaded.reason}`);
+  throw Object.assign(err, { code: 'ERR_ZEROCOPY_NATIVE_REQUIRED' });
+}
 
 export const binding: NativeBinding | null = loaded.binding;
 export const unavailableReason: string | undefined = loaded.reason;
+export const fallbackForced: boolean = forced;

@@ -12,7 +12,7 @@ export interface Capabilities {
   copyFileRange: boolean;
   mmap: boolean;
   leases: boolean;
-  /** Why the binding is not in use (fallback for every call). */
+  /** Why the binding is not in use (read/write for every call), and how to fix it. */
   reason?: string;
   /** Per path, why it is unavailable while the binding is loaded (e.g. ENOSYS under a seccomp filter). */
   reasons?: Partial<Record<'sendfile' | 'splice' | 'tee' | 'vmsplice' | 'copyFileRange' | 'mmap' | 'leases', string>>;

@@ -1,6 +1,6 @@
 // `npm run bench` as a newcomer runs it, in its smallest configuration: every scenario runs and prints its
 // table, and the JSON and SVG it writes have the expected shape (not the numbers: timing belongs in bench/).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,34 @@ describe.skipIf(FALLBACK)('npm run bench', () => {
       for (const [, from] of code.matchAll(/from '([^']+)'/g)) {
         expect(from, `${file} imports ${from}`).toMatch(/^(node:|zerocopy$|\.\.?\/|send$|autocannon$)/);
       }
+    }
+  });
+});
+
+describe('npm run bench -- --help and bad flags', () => {
+  const bench = (args: string[]) => spawnSync(process.execPath, [path.join(repo, 'bench', 'run.mjs'), ...args],
+    { cwd: repo, encoding: 'utf8', timeout: 30_000 });
+
+  it('lists every flag and every scenario under --help, and runs nothing', () => {
+    for (const flag of ['--help', '-h']) {
+      const run = bench([flag]);
+      expect(run.status, flag).toBe(0);
+      for (const name of ['--quick', '--full', '--only <scenario>', '--json <file>', '--runs <n>', '--smoke', '-h, --help']) {
+        expect(run.stdout, name).toMatch(new RegExp(`^  ${name.replace(/[<>]/g, '\\$&')} `, 'm'));
+      }
+      for (const name of SCENARIOS) expect(run.stdout, name).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+      expect(run.stderr).toBe('');
+    }
+  });
+
+  it('answers an unknown flag and a missing value with one line on stderr, exit 2', () => {
+    for (const args of [['--bogus'], ['--runs']]) {
+      const run = bench(args);
+      expect(run.status, args[0]).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr.trimEnd().split('\n'), args[0]).toHaveLength(1);
+      expect(run.stderr).toMatch(/^bench: .*'--(bogus|runs)/);
+      expect(run.stderr).toContain('--help');
     }
   });
 });

@@ -1,6 +1,7 @@
-// The published package: `npm pack` with a prebuild inside installs into an empty project and loads without
-// compiling (no build/ made, no compiler on PATH), from require and import, with its types.
-import { execFileSync } from 'node:child_process';
+// The published package as a user gets it: `npm pack` on a clean tree (the package's own prepack builds the
+// prebuild) installs into an empty project with no compiler on PATH and loads natively, from require and import,
+// with its types; without the prebuild the install still succeeds, and the fallback says why and how to fix it.
+import { type SpawnSyncReturns, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,48 +12,95 @@ const repo = path.resolve(__dirname, '..');
 const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
 const work = tempDir();
 const project = path.join(work, 'consumer');
+const bareProject = path.join(work, 'consumer-without-prebuild');
 // Only node and sh (npm runs scripts through it): no g++, make or python, so compiling would fail the install.
 const bareBin = path.join(work, 'bin');
+const FIX = 'install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
 
-function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
+/** This process's environment without what would steer a child: npm's script variables, the forced fallback. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const key of Object.keys(env)) if (/^npm_(config_)?(lifecycle|package)/.test(key)) delete env[key];
+  delete env.ZEROCOPY_FORCE_FALLBACK;
+  return env;
+}
+
+function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv()): string {
   return execFileSync(process.execPath, [npmCli, ...args], { cwd, env, encoding: 'utf8', stdio: 'pipe' });
 }
 
+/** npm install from a tarball, offline from the cache, with the PATH that has no compiler; stdout and stderr. */
+function installBare(dir: string, tarball: string): string {
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  const env = cleanEnv({ PATH: bareBin, npm_config_prefer_offline: 'true' });
+  // --foreground-scripts: npm would hide the install script's output of a dependency that succeeds.
+  const run = spawnSync(process.execPath, [npmCli, 'install', '--no-audit', '--no-fund', '--foreground-scripts', tarball],
+    { cwd: dir, env, encoding: 'utf8', timeout: 240_000 });
+  if (run.status !== 0) throw new Error(`npm install failed (${run.status ?? run.signal}):\n${run.stdout}${run.stderr}`);
+  return run.stdout + run.stderr;
+}
+
+function nodeIn(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, args, { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
+}
+
 function node(args: string[]): string {
-  return execFileSync(process.execPath, args, { cwd: project, encoding: 'utf8', stdio: 'pipe' }).trim();
+  const run = nodeIn(project, args);
+  if (run.status !== 0) throw new Error(`node ${args.join(' ')} failed:\n${run.stderr}`);
+  return run.stdout.trim();
 }
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-describe.skipIf(FALLBACK)('packed tarball with a prebuild', () => {
-  beforeAll(() => {
-    if (!fs.existsSync(path.join(repo, 'lib', 'index.js'))) npm(['run', 'build:ts'], repo);
-    // Stage the packed files, build the prebuild there (the repo's own build/ stays untouched), pack again.
-    const first = npm(['pack', '--ignore-scripts', '--pack-destination', work], repo).trim().split('\n').pop()!;
-    execFileSync('tar', ['xzf', path.join(work, first), '-C', work]);
-    fs.rmSync(path.join(work, first));
-    const staged = path.join(work, 'package');
-    fs.symlinkSync(path.join(repo, 'node_modules'), path.join(staged, 'node_modules'));
-    npm(['run', 'prebuild'], staged);
-    fs.rmSync(path.join(staged, 'build'), { recursive: true, force: true });
-    fs.unlinkSync(path.join(staged, 'node_modules'));
-    const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', work], staged).trim().split('\n').pop()!;
+describe.skipIf(FALLBACK)('packed tarball from a clean tree', () => {
+  let bareInstallLog: string;
 
-    fs.mkdirSync(project);
-    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  beforeAll(() => {
+    // A clean tree: the files git tracks or would track (with their uncommitted changes), no build/, lib/ or
+    // prebuilds/; node_modules as `npm ci` left it.
+    const tree = path.join(work, 'tree');
+    const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repo, encoding: 'utf8' })
+      .split('\0').filter((f) => f !== '' && fs.existsSync(path.join(repo, f)));
+    for (const f of files) fs.cpSync(path.join(repo, f), path.join(tree, f));
+    fs.symlinkSync(path.join(repo, 'node_modules'), path.join(tree, 'node_modules'));
+    // The lifecycle builds it all: prepack the prebuild (prebuildify), prepare the library (tsc).
+    const tarball = path.join(work, npm(['pack', '--pack-destination', work], tree).trim().split('\n').pop()!);
+
     fs.mkdirSync(bareBin);
     fs.symlinkSync(process.execPath, path.join(bareBin, 'node'));
     fs.symlinkSync('/bin/sh', path.join(bareBin, 'sh'));
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: bareBin, npm_config_prefer_offline: 'true' };
-    for (const key of Object.keys(env)) if (/^npm_(config_)?(lifecycle|package)/.test(key)) delete env[key];
-    npm(['install', '--no-audit', '--no-fund', path.join(work, tarball)], project, env);
-  }, 240_000);
+    installBare(project, tarball);
+
+    // The same package without its prebuild, as on a platform the tag build does not cover.
+    const unpacked = path.join(work, 'unpacked');
+    fs.mkdirSync(unpacked);
+    execFileSync('tar', ['xzf', tarball, '-C', unpacked]);
+    fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
+    const withoutPrebuild = npm(['pack', '--ignore-scripts', '--pack-destination', unpacked], path.join(unpacked, 'package')).trim().split('\n').pop()!;
+    bareInstallLog = installBare(bareProject, path.join(unpacked, withoutPrebuild));
+  }, 600_000);
 
   it('contains the prebuild and the compiled library', () => {
     const installed = path.join(project, 'node_modules', 'zerocopy');
     expect(fs.readdirSync(path.join(installed, 'prebuilds', `linux-${process.arch}`))).toContain('zerocopy.glibc.node');
     expect(fs.existsSync(path.join(installed, 'lib', 'index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
+  });
+
+  it('ships the sources its source maps point to', () => {
+    const lib = path.join(project, 'node_modules', 'zerocopy', 'lib');
+    const maps = (fs.readdirSync(lib, { recursive: true }) as string[]).filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    for (const map of maps) {
+      const { sources } = JSON.parse(fs.readFileSync(path.join(lib, map), 'utf8')) as { sources: string[] };
+      for (const source of sources) expect(fs.existsSync(path.resolve(lib, path.dirname(map), source)), `${map} -> ${source}`).toBe(true);
+    }
+  });
+
+  it('loads with ZEROCOPY_REQUIRE_NATIVE=1 where the addon is there', () => {
+    const run = nodeIn(project, ['-e', "console.log(require('zerocopy').capabilities().native)"], { ZEROCOPY_REQUIRE_NATIVE: '1' });
+    expect(run.stdout.trim()).toBe('true');
   });
 
   it('loads natively from require', () => {
@@ -93,5 +141,52 @@ describe.skipIf(FALLBACK)('packed tarball with a prebuild', () => {
     const args = [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext',
       '--types', 'node', '--typeRoots', path.join(repo, 'node_modules', '@types'), 'esm.mts', 'cjs.cts'];
     expect(() => node(args)).not.toThrow();
+  });
+
+  it('installs without the prebuild and without a compiler, saying in one line what is missing and how to fix it', () => {
+    const lines = bareInstallLog.split('\n').filter((l) => l.startsWith('zerocopy: '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^zerocopy: no prebuilt addon for linux-\w+ loads here and compiling one failed \(.+\): every call will use read\/write instead of zero-copy; to fix it, /);
+    expect(lines[0]).toContain(FIX);
+    // node-gyp's own log stays out of it (npm --loglevel verbose shows it).
+    expect(bareInstallLog).not.toContain('gyp ERR!');
+    expect(fs.existsSync(path.join(bareProject, 'node_modules', 'zerocopy', 'lib', 'index.js'))).toBe(true);
+  });
+
+  it('falls back with a reason that names the fix, and warns once (ZEROCOPY_FALLBACK) at the first fallback', () => {
+    const script = `
+      const fs = require('fs');
+      const { capabilities, copyFileRange, stats } = require('zerocopy');
+      process.on('warning', (w) => console.log(JSON.stringify({ warning: w.code, message: w.message })));
+      fs.writeFileSync('in.txt', 'x'.repeat(100000));
+      (async () => {
+        console.log(JSON.stringify({ warnedBeforeUse: false, caps: capabilities() }));
+        for (let i = 0; i < 3; i++) await copyFileRange('in.txt', 'out.txt');
+        console.log(JSON.stringify({ fallbacks: stats().fallbacks, same: fs.readFileSync('out.txt', 'utf8') === fs.readFileSync('in.txt', 'utf8') }));
+      })();`;
+    const run = nodeIn(bareProject, ['-e', script]);
+    expect(run.status, run.stderr).toBe(0);
+    const out = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const caps = out[0].caps as { native: boolean; reason: string };
+    expect(caps.native).toBe(false);
+    expect(caps.reason).toBe(`no prebuilt addon for linux-${process.arch} and no local build; every call uses read/write. To fix it, ${FIX}`);
+    const warnings = out.filter((o) => o.warning !== undefined);
+    expect(warnings).toEqual([{ warning: 'ZEROCOPY_FALLBACK', message: `zerocopy is not zero-copy in this process: ${caps.reason}` }]);
+    expect(out.at(-1)).toEqual({ fallbacks: { 'no-binding': 3 }, same: true });
+    // Node prints it on stderr too, with its code.
+    expect(run.stderr.match(/\[ZEROCOPY_FALLBACK\] Warning: zerocopy is not zero-copy in this process: /g)).toHaveLength(1);
+  });
+
+  it('refuses to load with ZEROCOPY_REQUIRE_NATIVE=1 where the addon is missing, from require and import', () => {
+    const env = { ZEROCOPY_REQUIRE_NATIVE: '1' };
+    const required = nodeIn(bareProject, ['-e', "try { require('zerocopy') } catch (e) { console.log(e.code, e.message); process.exit(3) }"], env);
+    expect(required.status).toBe(3);
+    expect(required.stdout).toMatch(/^ERR_ZEROCOPY_NATIVE_REQUIRED zerocopy: ZEROCOPY_REQUIRE_NATIVE=1 but the native addon is not in use: no prebuilt addon/);
+    expect(required.stdout).toContain(FIX);
+    const imported = nodeIn(bareProject, ['--input-type=module', '-e', "import 'zerocopy'"], env);
+    expect(imported.status).toBe(1);
+    expect(imported.stderr).toContain('ERR_ZEROCOPY_NATIVE_REQUIRED');
+    // Without the variable the same package loads and falls back.
+    expect(nodeIn(bareProject, ['-e', "require('zerocopy')"]).status).toBe(0);
   });
 });

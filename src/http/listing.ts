@@ -1,0 +1,49 @@
+// The CLI's --listing: an HTML index of a served directory that has no index.html. Names are escaped for HTML and
+// percent-encoded in links, so that a file named `<script>` shows as text and links to itself.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { resolveTarget } from './resolve';
+import { type Request, type Response, type ServeResult, isReadMethod, respondStatus } from './serve';
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+
+/**
+ * Answers with an index when `req` asks (GET or HEAD, a URL ending in '/') for a directory under `root` that has
+ * no index.html; returns undefined for everything else, which the static handler answers as usual.
+ */
+export function respondListing(req: Request, res: Response, root: string): ServeResult | undefined {
+  const url = req.url ?? '/';
+  const pathname = url.replace(/[?#].*$/s, '');
+  if (!isReadMethod(req) || !pathname.endsWith('/')) return undefined;
+  // The static handler's own resolver decides, with its confinement (openat2 beneath the root, dotfiles ignored):
+  // only what it would answer with "directory without an index" is listed.
+  const target = resolveTarget(url, { root, dotfiles: 'ignore', index: ['index.html'] });
+  if (target.kind === 'file') fs.closeSync(target.fd);
+  if (target.kind !== 'refused' || target.reason !== 'directory without an index') return undefined;
+  const urlPath = decodeURIComponent(pathname);
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(path.join(root, urlPath), { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  const items = entries
+    .filter((e) => !e.name.startsWith('.'))
+    .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (urlPath !== '/') items.unshift('../');
+  const links = items.map((name) => {
+    const bare = name.replace(/\/$/, '');
+    const href = name === '../' ? name : `./${encodeURIComponent(bare)}${name === bare ? '' : '/'}`;
+    return `<li><a href="${escapeHtml(href)}">${escapeHtml(name)}</a></li>`;
+  });
+  const title = `Index of ${escapeHtml(urlPath)}`;
+  const html = `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
+    `<body><h1>${title}</h1>\n<ul>\n${links.join('\n')}\n</ul></body></html>\n`;
+  return respondStatus(res, 200, 'directory listing', {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Security-Policy': "default-src 'none'",
+    'X-Content-Type-Options': 'nosniff',
+  }, html);
+}
