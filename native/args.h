@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <string>
 #include <vector>
 
 namespace zc {
@@ -20,6 +21,13 @@ bool ArgOffset(const Napi::CallbackInfo& info, size_t i, int64_t* off, bool* has
 
 // A boolean flag; anything but `true` is false.
 bool ArgFlag(const Napi::CallbackInfo& info, size_t i);
+
+// Members of an options object, read by name (as sharp does), with the same rules; the TypeError names the member.
+bool OptFd(Napi::Object o, const char* name, int* fd);
+bool OptLength(Napi::Object o, const char* name, size_t cap, size_t* len);  // absent: 0
+bool OptOffset(Napi::Object o, const char* name, int64_t* off, bool* has);
+bool OptFlag(Napi::Object o, const char* name);
+bool OptString(Napi::Object o, const char* name, std::string* out);  // absent: *out unchanged
 
 // One ArrayBufferView (TypedArray or DataView), as base pointer and byte length.
 bool ArgView(const Napi::CallbackInfo& info, size_t i, struct iovec* view);

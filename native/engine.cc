@@ -38,7 +38,7 @@ size_t gNextWorker = 0;
 std::atomic<bool> gCopyFileRangeMissing{false};  // ENOSYS once: never try again in this process
 std::atomic<int64_t> gZeroCopyBytes{0}, gFallbackBytes{0}, gSyscalls{0}, gEagainWaits{0}, gActive{0};
 
-// Pipes for kSplice jobs, reused only when empty: a pipe that still holds data is closed, never reused.
+// Pipes for kRelay, kBroadcast and splice jobs, reused only when empty: a pipe that still holds data is closed, never reused.
 struct PooledPipe {
   int fds[2];
   int size;  // as asked
@@ -97,18 +97,19 @@ void Queue(Worker* w, Job* j) {
 
 void Deliver(Job* j, bool done, int error, const char* syscall, bool truncated,
              std::shared_ptr<const std::string> unwritten) {
-  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason, nullptr, -1,
+  const char* strategy = j->spec.kind != Kind::kSend ? nullptr : NameOf(j->readWrite ? Strategy::kCopy : j->spec.strategy);
+  Event e{j->id, done, j->done, j->fallbackDone, error, syscall, truncated, j->fallbackReason, strategy, nullptr, -1,
           std::move(unwritten)};
   j->reported = j->done;
   j->sink->Deliver(e);
 }
 
 void Notify(Job* j, const char* notice, int sink, int64_t bytes, int error) {
-  Event e{j->id, false, bytes, 0, error, error ? "splice" : nullptr, false, nullptr, notice, sink, nullptr};
+  Event e{j->id, false, bytes, 0, error, error ? "splice" : nullptr, false, nullptr, nullptr, notice, sink, nullptr};
   j->sink->Deliver(e);
 }
 
-// kSplice stopping early with its input intact: what it took from the input and did not write (the read/write
+// kRelay stopping early with its input intact: what it took from the input and did not write (the read/write
 // buffer's rest, then the pipe's contents; our pipe is non-blocking, so draining it cannot wait).
 static std::shared_ptr<const std::string> TakeUnwritten(Job* j) {
   auto bytes = std::make_shared<std::string>();
@@ -128,7 +129,7 @@ static std::shared_ptr<const std::string> TakeUnwritten(Job* j) {
 void Complete(Job* j, int error, const char* syscall, bool truncated) {
   Worker* w = j->worker;
   std::shared_ptr<const std::string> unwritten;
-  if (j->spec.kind == Kind::kSplice && error != 0 && !j->inputFailed) unwritten = TakeUnwritten(j);
+  if (j->spec.kind == Kind::kRelay && error != 0 && !j->inputFailed) unwritten = TakeUnwritten(j);
   if (j->fanout) ReleaseFanout(j);
   for (Watch* watch : {&j->out, &j->in}) {
     if (watch->registered) epoll_ctl(w->epfd, EPOLL_CTL_DEL, watch->fd, nullptr);
@@ -177,7 +178,7 @@ bool Park(Job* j, Watch* watch, uint32_t events) {
 // One zero-copy call. Returns its result.
 ssize_t ZeroCopyStep(Job* j, int64_t want) {
   gSyscalls++;
-  if (j->spec.kind == Kind::kSendfile) return Sendfile(j->spec.outFd, j->spec.inFd, &j->offset, want);
+  if (j->spec.kind == Kind::kSend) return Sendfile(j->spec.outFd, j->spec.inFd, &j->offset, want);
   return CopyFileRange(j->spec.inFd, &j->offset, j->spec.outFd, j->outOffset >= 0 ? &j->outOffset : nullptr, want);
 }
 
@@ -188,7 +189,7 @@ bool AppendRefused(Job* j, ssize_t r) {
   return flags != -1 && (flags & O_APPEND) != 0;
 }
 
-const char* SyscallName(Kind kind) { return kind == Kind::kSendfile ? "sendfile" : "copy_file_range"; }
+const char* SyscallName(Kind kind) { return kind == Kind::kSend ? "sendfile" : "copy_file_range"; }
 
 // Read/write mode, reading: fills the empty buffer with up to `want` bytes of fd (at *offset when given).
 // Returns bytes read, 0 at end of input, or -errno.
@@ -268,11 +269,11 @@ void Step(Job* j) {
       if (r > 0) gZeroCopyBytes += r;
       if (Refused(r) || AppendRefused(j, r)) {
         Kind refused = j->spec.kind;
-        if (!j->fallbackReason) j->fallbackReason = refused == Kind::kSendfile ? "sendfile-refused" : "copy_file_range-refused";
+        if (!j->fallbackReason) j->fallbackReason = refused == Kind::kSend ? "sendfile-refused" : "copy_file_range-refused";
         if (r == -ENOSYS && refused == Kind::kCopyFileRange) gCopyFileRangeMissing = true;
         // copy_file_range falls back to sendfile where sendfile can honour the output position, else read/write.
         if (refused == Kind::kCopyFileRange && j->outOffset < 0) {
-          j->spec.kind = Kind::kSendfile;
+          j->spec.kind = Kind::kSend;
         } else {
           j->readWrite = true;
         }
@@ -456,7 +457,7 @@ void Run(Worker* w) {
     for (size_t turns = w->ready.size(); turns > 0 && !w->ready.empty(); turns--) {
       Job* j = w->ready.front();
       w->ready.pop_front();
-      if (j->spec.kind == Kind::kSplice) StepSplice(j);
+      if (j->spec.kind == Kind::kRelay) StepSplice(j);
       else if (j->spec.kind == Kind::kBroadcast) StepBroadcast(j);
       else Step(j);
     }
@@ -484,9 +485,16 @@ int StartWorkers() {
 
 using namespace detail;
 
+const char* NameOf(Strategy strategy) {
+  for (const auto& named : kStrategies) {
+    if (named.value == strategy) return named.name;
+  }
+  return "unknown";
+}
+
 bool Refused(int64_t result) {
-  for (int refusal : kRefusals) {
-    if (result == -refusal) return true;
+  for (const Refusal& refusal : kRefusals) {
+    if (result == -refusal.errnum) return true;
   }
   return false;
 }
@@ -535,8 +543,8 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   // engine non-blocking and runs at full speed (256 MiB into a FIFO read by cat: 2.8 GB/s reopened, 0.5 GB/s
   // gated): gating is the guard for what cannot be reopened (character devices, sockets, a FIFO without /proc).
   j->gated = out >= 0 && MayBlock(out);
-  if (spec.kind == Kind::kSplice || spec.kind == Kind::kBroadcast) {
-    j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : 1 << 20;
+  if (spec.kind == Kind::kRelay || spec.kind == Kind::kBroadcast) {
+    j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : constants::kDefaultPipeSize;
     int err = AcquirePipe(j->pipeSize, j->pipe);
     if (err == 0 && spec.kind == Kind::kBroadcast) err = NewFanout(j);
     for (size_t i = 0; err == 0 && i < spec.sinkFds.size(); i++) {
@@ -546,10 +554,11 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
     if (err < 0) return Discard(j, err);
   }
   if (spec.kind == Kind::kCopyFileRange && gCopyFileRangeMissing.load()) {
-    j->spec.kind = spec.outOffset < 0 ? Kind::kSendfile : spec.kind;
+    j->spec.kind = spec.outOffset < 0 ? Kind::kSend : spec.kind;
     j->readWrite = spec.outOffset >= 0;
     j->fallbackReason = "copy_file_range-refused";
   }
+  if (spec.kind == Kind::kSend && spec.strategy == Strategy::kCopy) j->readWrite = true;
   if (spec.leaseHeld) {
     j->readWrite = true;
     j->fallbackReason = "lease-copy";

@@ -19,11 +19,31 @@ namespace zc {
 namespace engine {
 
 enum class Kind {
-  kSendfile,       // file -> any fd
+  kSend,           // a regular file -> any fd, moved by a Strategy
   kCopyFileRange,  // file -> file
-  kSplice,         // a socket or pipe -> pipe -> any fd (a socket relay, an upload to a file)
+  kRelay,          // a socket or pipe -> pipe -> any fd (a socket relay, an upload to a file)
   kBroadcast,      // a socket -> pipe, tee'd into a ring of pipes per sink -> each sink socket
 };
+
+// How a kSend job moves bytes.
+enum class Strategy {
+  kSendfile,  // sendfile(2)
+  kSplice,    // file -> a pooled pipe sized with F_SETPIPE_SZ -> the output
+  kMmap,      // write(2) from a read-only shared mapping of the file, in windows (copies into the output)
+  kCopy,      // pread + write through a buffer (copies into the output)
+};
+
+// The one table of names: the glue reads kinds and strategies by these, and JS lists them from it.
+template <typename T>
+struct Named {
+  T value;
+  const char* name;
+};
+constexpr Named<Kind> kKinds[] = {
+    {Kind::kSend, "send"}, {Kind::kCopyFileRange, "copyFileRange"}, {Kind::kRelay, "relay"}, {Kind::kBroadcast, "broadcast"}};
+constexpr Named<Strategy> kStrategies[] = {
+    {Strategy::kSendfile, "sendfile"}, {Strategy::kSplice, "splice"}, {Strategy::kMmap, "mmap"}, {Strategy::kCopy, "copy"}};
+const char* NameOf(Strategy strategy);
 
 // What the engine reports. `done` is false for progress reports.
 struct Event {
@@ -35,19 +55,34 @@ struct Event {
   const char* syscall;       // the call that failed
   bool truncated;            // the input ended before its promised end: the file shrank under the transfer
   const char* fallbackReason;  // why read/write took over, or nullptr
+  const char* strategy;        // kSend: the strategy that moved the bytes (after a refusal, "copy"); else nullptr
   // kBroadcast: something happened to one sink ("sink-drop", "sink-error", "sink-removed", "sink-done");
   // `bytes` is then that sink's count.
   const char* notice;
   int sinkId;
-  // kSplice stopped by an error or a cancel while its input was still good: the bytes it had taken from the
+  // kRelay stopped by an error or a cancel while its input was still good: the bytes it had taken from the
   // input and not written, in order (so the caller can give them back to the input's reader). Null otherwise.
   std::shared_ptr<const std::string> unwritten;
 };
 
-// The errnos with which a zero-copy call refuses a kind of fd rather than failing (libuv's list for sendfile,
-// copy_file_range's own, splice's EINVAL for an O_APPEND output): read/write then takes over inside the job.
-// The one list: the glue hands it to JS, whose fast path decides the same way.
-constexpr int kRefusals[] = {EINVAL, ENOSYS, EOPNOTSUPP, EXDEV, EIO, ENOTSOCK};
+// The errnos with which a zero-copy call refuses a kind of fd rather than failing, each with why (as libuv's errno
+// map): read/write then takes over inside the job. The one list: the glue hands it to JS, whose fast path decides
+// the same way. (copy_file_range's EBADF for an O_APPEND output is a refusal only there: see AppendRefused.)
+struct Refusal {
+  int errnum;
+  const char* code;
+  const char* reason;
+};
+#define ZC_REFUSAL(e, reason) {e, #e, reason}
+constexpr Refusal kRefusals[] = {
+    ZC_REFUSAL(EINVAL, "the call does not take this kind of fd (an O_APPEND output, a tty, a file system without it)"),
+    ZC_REFUSAL(ENOSYS, "the kernel lacks the call"),
+    ZC_REFUSAL(EOPNOTSUPP, "the file system does not support the call"),
+    ZC_REFUSAL(EXDEV, "the files are on different file systems"),
+    ZC_REFUSAL(EIO, "the file system refused the call (libuv copies instead too)"),
+    ZC_REFUSAL(ENOTSOCK, "the call wanted a socket"),
+};
+#undef ZC_REFUSAL
 bool Refused(int64_t result);  // result: a syscall's return or -errno
 
 // Receives events on an engine thread. Deliver must not block for long.
@@ -63,14 +98,15 @@ struct Spec {
   int inFd;
   int64_t offset;      // input offset (files only)
   int64_t outOffset;   // output offset (-1: the fd's position)
-  int64_t length;      // -1 for kSplice: until end of input
+  int64_t length;      // -1 for kRelay and kBroadcast: until end of input
+  Strategy strategy;   // kSend: how to move the bytes
   bool progress;       // report progress after each chunk
-  int pipeSize;        // kSplice: the pipe's capacity (0: 1 MiB)
-  bool shutdownOnEof;  // kSplice: shutdown(SHUT_WR) the output when the input ends (a relay's half-close)
+  int pipeSize;        // kRelay, kBroadcast, kSend by splice: the pipe's capacity (0: the default)
+  bool shutdownOnEof;  // kRelay: shutdown(SHUT_WR) the output when the input ends (a relay's half-close)
   int64_t maxLag;      // kBroadcast: a sink further behind than this is dropped
   std::vector<int> sinkFds;  // kBroadcast: the sinks it starts with (duplicated), numbered 1..n
-  // kSendfile under a lease, for a peer on this host: read/write from the start, so that the destination holds
-  // copies, and a chunk is written only if this flag still reads true after it was read (else -ECANCELED).
+  // kSend under a lease, for a peer on this host (a copying strategy: kCopy or kMmap, so that the destination
+  // holds copies): a chunk is written only if this flag still reads true after it was read (else -ECANCELED).
   lease::HeldFlag leaseHeld;
 };
 

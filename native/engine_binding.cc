@@ -9,6 +9,7 @@
 
 #include "addon.h"
 #include "args.h"
+#include "constants.h"
 #include "engine.h"
 #include "errors.h"
 #include "js_channel.h"
@@ -48,12 +49,13 @@ class JsSink : public engine::Sink {
         e.error ? ErrnoError(env, e.error, e.syscall ? e.syscall : "engine") : env.Null(),
         Napi::Boolean::New(env, e.truncated),
         e.fallbackReason ? Napi::Value(Napi::String::New(env, e.fallbackReason)) : env.Null(),
+        e.strategy ? Napi::Value(Napi::String::New(env, e.strategy)) : env.Null(),
         e.notice ? Napi::Value(Napi::String::New(env, e.notice)) : env.Null(),
         Napi::Number::New(env, e.sinkId),
         e.unwritten ? Napi::Value(Napi::Buffer<char>::Copy(env, e.unwritten->data(), e.unwritten->size()))
                     : env.Null(),
     };
-    CallQuietly(env, dispatcher, 10, argv);
+    CallQuietly(env, dispatcher, 11, argv);
   }
 
   JsChannel<engine::Event> channel_;
@@ -67,7 +69,7 @@ void CloseSink(void* arg) {
 }
 
 // setEngineCallback(dispatcher(job, done, bytes, fallbackBytes, error|null, truncated, fallbackReason|null,
-//                              notice|null, sinkId, unwritten|null))
+//                              strategy|null, notice|null, sinkId, unwritten|null))
 Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) return ThrowType(env, "dispatcher must be a function");
@@ -79,46 +81,81 @@ Napi::Value SetEngineCallbackJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// submit(kind, outFd, inFd, offset|null, outOffset|null, length (-1: until the end, for 'splice'), progress,
-//        pipeSize, shutdownOnEof, maxLag, sinkFds, copyUnderLease (a lease id, 0: none)) -> job id
+// `leaseId` (a native lease id; absent or 0: none): a chunk is written only while the lease holds, which only a
+// strategy that copies can promise (the destination must hold copies, not the file's pages).
+bool LeaseFlag(Napi::Object o, engine::Strategy strategy, lease::HeldFlag* held) {
+  Napi::Value v = o.Get("leaseId");
+  if (v.IsUndefined() || v.IsNull()) return true;
+  if (!v.IsNumber()) return ThrowType(o.Env(), "leaseId must be a number"), false;
+  int id = v.As<Napi::Number>().Int32Value();
+  if (id <= 0) return true;
+  if (strategy != engine::Strategy::kCopy && strategy != engine::Strategy::kMmap)
+    return ThrowType(o.Env(), "leaseId needs a strategy that copies ('copy' or 'mmap')"), false;
+  *held = lease::HeldFlagOf(id);
+  return true;
+}
+
+// A member naming one row of a table (a job kind, a strategy): absent -> *out unchanged; unknown -> TypeError.
+template <typename T, size_t N>
+bool OptNamed(Napi::Object o, const char* name, const engine::Named<T> (&table)[N], T* out) {
+  std::string value;
+  if (!OptString(o, name, &value)) return false;
+  if (value.empty() && o.Get(name).IsUndefined()) return true;
+  for (const auto& row : table) {
+    if (value == row.name) {
+      *out = row.value;
+      return true;
+    }
+  }
+  return ThrowType(o.Env(), ("unknown " + std::string(name) + " '" + value + "'").c_str()), false;
+}
+
+// submit({ kind, outFd, inFd, offset?, outOffset?, length (-1: until the input ends, 'relay' and 'broadcast'),
+//          strategy? ('send'), progress?, pipeSize?, shutdownOnEof?, maxLag?, sinkFds?, leaseId? }) -> job id
 Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
   if (!data->engineSink) return ThrowType(env, "the engine callback is not set");
+  if (!info[0].IsObject()) return ThrowType(env, "submit(spec): spec must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
   engine::Spec spec{};
-  std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (kind == "sendfile") spec.kind = engine::Kind::kSendfile;
-  else if (kind == "copyFileRange") spec.kind = engine::Kind::kCopyFileRange;
-  else if (kind == "splice") spec.kind = engine::Kind::kSplice;
-  else if (kind == "broadcast") spec.kind = engine::Kind::kBroadcast;
-  else return ThrowType(env, "unknown job kind");
-  bool hasOffset, hasOutOffset;
-  size_t length = 0, pipeSize;
-  bool untilEnd = info[5].IsNumber() && info[5].As<Napi::Number>().DoubleValue() == -1;
-  if (!ArgFd(info, 1, &spec.outFd) || !ArgFd(info, 2, &spec.inFd) || !ArgOffset(info, 3, &spec.offset, &hasOffset) ||
-      !ArgOffset(info, 4, &spec.outOffset, &hasOutOffset) || (!untilEnd && !ArgLength(info, 5, SIZE_MAX, &length)) ||
-      !ArgLength(info, 7, INT32_MAX, &pipeSize))
+  spec.strategy = engine::Strategy::kSendfile;
+  if (!o.Get("kind").IsString()) return ThrowType(env, "kind must be a string");
+  if (!OptNamed(o, "kind", engine::kKinds, &spec.kind) || !OptNamed(o, "strategy", engine::kStrategies, &spec.strategy))
     return env.Undefined();
-  bool stream = spec.kind == engine::Kind::kSplice || spec.kind == engine::Kind::kBroadcast;
+  bool hasOffset, hasOutOffset;
+  size_t length = 0, pipeSize, maxLag;
+  Napi::Value lengthValue = o.Get("length");
+  bool untilEnd = lengthValue.IsNumber() && lengthValue.As<Napi::Number>().DoubleValue() == -1;
+  if (lengthValue.IsUndefined()) return ThrowType(env, "length must be a number");
+  if (!OptFd(o, "outFd", &spec.outFd) || !OptFd(o, "inFd", &spec.inFd) || !OptOffset(o, "offset", &spec.offset, &hasOffset) ||
+      !OptOffset(o, "outOffset", &spec.outOffset, &hasOutOffset) ||
+      (!untilEnd && !OptLength(o, "length", SIZE_MAX, &length)) ||
+      !OptLength(o, "pipeSize", INT32_MAX, &pipeSize) || !OptLength(o, "maxLag", INT64_MAX, &maxLag))
+    return env.Undefined();
+  bool stream = spec.kind == engine::Kind::kRelay || spec.kind == engine::Kind::kBroadcast;
   if (!hasOffset && !stream) return ThrowType(env, "a file job needs an input offset");
-  if (untilEnd && !stream) return ThrowType(env, "only a splice job runs to the end");
+  if (untilEnd && !stream) return ThrowType(env, "only a relay or broadcast job runs to the end");
   if (!hasOffset) spec.offset = 0;
   if (!hasOutOffset) spec.outOffset = -1;
   spec.length = untilEnd ? -1 : static_cast<int64_t>(length);
-  spec.progress = ArgFlag(info, 6);
+  spec.progress = OptFlag(o, "progress");
   spec.pipeSize = static_cast<int>(pipeSize);
-  spec.shutdownOnEof = ArgFlag(info, 8);
-  spec.maxLag = info[9].IsNumber() ? info[9].As<Napi::Number>().Int64Value() : 0;
-  if (info[10].IsArray()) {
-    Napi::Array fds = info[10].As<Napi::Array>();
+  spec.shutdownOnEof = OptFlag(o, "shutdownOnEof");
+  spec.maxLag = static_cast<int64_t>(maxLag);
+  Napi::Value sinks = o.Get("sinkFds");
+  if (sinks.IsArray()) {
+    Napi::Array fds = sinks.As<Napi::Array>();
     for (uint32_t i = 0; i < fds.Length(); i++) {
       Napi::Value v = fds.Get(i);
       if (!v.IsNumber()) return ThrowType(env, "sink fds must be numbers");
       spec.sinkFds.push_back(v.As<Napi::Number>().Int32Value());
     }
   }
-  int copyUnderLease = info[11].IsNumber() ? info[11].As<Napi::Number>().Int32Value() : 0;
-  if (copyUnderLease > 0) spec.leaseHeld = lease::HeldFlagOf(copyUnderLease);
+  if (!LeaseFlag(o, spec.kind == engine::Kind::kSend ? spec.strategy : engine::Strategy::kSendfile, &spec.leaseHeld))
+    return env.Undefined();
+  if (spec.strategy == engine::Strategy::kSplice || spec.strategy == engine::Strategy::kMmap)
+    return ThrowType(env, "the 'splice' and 'mmap' strategies are not built yet");
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
@@ -167,19 +204,16 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-constexpr int64_t kFastChunk = 4 << 20;
-constexpr size_t kCopyChunk = 256 << 10;
-
-// pread + write through a buffer, so that the socket holds a copy (a lease's path for a peer on this host); a
-// chunk read after the lease was given up is never written. Returns bytes written, 0 at end of file, or -errno
-// (-EAGAIN: the socket is full, nothing written; -ECANCELED: the lease is gone).
+// pread + write through a buffer, so that the socket holds a copy; with a lease flag, a chunk read after the lease
+// was given up is never written. Returns bytes written, 0 at end of file, or -errno (-EAGAIN: the socket is full,
+// nothing written; -ECANCELED: the lease is gone).
 ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease::HeldFlag& held) {
-  static thread_local std::unique_ptr<char[]> buffer(new char[kCopyChunk]);
+  static thread_local std::unique_ptr<char[]> buffer(new char[constants::kCopyChunk]);
   ssize_t n;
-  do n = pread(in, buffer.get(), length < kCopyChunk ? length : kCopyChunk, *offset);
+  do n = pread(in, buffer.get(), length < constants::kCopyChunk ? length : constants::kCopyChunk, *offset);
   while (n == -1 && errno == EINTR);
   if (n <= 0) return n == 0 ? 0 : -errno;
-  if (!held->load()) return -ECANCELED;
+  if (held && !held->load()) return -ECANCELED;
   ssize_t w;
   do w = write(out, buffer.get(), static_cast<size_t>(n));
   while (w == -1 && errno == EINTR);
@@ -188,28 +222,34 @@ ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease
   return w;
 }
 
-// sendfileFast(outFd, inFd, offset, length, copyUnderLease) -> bytes sent right now on the JS thread, or -1 when
-// the range is not entirely in the page cache (a read could block on the disk: the engine must do it). Stops at
-// EAGAIN, end of file, or a lease given up; the caller caps `length` so the event loop never stalls.
-// `copyUnderLease` (a lease id, 0: none): read/write instead of sendfile, each chunk only while the lease holds.
-Napi::Value SendfileFastJs(const Napi::CallbackInfo& info) {
+// sendFast({ strategy, outFd, inFd, offset, length, leaseId? }) -> bytes moved right now on the JS thread, or -1
+// when this is not for the fast path: the range is not entirely in the page cache (a read could block on the
+// disk: the engine must do it), or the strategy does not run on the JS thread. Stops at EAGAIN, end of file, or
+// a lease given up; at most constants.fastPathMax per call, so the event loop never stalls.
+Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!info[0].IsObject()) return ThrowType(env, "sendFast(spec): spec must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  engine::Strategy strategy = engine::Strategy::kSendfile;
   int out, in;
   int64_t offset;
   bool hasOffset;
   size_t length;
-  if (!ArgFd(info, 0, &out) || !ArgFd(info, 1, &in) || !ArgOffset(info, 2, &offset, &hasOffset) ||
-      !ArgLength(info, 3, SIZE_MAX, &length) || !hasOffset)
+  lease::HeldFlag held;
+  if (!o.Get("strategy").IsString()) return ThrowType(env, "strategy must be a string");
+  if (!OptNamed(o, "strategy", engine::kStrategies, &strategy) || !OptFd(o, "outFd", &out) || !OptFd(o, "inFd", &in) ||
+      !OptOffset(o, "offset", &offset, &hasOffset) || !OptLength(o, "length", constants::kFastPathMax, &length) ||
+      !LeaseFlag(o, strategy, &held))
     return env.Undefined();
-  int copyUnderLease = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 0;
-  bool copy = copyUnderLease > 0;
-  lease::HeldFlag held = copy ? lease::HeldFlagOf(copyUnderLease) : nullptr;
+  if (!hasOffset) return ThrowType(env, "offset must be a number or bigint");
+  bool copy = strategy == engine::Strategy::kCopy;
+  if (strategy != engine::Strategy::kSendfile && !copy) return Napi::Number::New(env, -1);
   if (RangeCached(in, offset, static_cast<int64_t>(length)) != 1) return Napi::Number::New(env, -1);
   int64_t sent = 0, calls = 0;
   int64_t left = static_cast<int64_t>(length);
   ssize_t r = 0;
   while (left > 0) {
-    size_t want = static_cast<size_t>(left < kFastChunk ? left : kFastChunk);
+    size_t want = static_cast<size_t>(left < constants::kChunk ? left : constants::kChunk);
     r = copy ? CopyThrough(out, in, &offset, want, held) : Sendfile(out, in, &offset, want);
     calls++;
     if (r <= 0) break;
@@ -231,10 +271,28 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("removeSink", Napi::Function::New(env, RemoveSinkJs, "removeSink"));
   exports.Set("configure", Napi::Function::New(env, ConfigureJs, "configure"));
   exports.Set("engineStats", Napi::Function::New(env, StatsJs, "engineStats"));
-  exports.Set("sendfileFast", Napi::Function::New(env, SendfileFastJs, "sendfileFast"));
+  exports.Set("sendFast", Napi::Function::New(env, SendFastJs, "sendFast"));
   Napi::Array refusals = Napi::Array::New(env);
-  for (int refusal : engine::kRefusals) refusals.Set(refusals.Length(), -refusal);
+  for (const engine::Refusal& refusal : engine::kRefusals) {
+    Napi::Object row = Napi::Object::New(env);
+    row.Set("errno", -refusal.errnum);
+    row.Set("code", refusal.code);
+    row.Set("reason", refusal.reason);
+    refusals.Set(refusals.Length(), row);
+  }
   exports.Set("refusals", refusals);
+  Napi::Array kinds = Napi::Array::New(env), strategies = Napi::Array::New(env);
+  for (const auto& row : engine::kKinds) kinds.Set(kinds.Length(), row.name);
+  for (const auto& row : engine::kStrategies) strategies.Set(strategies.Length(), row.name);
+  exports.Set("jobKinds", kinds);
+  exports.Set("strategies", strategies);
+  Napi::Object shared = Napi::Object::New(env);
+  shared.Set("fastPathMax", static_cast<double>(constants::kFastPathMax));
+  shared.Set("chunk", static_cast<double>(constants::kChunk));
+  shared.Set("copyChunk", static_cast<double>(constants::kCopyChunk));
+  shared.Set("defaultPipeSize", constants::kDefaultPipeSize);
+  shared.Set("leaseSignalOffset", constants::kLeaseSignalOffset);
+  exports.Set("constants", shared);
 }
 
 }  // namespace zc

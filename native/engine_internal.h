@@ -8,15 +8,16 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "constants.h"
 #include "engine.h"
 
 namespace zc {
 namespace engine {
 namespace detail {
 
-constexpr int64_t kChunk = 4 << 20;        // bytes per zero-copy call (Go caps sendfile at 4 MiB too)
+constexpr int64_t kChunk = constants::kChunk;  // bytes per zero-copy call
 constexpr int64_t kTurnBudget = 16 << 20;  // bytes a job moves before other ready jobs get their turn
-constexpr size_t kCopyBuffer = 256 << 10;  // the read/write fallback's buffer
+constexpr size_t kCopyBuffer = constants::kCopyChunk;  // the read/write buffer
 // The most a job writes per call to an output whose open file description blocks (see MayBlock in engine.cc):
 // PIPE_BUF, which a pipe that polls writable takes whole at once.
 constexpr int64_t kGatedChunk = 4096;
@@ -47,13 +48,13 @@ struct Job {
   const char* fallbackReason = nullptr;
   bool readWrite = false;
   bool gated = false;        // the output may block: poll it before each write and write at most kGatedChunk
-  bool inputFailed = false;  // kSplice: the input itself failed, so no byte taken from it is owed back
+  bool inputFailed = false;  // kRelay: the input itself failed, so no byte taken from it is owed back
   std::unique_ptr<char[]> buffer;  // read/write mode: bytes read and not yet written are [pos, len)
   size_t pos = 0, len = 0;
   bool queued = false;  // in the worker's ready list
   bool parked = false;  // waiting for an epoll event
   Watch out, in;        // outFd and inFd as epoll sees them
-  // kSplice, kBroadcast: the pipe after the input, and the bytes in it not yet passed on.
+  // kRelay, kBroadcast: the pipe after the input, and the bytes in it not yet passed on.
   int pipe[2] = {-1, -1};
   int pipeSize = 0;
   int64_t inPipe = 0;

@@ -1,5 +1,6 @@
 #include "lease.h"
 
+#include "constants.h"
 #include "engine.h"
 #include "socket.h"
 
@@ -42,7 +43,7 @@ std::mutex gMutex;  // guards everything below
 std::unordered_map<int, Lease> gLeases;     // by id
 std::unordered_map<int, int> gByFd;          // our fd -> id
 int gNextId = 1;
-int gOffset = 4;
+int gOffset = constants::kLeaseSignalOffset;
 bool gStarted = false;
 std::atomic<pid_t> gTid{0};
 int gPipe[2] = {-1, -1};  // the handler writes si_fd here; the lease thread reads

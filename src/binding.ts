@@ -16,6 +16,60 @@ export interface NativeCapabilities {
 
 type Offset = number | bigint | null;
 
+/** A job on the engine threads: 'send' = a regular file -> any fd; 'relay' = a socket or pipe -> any fd. */
+export type JobKind = 'send' | 'copyFileRange' | 'relay' | 'broadcast';
+/** How a 'send' job moves bytes. */
+export type Strategy = 'sendfile' | 'splice' | 'mmap' | 'copy';
+
+export interface JobSpec {
+  kind: JobKind;
+  outFd: number;
+  inFd: number;
+  offset?: Offset;
+  outOffset?: Offset;
+  /** -1: until the input ends ('relay', 'broadcast'). */
+  length: number;
+  /** 'send' only; default 'sendfile'. */
+  strategy?: Strategy;
+  progress?: boolean;
+  pipeSize?: number;
+  shutdownOnEof?: boolean;
+  maxLag?: number;
+  sinkFds?: number[];
+  /** A native lease id: each chunk is written only while it is held (a copying strategy: 'copy' or 'mmap'). */
+  leaseId?: number;
+}
+
+export interface FastSpec {
+  strategy: Strategy;
+  outFd: number;
+  inFd: number;
+  offset: number | bigint;
+  length: number;
+  leaseId?: number;
+}
+
+/** An errno (negative) with which a zero-copy call refuses a kind of fd: read/write takes over. */
+export interface Refusal {
+  errno: number;
+  code: string;
+  reason: string;
+}
+
+/** The constants both sides of the boundary use, defined once in native/constants.json. */
+export interface SharedConstants {
+  /** The most sendFast moves per call on the JS thread. */
+  fastPathMax: number;
+  /** Bytes per zero-copy call. */
+  chunk: number;
+  /** A read/write loop's buffer. */
+  copyChunk: number;
+  /** A job's pipe when none was asked for. */
+  defaultPipeSize: number;
+  /** Lease breaks arrive as SIGRTMIN + this. */
+  leaseSignalOffset: number;
+}
+
 export interface NativeBinding {
   setErrorFactory(factory: typeof systemError): void;
   capabilities(): NativeCapabilities;
@@ -45,20 +99,25 @@ export interface NativeBinding {
   pageSize: number;
 
   setEngineCallback(dispatcher: (job: number, done: boolean, bytes: number, fallbackBytes: number,
-    error: SystemError | null, truncated: boolean, fallbackReason: string | null, notice: string | null,
-    sinkId: number, unwritten: Buffer | null) => void): void;
-  submit(kind: 'sendfile' | 'copyFileRange' | 'splice' | 'broadcast', outFd: number, inFd: number,
-    offset: number | bigint | null, outOffset: number | bigint | null, length: number, progress: boolean,
-    pipeSize: number, shutdownOnEof: boolean, maxLag: number, sinkFds: number[], copyUnderLease: number): number;
+    error: SystemError | null, truncated: boolean, fallbackReason: string | null, strategy: Strategy | null,
+    notice: string | null, sinkId: number, unwritten: Buffer | null) => void): void;
+  /** Starts a job; C++ reads every member by name (an unknown kind or strategy is a TypeError). */
+  submit(spec: JobSpec): number;
   addSink(job: number, fd: number): number;
   removeSink(job: number, sinkId: number): void;
   cancel(job: number): void;
   configure(engineThreads: number): boolean;
   engineStats(): { zeroCopyBytes: number; fallbackBytes: number; syscalls: number; eagainWaits: number;
     activeJobs: number; engineThreads: number; pooledPipes: number };
-  sendfileFast(outFd: number, inFd: number, offset: number | bigint, length: number, copyUnderLease: number): number;
-  /** The errnos (negative) with which a zero-copy call refuses a kind of fd: read/write takes over. */
-  refusals: number[];
+  /**
+   * Bytes moved now on the JS thread (a page-cached range, non-blocking, at most constants.fastPathMax), or -1:
+   * not for the fast path (uncached, or a strategy it does not run on the JS thread).
+   */
+  sendFast(spec: FastSpec): number;
+  refusals: Refusal[];
+  jobKinds: JobKind[];
+  strategies: Strategy[];
+  constants: SharedConstants;
 
   setLeaseCallback(dispatcher: (id: number, event: 'break' | 'released', at: number) => void): void;
   acquireLease(fd: number, type: 'read' | 'write', hold: boolean, graceMs: number): number;
@@ -116,5 +175,8 @@ if (process.env.ZEROCOPY_REQUIRE_NATIVE === '1' && !loaded.binding) {
 }
 
 export const binding: NativeBinding | null = loaded.binding;
+/** The shared constants, also without the addon (the fallback reads the same definitions). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const constants: SharedConstants = loaded.binding?.constants ?? require('../native/constants.json');
 export const unavailableReason: string | undefined = loaded.reason;
 export const fallbackForced: boolean = forced;

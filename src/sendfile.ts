@@ -367,7 +367,7 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   try {
     sent = kernel.sendFast(jobOf(fd, t));
   } catch (err) {
-    t.refused = kernel.refusal(err);
+    t.refused = kernel.refusal(err, t.choice.strategy);
     if (t.refused) return;
     socket.destroy();
     throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, 0);

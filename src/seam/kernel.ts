@@ -104,8 +104,8 @@ export interface Kernel extends Calls {
    * or answers -1: not on the fast path. Throws the call's error; `refusal()` tells one that means "copy instead".
    */
   sendFast(job: SendJob): number;
-  /** The fallback reason an error stands for when the kernel refused these fds, or undefined. */
-  refusal(err: unknown): FallbackReason | undefined;
+  /** '<strategy>-refused' when `err` is the kernel refusing these fds to that strategy (copy instead), else undefined. */
+  refusal(err: unknown, strategy: Strategy): FallbackReason | undefined;
   /** Moves the rest of the range. Rejects with AbortError, ERR_FILE_TRUNCATED, ERR_LEASE_BROKEN or the error. */
   send(job: SendJob, started?: (jobId: number) => void): Promise<Moved>;
   /** File -> file (copy_file_range natively, falling back inside the engine); rejects as send() does. */

@@ -1,40 +1,34 @@
-// The native kernel: the addon's calls as they are, and transfers on its engine threads, whose outcomes become
-// the typed errors the public modules promise.
+// The native kernel: the addon's calls as they are, and transfers on its engine threads (every strategy, the
+// 'copy' one included), whose outcomes become the typed errors the public modules promise.
 import type { NativeBinding } from '../binding';
 import { runJob, startJob } from '../engine';
 import { abortError, fileTruncated, leaseBroken, withBytes } from '../errors';
-import { copyRange, fdWriter } from './copy-loop';
+import { constants } from './constants';
 import type { Kernel, SendJob } from './kernel';
-import { type FallbackReason, type Strategy } from './reasons';
+import type { FallbackReason } from './reasons';
 
 export function nativeKernel(binding: NativeBinding): Kernel {
-  const strategies: readonly Strategy[] = ['sendfile', 'copy'];
-  /** The native lease a copying strategy checks per chunk (0: none). */
-  const leaseId = (job: SendJob) => (job.strategy === 'copy' ? job.lease?.nativeId ?? 0 : 0);
+  /** The native lease a strategy whose bytes are copies checks per chunk (0: none). */
+  const leaseId = (job: SendJob) => (job.strategy === 'copy' || job.strategy === 'mmap' ? job.lease?.nativeId ?? 0 : 0);
+  // The refusals table is declared once, in C++ (each errno with why, in prose): a refused strategy copies instead.
+  const refusals = new Set(binding.refusals.map((r) => r.errno));
   return {
     ...binding,
     native: true,
-    strategies,
+    strategies: binding.strategies,
     leaseSignalBase: binding.leaseSignalBase,
     dup: (fd) => binding.dup(fd),
-    sendFast(job) {
-      if (job.strategy !== 'sendfile' && leaseId(job) === 0) return -1;
-      return binding.sendfileFast(job.outFd, job.inFd, job.offset, Math.min(job.length, 4 << 20), leaseId(job));
-    },
-    refusal(err) {
-      return binding.refusals.includes((err as { errno?: number }).errno!) ? 'sendfile-refused' : undefined;
-    },
+    sendFast: (job) => binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd, offset: job.offset,
+      length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job) }),
+    refusal: (err, strategy) => (strategy !== 'copy' && refusals.has((err as { errno?: number }).errno!)
+      ? `${strategy}-refused` : undefined),
     async send(job) {
-      if (job.strategy === 'copy' && leaseId(job) === 0) {
-        return { bytes: await copyRange(job, fdWriter(job.outFd, null, job.signal)), strategy: 'copy' };
-      }
       let sent = job.sent;
       if (sent > 0) job.onProgress?.(sent);
-      const started = startJob('sendfile', job.outFd, job.inFd, job.offset + sent, null, job.length - sent, {
-        signal: job.signal,
-        onProgress: job.onProgress && ((bytes) => job.onProgress!(sent + bytes)),
-        copyUnderLease: leaseId(job),
-      });
+      const started = startJob({
+        kind: 'send', outFd: job.outFd, inFd: job.inFd, offset: job.offset + sent, length: job.length - sent,
+        strategy: job.strategy, leaseId: leaseId(job),
+      }, { signal: job.signal, onProgress: job.onProgress && ((bytes) => job.onProgress!(sent + bytes)) });
       // After a break the lease thread stops this job before it lets the writer go.
       job.lease?.guard(started.id);
       const result = await started.done;
@@ -47,13 +41,14 @@ export function nativeKernel(binding: NativeBinding): Kernel {
         throw withBytes(result.error, sent);
       }
       if (result.truncated) throw fileTruncated(sent, job.length, job.path);
+      // The engine names the strategy that moved the bytes: after a refusal, 'copy', with the refusal's reason.
       const reason = result.fallbackReason as FallbackReason | null;
-      if (result.fallbackBytes > 0 && reason) return { bytes: sent, strategy: 'copy', fallbackReason: reason };
-      return { bytes: sent, strategy: job.strategy };
+      const strategy = result.strategy ?? job.strategy;
+      return reason ? { bytes: sent, strategy, fallbackReason: reason } : { bytes: sent, strategy };
     },
     async copyFile(job) {
-      const result = await runJob('copyFileRange', job.outFd, job.inFd, job.offset, job.outOffset, job.length,
-        { signal: job.signal });
+      const result = await runJob({ kind: 'copyFileRange', outFd: job.outFd, inFd: job.inFd, offset: job.offset,
+        outOffset: job.outOffset, length: job.length }, { signal: job.signal });
       if (result.error) {
         if (result.error.code === 'ECANCELED') throw abortError(result.bytes, job.signal);
         throw withBytes(result.error, result.bytes);
@@ -63,15 +58,14 @@ export function nativeKernel(binding: NativeBinding): Kernel {
       return reason ? { bytes: result.bytes, fallbackReason: reason } : { bytes: result.bytes };
     },
     async relay(job) {
-      const result = await runJob('splice', job.outFd, job.inFd, null, job.outOffset, job.length, {
-        signal: job.signal, pipeSize: job.pipeSize, shutdownOnEof: job.shutdownOnEof,
-      });
+      const result = await runJob({ kind: 'relay', outFd: job.outFd, inFd: job.inFd, outOffset: job.outOffset,
+        length: job.length, pipeSize: job.pipeSize, shutdownOnEof: job.shutdownOnEof }, { signal: job.signal });
       return { ...result, fallbackReason: result.fallbackReason as FallbackReason | null };
     },
     broadcast(job) {
-      const started = startJob('broadcast', job.inFd, job.inFd, null, null, -1, {
-        signal: job.signal, pipeSize: job.pipeSize, maxLag: job.maxLag, onNotice: job.onNotice, sinkFds: job.sinkFds,
-      });
+      const started = startJob({ kind: 'broadcast', outFd: job.inFd, inFd: job.inFd, length: -1,
+        pipeSize: job.pipeSize, maxLag: job.maxLag, sinkFds: job.sinkFds },
+      { signal: job.signal, onNotice: job.onNotice });
       return {
         id: started.id,
         done: started.done.then((r) => ({ ...r, fallbackReason: r.fallbackReason as FallbackReason | null })),
