@@ -30,6 +30,7 @@
             "native/mmap.cc",
             "native/mmap_binding.cc",
             "native/engine.cc",
+            "native/send_strategies.cc",
             "native/broadcast.cc",
             "native/engine_binding.cc",
             "native/lease.cc",

@@ -137,6 +137,7 @@ void Complete(Job* j, int error, const char* syscall, bool truncated) {
   if (j->spec.outFd >= 0) close(j->spec.outFd);
   close(j->spec.inFd);
   ReleasePipe(j->pipe, j->pipeSize, j->inPipe == 0);
+  ReleaseSendStrategy(j);
   {
     std::lock_guard<std::mutex> lock(gMutex);
     gJobs.erase(j->id);
@@ -175,10 +176,9 @@ bool Park(Job* j, Watch* watch, uint32_t events) {
   return true;
 }
 
-// One zero-copy call. Returns its result.
-ssize_t ZeroCopyStep(Job* j, int64_t want) {
+// One copy_file_range call. Returns its result.
+ssize_t CopyFileRangeStep(Job* j, int64_t want) {
   gSyscalls++;
-  if (j->spec.kind == Kind::kSend) return Sendfile(j->spec.outFd, j->spec.inFd, &j->offset, want);
   return CopyFileRange(j->spec.inFd, &j->offset, j->spec.outFd, j->outOffset >= 0 ? &j->outOffset : nullptr, want);
 }
 
@@ -228,15 +228,18 @@ ssize_t FlushBuffer(Job* j) {
   return w;
 }
 
-// One read/write step of a file job: read a buffer's worth if the last one is written, then write what is
-// pending. Returns bytes written (> 0), 0 at end of input, or -errno; *syscall names the failed call.
+// One read/write step of a file job: read a buffer's worth if the last one is written (first what a refused
+// splice left in the job's pipe, then the file), then write what is pending. Returns bytes written (> 0), 0 at
+// end of input, or -errno; *syscall names the failed call.
 ssize_t ReadWriteStep(Job* j, int64_t want, const char** syscall) {
   if (j->pos == j->len) {
-    ssize_t n = FillBuffer(j, j->spec.inFd, &j->offset, want);
+    bool owed = j->inPipe > 0;
+    ssize_t n = owed ? FillBuffer(j, j->pipe[0], nullptr, j->inPipe) : FillBuffer(j, j->spec.inFd, &j->offset, want);
     if (n <= 0) {
       *syscall = "read";
-      return n;
+      return owed && n == 0 ? -EIO : n;  // a pipe holding bytes never reads as empty
     }
+    if (owed) j->inPipe -= n;
     if (j->spec.leaseHeld && !j->spec.leaseHeld->load()) {
       *syscall = "lease";
       return -ECANCELED;  // read after the lease was given up: possibly a writer's bytes, never sent
@@ -261,19 +264,28 @@ void Step(Job* j) {
       want = std::min(want, kGatedChunk);
     }
     ssize_t r;
-    const char* syscall = SyscallName(j->spec.kind);
+    const char* syscall = "copy_file_range";
     if (j->readWrite) {
       r = ReadWriteStep(j, want, &syscall);
+    } else if (j->spec.kind == Kind::kSend) {
+      r = SendStep(j, want, &syscall);
+      if (j->spec.strategy != Strategy::kCopy && Refused(r)) {
+        if (!j->fallbackReason) j->fallbackReason = RefusedReason(j->spec.strategy);
+        j->readWrite = true;
+        continue;
+      }
+      // A mapping's file shrank under the write: the end of its input, which Finish reports as truncation.
+      if (r == -EFAULT && j->spec.strategy == Strategy::kMmap) return Finish(j);
     } else {
-      r = ZeroCopyStep(j, want);
+      r = CopyFileRangeStep(j, want);
       if (r > 0) gZeroCopyBytes += r;
       if (Refused(r) || AppendRefused(j, r)) {
-        Kind refused = j->spec.kind;
-        if (!j->fallbackReason) j->fallbackReason = refused == Kind::kSend ? "sendfile-refused" : "copy_file_range-refused";
-        if (r == -ENOSYS && refused == Kind::kCopyFileRange) gCopyFileRangeMissing = true;
+        if (!j->fallbackReason) j->fallbackReason = reason::kCopyFileRangeRefused;
+        if (r == -ENOSYS) gCopyFileRangeMissing = true;
         // copy_file_range falls back to sendfile where sendfile can honour the output position, else read/write.
-        if (refused == Kind::kCopyFileRange && j->outOffset < 0) {
+        if (j->outOffset < 0) {
           j->spec.kind = Kind::kSend;
+          j->spec.strategy = Strategy::kSendfile;
         } else {
           j->readWrite = true;
         }
@@ -345,7 +357,7 @@ void StepRelayReadWrite(Job* j, int64_t budget) {
 // splice refused a relay's input or output: read/write takes over from here, with what is in the pipe.
 void RelayRefused(Job* j, int64_t budget) {
   j->readWrite = true;
-  if (!j->fallbackReason) j->fallbackReason = "splice-refused";
+  if (!j->fallbackReason) j->fallbackReason = reason::kSpliceRefused;
   StepRelayReadWrite(j, budget);
 }
 
@@ -492,6 +504,17 @@ const char* NameOf(Strategy strategy) {
   return "unknown";
 }
 
+const char* RefusedReason(Strategy strategy) {
+  switch (strategy) {
+    case Strategy::kSplice:
+      return reason::kSpliceRefused;
+    case Strategy::kMmap:
+      return reason::kMmapRefused;
+    default:
+      return reason::kSendfileRefused;
+  }
+}
+
 bool Refused(int64_t result) {
   for (const Refusal& refusal : kRefusals) {
     if (result == -refusal.errnum) return true;
@@ -543,7 +566,8 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   // engine non-blocking and runs at full speed (256 MiB into a FIFO read by cat: 2.8 GB/s reopened, 0.5 GB/s
   // gated): gating is the guard for what cannot be reopened (character devices, sockets, a FIFO without /proc).
   j->gated = out >= 0 && MayBlock(out);
-  if (spec.kind == Kind::kRelay || spec.kind == Kind::kBroadcast) {
+  bool splices = spec.kind == Kind::kSend && spec.strategy == Strategy::kSplice;
+  if (spec.kind == Kind::kRelay || spec.kind == Kind::kBroadcast || splices) {
     j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : constants::kDefaultPipeSize;
     int err = AcquirePipe(j->pipeSize, j->pipe);
     if (err == 0 && spec.kind == Kind::kBroadcast) err = NewFanout(j);
@@ -556,13 +580,10 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   if (spec.kind == Kind::kCopyFileRange && gCopyFileRangeMissing.load()) {
     j->spec.kind = spec.outOffset < 0 ? Kind::kSend : spec.kind;
     j->readWrite = spec.outOffset >= 0;
-    j->fallbackReason = "copy_file_range-refused";
+    j->spec.strategy = Strategy::kSendfile;
+    j->fallbackReason = reason::kCopyFileRangeRefused;
   }
-  if (spec.kind == Kind::kSend && spec.strategy == Strategy::kCopy) j->readWrite = true;
-  if (spec.leaseHeld) {
-    j->readWrite = true;
-    j->fallbackReason = "lease-copy";
-  }
+  if (spec.leaseHeld) j->fallbackReason = reason::kLeaseCopy;
   j->sink = std::move(sink);
   j->offset = spec.offset;
   j->outOffset = spec.outOffset;

@@ -85,6 +85,17 @@ constexpr Refusal kRefusals[] = {
 #undef ZC_REFUSAL
 bool Refused(int64_t result);  // result: a syscall's return or -errno
 
+// Why read/write moved a job's bytes (Event::fallbackReason): the closed set, declared once.
+namespace reason {
+constexpr const char* kSendfileRefused = "sendfile-refused";  // sendfile answered with a refusal
+constexpr const char* kSpliceRefused = "splice-refused";      // splice did (an O_APPEND output: EINVAL)
+constexpr const char* kMmapRefused = "mmap-refused";          // the file cannot be mapped (ENODEV)
+constexpr const char* kCopyFileRangeRefused = "copy_file_range-refused";
+constexpr const char* kLeaseCopy = "lease-copy";  // under a lease for a peer on this host: copies, by design
+constexpr const char* kAll[] = {kSendfileRefused, kSpliceRefused, kMmapRefused, kCopyFileRangeRefused, kLeaseCopy};
+}  // namespace reason
+const char* RefusedReason(Strategy strategy);  // the reason when a strategy is refused
+
 // Receives events on an engine thread. Deliver must not block for long.
 class Sink {
  public:

@@ -1,6 +1,7 @@
 // JS glue for the engine: submit and cancel jobs, deliver their events to one JS dispatcher per environment
 // through a thread-safe function, and the fast path that sends page-cached ranges right on the JS thread.
 #include <errno.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <memory>
@@ -154,8 +155,6 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   }
   if (!LeaseFlag(o, spec.kind == engine::Kind::kSend ? spec.strategy : engine::Strategy::kSendfile, &spec.leaseHeld))
     return env.Undefined();
-  if (spec.strategy == engine::Strategy::kSplice || spec.strategy == engine::Strategy::kMmap)
-    return ThrowType(env, "the 'splice' and 'mmap' strategies are not built yet");
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);
@@ -222,6 +221,34 @@ ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease
   return w;
 }
 
+// write(2) from a read-only mapping of [offset, offset + length) until EAGAIN, an error or the end. A file that
+// shrank under the mapping answers EFAULT or a short count, never SIGBUS (the kernel reads the mapping): that
+// ends it like the end of the file, and the caller, seeing fewer bytes than asked, checks the size. Returns the
+// bytes written, or -errno when none were (*mapped false: the file cannot be mapped); *calls counts syscalls.
+ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped, int64_t* calls) {
+  int64_t page = sysconf(_SC_PAGESIZE);
+  int64_t base = offset / page * page;
+  size_t span = static_cast<size_t>(offset - base) + length;
+  void* map = mmap(nullptr, span, PROT_READ, MAP_SHARED, in, base);
+  ++*calls;
+  *mapped = map != MAP_FAILED;
+  if (!*mapped) return -errno;
+  const char* at = static_cast<const char*>(map) + (offset - base);
+  size_t sent = 0;
+  ssize_t w = 0;
+  while (sent < length) {
+    do w = write(out, at + sent, length - sent);
+    while (w == -1 && errno == EINTR);
+    ++*calls;
+    if (w <= 0) break;
+    sent += static_cast<size_t>(w);
+  }
+  int err = errno;
+  munmap(map, span);
+  if (sent > 0 || w >= 0 || err == EFAULT) return static_cast<ssize_t>(sent);
+  return -err;
+}
+
 // sendFast({ strategy, outFd, inFd, offset, length, leaseId? }) -> bytes moved right now on the JS thread, or -1
 // when this is not for the fast path: the range is not entirely in the page cache (a read could block on the
 // disk: the engine must do it), or the strategy does not run on the JS thread. Stops at EAGAIN, end of file, or
@@ -243,9 +270,19 @@ Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
     return env.Undefined();
   if (!hasOffset) return ThrowType(env, "offset must be a number or bigint");
   bool copy = strategy == engine::Strategy::kCopy;
-  if (strategy != engine::Strategy::kSendfile && !copy) return Napi::Number::New(env, -1);
+  // splice needs a pipe, and mmap under a lease the engine (the lease stops its job before a writer may go on).
+  bool mmap = strategy == engine::Strategy::kMmap && !held;
+  if (strategy != engine::Strategy::kSendfile && !copy && !mmap) return Napi::Number::New(env, -1);
   if (RangeCached(in, offset, static_cast<int64_t>(length)) != 1) return Napi::Number::New(env, -1);
   int64_t sent = 0, calls = 0;
+  if (mmap) {
+    bool mapped = true;
+    ssize_t r = length == 0 ? 0 : MmapThrough(out, in, offset, length, &mapped, &calls);
+    engine::CountFastPath(r > 0 ? r : 0, calls, false);
+    if (!mapped) return Napi::Number::New(env, -1);  // the engine decides: a refusal hands over to copy
+    if (r < 0 && r != -EAGAIN) return ThrowErrno(env, static_cast<int>(r), "write");
+    return Napi::Number::New(env, static_cast<double>(r > 0 ? r : 0));
+  }
   int64_t left = static_cast<int64_t>(length);
   ssize_t r = 0;
   while (left > 0) {
@@ -285,6 +322,9 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   for (const auto& row : engine::kKinds) kinds.Set(kinds.Length(), row.name);
   for (const auto& row : engine::kStrategies) strategies.Set(strategies.Length(), row.name);
   exports.Set("jobKinds", kinds);
+  Napi::Array reasons = Napi::Array::New(env);
+  for (const char* reason : engine::reason::kAll) reasons.Set(reasons.Length(), reason);
+  exports.Set("fallbackReasons", reasons);
   exports.Set("strategies", strategies);
   Napi::Object shared = Napi::Object::New(env);
   shared.Set("fastPathMax", static_cast<double>(constants::kFastPathMax));

@@ -1,6 +1,7 @@
 // The engine's internals, shared by its files: engine.cc (threads, file and splice jobs) and broadcast.cc.
 #pragma once
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <deque>
@@ -21,6 +22,8 @@ constexpr size_t kCopyBuffer = constants::kCopyChunk;  // the read/write buffer
 // The most a job writes per call to an output whose open file description blocks (see MayBlock in engine.cc):
 // PIPE_BUF, which a pipe that polls writable takes whole at once.
 constexpr int64_t kGatedChunk = 4096;
+// The span of the file an mmap job maps at a time (send_strategies.cc).
+constexpr int64_t kMmapWindow = 16 << 20;
 
 struct Worker;
 struct Job;
@@ -61,6 +64,10 @@ struct Job {
   bool eof = false;
   std::unique_ptr<Fanout> fanout;  // kBroadcast
   int64_t wakeAt = 0;              // CLOCK_MONOTONIC ms when the job wants another turn regardless of fds
+  // kSend by mmap: the mapped window of the input, [windowOffset, windowOffset + windowLength).
+  char* window = nullptr;
+  int64_t windowOffset = 0;
+  size_t windowLength = 0;
   Job();
   ~Job();
 };
@@ -88,6 +95,14 @@ void Wake(Worker* w);
 int64_t NowMs();
 int AcquirePipe(int size, int fds[2]);
 void ReleasePipe(int fds[2], int size, bool empty);
+
+// One read/write step of a file job (engine.cc): the bytes a refused strategy left in the job's pipe first.
+ssize_t ReadWriteStep(Job* j, int64_t want, const char** syscall);
+
+// send_strategies.cc: one step of a kSend job by its strategy (bytes written, 0 at end of input, or -errno), and
+// what a strategy holds (a mapping) given back at completion.
+ssize_t SendStep(Job* j, int64_t want, const char** syscall);
+void ReleaseSendStrategy(Job* j);
 
 // broadcast.cc
 int NewFanout(Job* j);                        // at submission; 0 or -errno
