@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Destination, type SendResult, type ServeResult, type Strategy, configure, createPipe, createStaticHandler, sendFile, serveFile, stats }
   from '../src/index';
 import { DEFAULT_RULES } from '../src/seam/defaults';
+import { FALLBACK_REASONS } from '../src/seam/reasons';
 import { FALLBACK, autoStrategy, randomFile, sha256, tempDir } from './helpers';
 
 const dir = tempDir();
@@ -203,6 +204,15 @@ describe('truncated by another process mid-transfer, under each strategy', () =>
     expect(received.length).toBeLessThan(size);
     expect(received.subarray(0, MiB).equals(data.subarray(0, MiB))).toBe(true);
   }, 60_000);
+});
+
+describe('the closed vocabularies', () => {
+  it.skipIf(FALLBACK)("every fallback reason the engine declares is one of the seam's", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const native = require('node-gyp-build')(path.join(__dirname, '..')) as { fallbackReasons: string[] };
+    expect(native.fallbackReasons.length).toBeGreaterThan(0);
+    expect(native.fallbackReasons.filter((r) => !(FALLBACK_REASONS as readonly string[]).includes(r))).toEqual([]);
+  });
 });
 
 describe('bad strategies and calibrations', () => {

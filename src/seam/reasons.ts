@@ -26,18 +26,21 @@ export const DESTINATIONS: readonly Destination[] = ['local-tcp', 'remote-tcp', 
  * - 'lease-copy': a leased transfer to a peer on this host, a pipe or a file must hand over copies;
  * - 'small-file': serveFile wrote a small body with its headers.
  */
-export type FallbackReason =
-  | 'no-binding'
-  | 'tls'
-  | 'http2'
-  | 'no-fd'
-  | 'not-regular-file'
-  | 'sendfile-refused'
-  | 'splice-refused'
-  | 'mmap-refused'
-  | 'copy_file_range-refused'
-  | 'lease-copy'
-  | 'small-file';
+export const FALLBACK_REASONS = [
+  'no-binding',
+  'tls',
+  'http2',
+  'no-fd',
+  'not-regular-file',
+  'sendfile-refused',
+  'splice-refused',
+  'mmap-refused',
+  'copy_file_range-refused',
+  'lease-copy',
+  'small-file',
+] as const;
+
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
 
 /**
  * Why a transfer used its strategy: 'forced' (asked for by the call or by configure()), 'auto:<destination>'
