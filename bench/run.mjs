@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // `npm run bench`: every zero-copy path against read+write, on this machine, side by side in one run.
-// `npm run bench -- --help` lists the flags and the scenarios.
+// `npm run bench -- --help` lists the flags and the scenarios; `--calibrate [--out <file>]` measures each 'send'
+// strategy per destination and size and writes the calibration file configure({ calibration }) loads.
+// The methods of a case run interleaved: round 1 runs each method once, then round 2, ..., so that a noisy
+// moment on a shared machine hits every method alike.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { capabilities } from 'zerocopy';
 import { renderChart } from './lib/chart.mjs';
 import { makeFile } from './lib/files.mjs';
-import { repeat } from './lib/measure.mjs';
+import { measure, summarize } from './lib/measure.mjs';
+import { calibrate } from './calibrate.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
 import { httpServing } from './scenarios/http.mjs';
@@ -37,6 +41,8 @@ const FLAGS = {
   json: { type: 'string', default: DEFAULT_JSON, value: '<file>', help: 'where to write the results (default bench/results/latest.json; the chart goes beside it as .svg)' },
   runs: { type: 'string', value: '<n>', help: 'repetitions per case (default 5, 1 with --smoke)' },
   smoke: { type: 'boolean', default: false, help: 'the smallest size of each scenario, one run: checks that everything runs' },
+  calibrate: { type: 'boolean', default: false, help: "measures each 'send' strategy per destination and size, writes the calibration file" },
+  out: { type: 'string', default: new URL('./results/calibration.json', import.meta.url).pathname, value: '<file>', help: 'where --calibrate writes (default bench/results/calibration.json)' },
   help: { type: 'boolean', short: 'h', default: false, help: 'print this help' },
 };
 
@@ -65,6 +71,10 @@ const SMOKE_BYTES = MiB;
 // A scenario may choose its own sizes; these are the default.
 const defaultSizes = (full) => (full ? [64 * KiB, MiB, 64 * MiB, GiB] : [64 * KiB, MiB, 64 * MiB]);
 const runs = Number(values.runs ?? (smoke ? 1 : 5));
+if (values.calibrate) {
+  await calibrate({ out: values.out, runs: Number(values.runs ?? 3), smoke });
+  process.exit(0);
+}
 const scenarios = values.only ? SCENARIOS.filter((s) => values.only.includes(s.name)) : SCENARIOS;
 if (scenarios.length === 0) {
   console.error(`no such scenario; choose from: ${SCENARIOS.map((s) => s.name).join(', ')}`);
@@ -80,6 +90,12 @@ function table(header, lines) {
   const fmt = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(fmt(header));
   for (const l of lines) console.log(fmt(l));
+}
+
+/** The fastest of a scenario's native (C) methods in this run, when it has any that ran. */
+function bestNative(scenario, rows) {
+  const native = rows.filter((r) => scenario.native?.(r.method) && Number.isFinite(r.gbPerSecond));
+  return native.length ? native.reduce((a, b) => (b.gbPerSecond > a.gbPerSecond ? b : a)) : undefined;
 }
 
 function printTable(scenario, size, rows) {
@@ -105,7 +121,9 @@ function printTable(scenario, size, rows) {
     return;
   }
   const rss = rows.some((r) => r.peakRssMiB !== undefined);
-  table(['method', 'GB/s', '±', '× base', 'CPU s/GB', '× base',
+  const best = bestNative(scenario, rows);
+  if (best) console.log(`× best C: the ratio to the fastest C method in this run (${best.method}): GB/s, and CPU s/GB`);
+  table(['method', 'GB/s', '±', '× base', 'CPU s/GB', '× base', ...(best ? ['× best C', 'CPU × best C'] : []),
     ...(rss ? ['peak RSS MiB', 'anon RSS MiB'] : ['receiver CPU s/GB'])], rows.map((r) => [
     r.method,
     fixed(r.gbPerSecond),
@@ -113,6 +131,7 @@ function printTable(scenario, size, rows) {
     fixed(r.gbPerSecond / base.gbPerSecond),
     fixed(r.senderCpuPerGb, 3),
     fixed(r.senderCpuPerGb / base.senderCpuPerGb),
+    ...(best ? [fixed(r.gbPerSecond / best.gbPerSecond), fixed(r.senderCpuPerGb / best.senderCpuPerGb)] : []),
     ...(rss ? [fixed(r.peakRssMiB, 0), fixed(r.anonRssMiB, 0)]
       : [r.receiverCpuPerGb ? fixed(r.receiverCpuPerGb, 3) : '-']),
   ]));
@@ -162,17 +181,31 @@ try {
         ...scenario.prepare?.({ file, size: fileBytes }),
       };
       if (smoke) context.times = Math.min(context.times, Math.max(1, Math.floor(SMOKE_BYTES / fileBytes)));
-      const rows = [];
       const methods = Object.entries(scenario.methods);
-      for (const [i, [method, prepare]] of methods.entries()) {
-        progress(`${scenario.name} ${human(size)}: ${method} (${i + 1}/${methods.length})`);
-        const stats = await repeat(fileBytes * context.times, runs, prepare(context));
-        rows.push({ scenario: scenario.name, size, times: context.times, method, ...stats });
+      const samples = methods.map(() => []);
+      for (let round = 0; round < runs; round++) {
+        for (const [i, [method, prepare]] of methods.entries()) {
+          progress(`${scenario.name} ${human(size)}: round ${round + 1}/${runs}, ${method} (${i + 1}/${methods.length})`);
+          samples[i].push(await measure(prepare(context)));
+        }
       }
+      const measured = methods.map(([method], i) => ({
+        scenario: scenario.name, size, times: context.times, method, ...summarize(fileBytes * context.times, samples[i]),
+      }));
+      // A method that may not apply here (sendFile forced to a strategy this build does not offer) is left out.
+      const rows = measured.filter((r) => !(Number.isNaN(r.gbPerSecond) && scenario.optional?.(r.method)));
       progress('');
+      if (rows.length < measured.length) console.log(`\n(not run here: ${measured.filter((r) => !rows.includes(r)).map((r) => r.method).join(', ')})`);
       printTable(scenario, size, rows);
       const base = rows.find((r) => r.method === scenario.baseline);
-      for (const r of rows) Object.assign(r, { title: scenario.title, baseline: scenario.baseline, ratio: r.gbPerSecond / base.gbPerSecond });
+      const best = bestNative(scenario, rows);
+      for (const r of rows) {
+        Object.assign(r, { title: scenario.title, baseline: scenario.baseline, ratio: r.gbPerSecond / base.gbPerSecond });
+        if (best) {
+          Object.assign(r, { bestNative: best.method, ratioToBestNative: r.gbPerSecond / best.gbPerSecond,
+            cpuToBestNative: r.senderCpuPerGb / best.senderCpuPerGb });
+        }
+      }
       results.push(...rows);
     }
     scenario.teardown?.();

@@ -115,6 +115,8 @@ export interface NativeBinding {
    */
   sendFast(spec: FastSpec): number;
   refusals: Refusal[];
+  /** Every fallbackReason the engine reports (the closed set, declared in native/engine.h). */
+  fallbackReasons: string[];
   jobKinds: JobKind[];
   strategies: Strategy[];
   constants: SharedConstants;

@@ -33,6 +33,12 @@ export async function measure(setup) {
 export async function repeat(bytes, runs, setup) {
   const samples = [];
   for (let i = 0; i < runs; i++) samples.push(await measure(setup));
+  return summarize(bytes, samples);
+}
+
+/** Samples of one case (from `measure`), each moving `bytes`, as medians per byte with the spread of GB/s. */
+export function summarize(bytes, samples) {
+  const runs = samples.length;
   const gb = bytes / 1e9;
   const rates = samples.map((s) => gb / s.seconds);
   const summary = {

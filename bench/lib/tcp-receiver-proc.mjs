@@ -4,10 +4,12 @@ import { createInterface } from 'node:readline';
 
 const script = new URL('./tcp-receiver.mjs', import.meta.url).pathname;
 
-export async function tcpReceiver() {
-  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** A receiver on 127.0.0.1, or on the Unix socket `unixPath`; `port` is then that path. */
+export async function tcpReceiver(unixPath) {
+  const child = spawn(process.execPath, [script, ...(unixPath ? [unixPath] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const port = Number((await lines.next()).value);
+  const first = (await lines.next()).value;
+  const port = unixPath ? first : Number(first);
   return {
     port,
     /** The next connection's report: { bytes, cpu }. */

@@ -1,5 +1,6 @@
-// A separate receiving process on 127.0.0.1: prints its port, then for each connection reads to the end,
-// closes, and prints {bytes, cpu}: the CPU seconds it spent on that connection.
+// A separate receiving process on 127.0.0.1 (or on the Unix socket path given as its argument): prints its port
+// (or path), then for each connection reads to the end, closes, and prints {bytes, cpu}: the CPU seconds it spent
+// on that connection.
 import * as net from 'node:net';
 
 const server = net.createServer((socket) => {
@@ -13,6 +14,8 @@ const server = net.createServer((socket) => {
   });
   socket.on('error', () => {});
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+const unixPath = process.argv[2];
+if (unixPath) server.listen(unixPath, () => process.stdout.write(`${unixPath}\n`));
+else server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
 process.stdin.on('end', () => process.exit(0)); // the bench ends: so do we
 process.stdin.resume();

@@ -1,6 +1,6 @@
 // The native baseline: send a file `times` times to a TCP receiver on 127.0.0.1 the way a C server would, so that
 // every Node path can be shown as a distance to the limit. Prints {"seconds":..,"cpu":..} (this process only).
-//   send <readwrite|sendfile|splice> <port> <times> <file> [<file>...]
+//   send <readwrite|sendfile|splice|mmap> <port> <times> <file> [<file>...]
 // With several files, each send opens, sends and closes the next file (many small files on one connection).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -79,9 +80,18 @@ static void send_splice(int sock, int fd, off_t size, int pipefd[2]) {
   }
 }
 
+// write(2) straight from a read-only mapping of the whole file: one copy, into socket memory.
+static void send_mmap(int sock, int fd, off_t size) {
+  if (size == 0) return;
+  char *map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) die("mmap");
+  write_all(sock, map, (size_t)size);
+  munmap(map, (size_t)size);
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: send <readwrite|sendfile|splice> <port> <times> <file>...\n");
+    fprintf(stderr, "usage: send <readwrite|sendfile|splice|mmap> <port> <times> <file>...\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -107,6 +117,7 @@ int main(int argc, char **argv) {
     fstat(fd, &st);
     if (strcmp(mode, "readwrite") == 0) send_readwrite(sock, fd, st.st_size, buf);
     else if (strcmp(mode, "sendfile") == 0) send_sendfile(sock, fd, st.st_size);
+    else if (strcmp(mode, "mmap") == 0) send_mmap(sock, fd, st.st_size);
     else send_splice(sock, fd, st.st_size, pipefd);
     close(fd);
   }
