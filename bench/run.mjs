@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: every zero-copy path against read+write, on this machine, side by side in one run.
-// `npm run bench -- --help` lists the flags and the scenarios.
+// `npm run bench -- --help` lists the flags and the scenarios; `--calibrate [--out <file>]` measures each 'send'
+// strategy per destination and size and writes the calibration file configure({ calibration }) loads.
 // The methods of a case run interleaved: round 1 runs each method once, then round 2, ..., so that a noisy
 // moment on a shared machine hits every method alike.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -3,9 +3,6 @@
 // removed while it runs; when the source ends, every live sink gets all the data and is then ended.
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
-import { binding } from './binding';
-import { type SinkNotice, startJob } from './engine';
 import {
   INTERNAL,
   abortError,
@@ -16,6 +13,7 @@ import {
   validateOptions,
   validateSignal,
 } from './errors';
+import { type FallbackReason, type SinkNotice, kernel, streamReason } from './seam';
 import { enqueueTransfer } from './socket-queue';
 import { readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { takeInput } from './socket-reading';
@@ -72,11 +70,11 @@ export class Broadcast extends EventEmitter {
     signal?: AbortSignal) {
     if (token !== INTERNAL) throw illegalConstructor('Broadcast', 'broadcast()');
     super();
-    const zeroCopy = binding && ![source, ...sinks].some((s) => s instanceof tls.TLSSocket || socketFd(s) === undefined);
+    const reason = streamReason(source, ...sinks);
     let impl;
-    [impl, this.done] = zeroCopy
-      ? this.#native(source, maxLag, pipeSize, signal)
-      : this.#streams(source, maxLag, signal, binding ? 'tls' : 'no-binding');
+    [impl, this.done] = reason
+      ? this.#streams(source, maxLag, signal, reason)
+      : this.#native(source, maxLag, pipeSize, signal);
     this.#impl = impl;
     for (const sink of sinks) this.add(sink);
   }
@@ -159,15 +157,15 @@ export class Broadcast extends EventEmitter {
     const started = Promise.resolve().then(() => Promise.all(readies)).then(() => {
       const live = initial.filter((st) => !st.left);
       const fd = socketFd(source)!;
-      const job = startJob({
-        kind: 'broadcast', outFd: fd, inFd: fd, length: -1, pipeSize, maxLag, sinkFds: live.map((st) => socketFd(st.socket)!),
-      }, { signal, onNotice });
+      const job = kernel.broadcast({
+        inFd: fd, signal, pipeSize, maxLag, onNotice, sinkFds: live.map((st) => socketFd(st.socket)!),
+      });
       live.forEach((st, i) => {
         st.id = i + 1; // the engine numbers initial sinks from 1, in order
         byId.set(st.id, st);
       });
       jobId = job.id;
-      if (closing) binding!.cancel(job.id);
+      if (closing) kernel.cancel(job.id);
       return job.done;
     });
     const impl = {
@@ -179,7 +177,7 @@ export class Broadcast extends EventEmitter {
         }
         void hold(state, []).then(() => {
           if (state.left) return;
-          const id = binding!.addSink(jobId!, socketFd(state.socket)!);
+          const id = kernel.addSink(jobId!, socketFd(state.socket)!);
           byId.set(id, state);
           state.id = id;
         });
@@ -189,12 +187,12 @@ export class Broadcast extends EventEmitter {
           state.left = true;
           state.leave?.();
         } else {
-          binding!.removeSink(jobId, state.id);
+          kernel.removeSink(jobId, state.id);
         }
       },
       close: () => {
         closing = true;
-        if (jobId !== undefined) binding!.cancel(jobId);
+        if (jobId !== undefined) kernel.cancel(jobId);
       },
     };
     const done = started.then((result) => {
@@ -216,7 +214,7 @@ export class Broadcast extends EventEmitter {
   }
 
   /** The fallback: Node reads the source and writes every sink; a sink holding more than maxLag is dropped. */
-  #streams(source: net.Socket, maxLag: number, signal: AbortSignal | undefined, reason: string) {
+  #streams(source: net.Socket, maxLag: number, signal: AbortSignal | undefined, reason: FallbackReason) {
     countFallback(reason);
     let finish!: (err?: Error) => void;
     const done = new Promise<BroadcastResult>((resolve, reject) => {

@@ -1,5 +1,5 @@
 // What this process really has: which zero-copy paths the kernel serves, and why not where it does not.
-import { binding, unavailableReason } from './binding';
+import { kernel } from './seam';
 
 export interface Capabilities {
   /** The native binding is loaded and in use. */
@@ -28,15 +28,9 @@ export function capabilities(): Capabilities {
 }
 
 function probe(): Capabilities {
-  const platform = process.platform;
-  if (!binding) {
-    return {
-      native: false, platform, sendfile: false, splice: false, tee: false, vmsplice: false,
-      copyFileRange: false, mmap: false, leases: false, reason: unavailableReason,
-    };
-  }
-  const { reasons, ...paths } = binding.capabilities();
-  const result: Capabilities = { native: true, platform, ...paths };
+  const { reasons, ...paths } = kernel.capabilities();
+  const result: Capabilities = { native: kernel.native, platform: process.platform, ...paths };
+  if (kernel.unavailableReason !== undefined) result.reason = kernel.unavailableReason;
   if (Object.keys(reasons).length > 0) result.reasons = reasons;
   return result;
 }

@@ -4,11 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { promisify } from 'node:util';
 import type { FileHandle } from 'node:fs/promises';
-import { binding } from './binding';
-import { runJob } from './engine';
 import {
-  abortError,
-  fileTruncated,
   invalidArgType,
   outOfRange,
   systemError,
@@ -17,12 +13,11 @@ import {
   validateOffset,
   validateOptions,
   validateSignal,
-  withBytes,
 } from './errors';
 import { type OwnedFd, fdInfo, handleFd, isFileHandle, mayRead, mayWrite, openPath, ownFd } from './fds';
-import { advance, writeWaiting } from './nonblocking';
+import { kernel } from './seam';
 import { type FileInput, type Source, openSource } from './sendfile';
-import { countFallback, countFallbackBytes, tracked } from './stats';
+import { countFallback, tracked } from './stats';
 
 export interface CopyFileRangeOptions {
   /** Where to start reading the source. Default 0. */
@@ -34,9 +29,7 @@ export interface CopyFileRangeOptions {
   signal?: AbortSignal;
 }
 
-const readAsync = promisify(fs.read);
 const ftruncateAsync = promisify(fs.ftruncate);
-const CHUNK = 1 << 20;
 
 /** An fd or FileHandle destination is duplicated at once; a path is opened later by `openOutput`. */
 function claimOutput(dst: unknown): OwnedFd | string {
@@ -115,51 +108,17 @@ async function copyOpened(source: Source, dst: OwnedFd | string, offsetIn: numbe
     // A path is written from its start, unless it names a FIFO (which has no offsets).
     const outOffset = offsetOut ?? (output.opened && fs.fstatSync(outFd).isFile() ? 0 : null);
     const otherFile = checkOutput(source, output, offsetIn, outOffset, count);
-    const copied = await tracked(() => binding
-      ? inKernel(source.fd, outFd, offsetIn, outOffset, count, signal, source.path)
-      : readWrite(source.fd, outFd, offsetIn, outOffset, count, signal, source.path));
+    const copied = await tracked(() => kernel.copyFile({
+      outFd, inFd: source.fd, offset: offsetIn, outOffset, length: count, signal, path: source.path,
+    }));
+    if (copied.fallbackReason) countFallback(copied.fallbackReason);
     // A path given without offsetOut ends up holding exactly the copy (never the source itself: a copy within
     // one file leaves the rest of it as it was).
-    if (output.opened && offsetOut === null && otherFile) await ftruncateAsync(outFd, copied);
-    return copied;
+    if (output.opened && offsetOut === null && otherFile) await ftruncateAsync(outFd, copied.bytes);
+    return copied.bytes;
   } finally {
     source.close();
     if (output) output.close();
     else if (typeof dst !== 'string') dst.close();
   }
-}
-
-async function inKernel(inFd: number, outFd: number, offsetIn: number, outOffset: number | bigint | null,
-  length: number, signal: AbortSignal | undefined, path?: string): Promise<number> {
-  const job = await runJob({ kind: 'copyFileRange', outFd, inFd, offset: offsetIn, outOffset, length }, { signal });
-  if (job.fallbackReason) countFallback(job.fallbackReason);
-  if (job.error) {
-    if (job.error.code === 'ECANCELED') throw abortError(job.bytes, signal);
-    throw withBytes(job.error, job.bytes);
-  }
-  if (job.truncated) throw fileTruncated(job.bytes, length, path);
-  return job.bytes;
-}
-
-async function readWrite(inFd: number, outFd: number, offsetIn: number, outOffset: number | bigint | null,
-  length: number, signal: AbortSignal | undefined, path?: string): Promise<number> {
-  countFallback('no-binding');
-  const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(length, 1)));
-  let done = 0;
-  while (done < length) {
-    if (signal?.aborted) throw abortError(done, signal);
-    const n = (await readAsync(inFd, buffer, 0, Math.min(buffer.length, length - done), offsetIn + done)).bytesRead;
-    if (n === 0) throw fileTruncated(done, length, path);
-    for (let w = 0; w < n;) {
-      const at = advance(outOffset, done + w);
-      try {
-        w += (await writeWaiting(outFd, buffer, w, n - w, at, signal)).bytesWritten;
-      } catch (err) {
-        throw withBytes(err as Error, done + w);
-      }
-    }
-    done += n;
-    countFallbackBytes(n);
-  }
-  return done;
 }

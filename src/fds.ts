@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as tty from 'node:tty';
 import { promisify } from 'node:util';
-import { binding } from './binding';
+import { kernel } from './seam';
 import { asSyscallError, systemError } from './errors';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND } = fs.constants;
@@ -33,10 +33,8 @@ export function handleFd(handle: FileHandle, syscall: string): number {
 export function ownFd(fd: number, forReading: boolean): OwnedFd {
   const reopened = reopenNonBlocking(fd);
   if (reopened) return reopened;
-  if (binding) {
-    const copy = binding.dup(fd);
-    return { fd: copy, close: () => fs.closeSync(copy) };
-  }
+  const copy = kernel.dup(fd);
+  if (copy !== undefined) return { fd: copy, close: () => fs.closeSync(copy) };
   // Reopening must not grant what the caller's fd lacks: a write-only fd stays unreadable (EBADF).
   let st: fs.Stats;
   try {

@@ -30,6 +30,7 @@ export { stats } from './stats';
 export type { Stats } from './stats';
 export { configure, constants } from './configure';
 export type { ConfigureOptions } from './configure';
+export type { Calibration, Destination, FallbackReason, Reason, Rule, Strategy, StrategyOption } from './seam';
 export { proxy, receiveFile } from './splice';
 export type { ProxyOptions, ProxyResult, ReceiveFileOptions } from './splice';
 export { broadcast, Broadcast } from './broadcast';

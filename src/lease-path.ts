@@ -37,7 +37,7 @@ function local(): net.BlockList {
   return list;
 }
 
-function isRemotePeer(socket: net.Socket): boolean {
+export function isRemotePeer(socket: net.Socket): boolean {
   const family = socket.remoteFamily;
   if ((family !== 'IPv4' && family !== 'IPv6') || socket.destroyed) return false; // a Unix socket, or not connected
   // Tests of the remote-peer path set this: every test peer is on this host (unsound for real local peers).

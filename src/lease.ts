@@ -4,16 +4,14 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { handleFd, isFileHandle } from './fds';
-import { binding, unavailableReason } from './binding';
+import { kernel } from './seam';
 import {
   type SystemError,
   INTERNAL,
-  asSyscallError,
   illegalConstructor,
   invalidArgType,
   invalidArgValue,
   outOfRange,
-  unsupported,
   validateFd,
   validateLength,
   validateOptions,
@@ -37,11 +35,11 @@ export interface LeaseBreak {
 }
 
 const leases = new Map<number, WeakRef<Lease>>();
-binding?.setLeaseCallback((id, event, at) => leases.get(id)?.deref()?.notify(event, at));
+kernel.setLeaseCallback((id, event, at) => leases.get(id)?.deref()?.notify(event, at));
 // A Lease dropped without release() gives its lease up when collected.
 const abandoned = new FinalizationRegistry<number>((id) => {
   leases.delete(id);
-  binding?.releaseLease(id);
+  kernel.releaseLease(id);
 });
 
 export class Lease extends EventEmitter {
@@ -85,18 +83,18 @@ export class Lease extends EventEmitter {
 
   /** @internal The engine job this lease guards: stopped before the lease is given up after a break. */
   guard(job: number): void {
-    if (this.#id !== 0) binding?.guardLease(this.#id, job);
+    if (this.#id !== 0) kernel.guardLease(this.#id, job);
   }
 
   /** @internal A socket whose send queue may reference the file's pages: the lease is never given up while its
    * peer has not acknowledged everything; if it must be, the connection is reset first. */
   guardSocket(fd: number): void {
-    if (this.#id !== 0) binding?.guardLeaseSocket(this.#id, fd);
+    if (this.#id !== 0) kernel.guardLeaseSocket(this.#id, fd);
   }
 
   /** @internal Bytes the guarded socket's peer has not acknowledged yet. */
   unacked(): number {
-    return this.#id === 0 || !binding ? 0 : binding.leaseUnacked(this.#id);
+    return this.#id === 0 ? 0 : kernel.leaseUnacked(this.#id);
   }
 
   /** @internal The native lease's id (0 once released), for transfers that copy under it. */
@@ -106,13 +104,13 @@ export class Lease extends EventEmitter {
 
   /** @internal Whether the lease is held right now: the lease thread may have given it up before JS heard. */
   get held(): boolean {
-    return this.#id !== 0 && binding !== null && binding.leaseHeld(this.#id);
+    return this.#id !== 0 && kernel.leaseHeld(this.#id);
   }
 
   /** Gives the lease up. Idempotent. */
   release(): void {
     if (this.#id === 0) return;
-    binding?.releaseLease(this.#id);
+    kernel.releaseLease(this.#id);
     leases.delete(this.#id);
     abandoned.unregister(this);
     this.#id = 0;
@@ -182,22 +180,11 @@ export async function acquireLease(target: number | FileHandle | string, type: L
   }
 }
 
-/** Without the binding: a closed fd is still EBADF, as fcntl(2) would answer first; anything else is unsupported. */
-function unavailable(fd: number, what: string): never {
-  try {
-    fs.fstatSync(fd);
-  } catch (err) {
-    throw asSyscallError(err, 'fcntl');
-  }
-  throw unsupported(what, unavailableReason ?? 'no native binding');
-}
-
 /** @internal A lease on an fd the caller keeps open; `close` runs at release. Throws with an actionable reason. */
 export function leaseFd(fd: number, type: LeaseType, hold: boolean, graceMs: number, close = () => {},
   path?: string): Lease {
-  if (!binding) unavailable(fd, 'acquireLease');
   try {
-    const id = binding.acquireLease(fd, type, hold, Math.min(graceMs, leaseBreakTimeMs()));
+    const id = kernel.acquireLease(fd, type, hold, Math.min(graceMs, leaseBreakTimeMs()));
     const lease = new Lease(INTERNAL, id, fd, type, close);
     leases.set(id, new WeakRef(lease));
     abandoned.register(lease, id, lease);
@@ -217,6 +204,5 @@ export function leaseFd(fd: number, type: LeaseType, hold: boolean, graceMs: num
 /** The lease on an fd as the kernel sees it. */
 export function getLease(fd: number): LeaseType | 'none' {
   validateFd(fd, 'fd');
-  if (!binding) unavailable(fd, 'getLease');
-  return binding.getLease(fd);
+  return kernel.getLease(fd);
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { binding } from './binding';
+import { kernel } from './seam';
 import { handleFd, isFileHandle, requireReadable, requireWritable } from './fds';
 import { type Lease, leaseFd } from './lease';
 import {
@@ -89,29 +89,29 @@ interface Backing {
 // (its Buffer's finalizer then unmaps).
 const byId = new Map<number, WeakRef<Mapping>>();
 const forget = new FinalizationRegistry<number>((id) => byId.delete(id));
-binding?.setTruncatedCallback((id) => byId.get(id)?.deref()?.emit('truncated'));
+kernel.setTruncatedCallback((id) => byId.get(id)?.deref()?.emit('truncated'));
 
 class NativeBacking implements Backing {
   readonly zeroCopy = true;
   constructor(readonly id: number) {}
   truncated(): boolean {
-    return binding!.truncated(this.id);
+    return kernel.truncated(this.id);
   }
   sync(async: boolean, invalidate: boolean): void {
-    binding!.msync(this.id, async, invalidate);
+    kernel.msync(this.id, async, invalidate);
   }
   advise(advice: MapAdvice, offset: number, length: number): void {
-    binding!.madvise(this.id, binding!.madviseValues[advice], offset, length);
+    kernel.madvise(this.id, kernel.madviseValues[advice], offset, length);
   }
   lock(on: boolean): void {
-    binding!.mlock(this.id, on);
+    kernel.mlock(this.id, on);
   }
   readInto(target: ArrayBufferView, offset: number, length: number, targetOffset: number): number {
-    return binding!.readInto(this.id, target, offset, length, targetOffset);
+    return kernel.readInto(this.id, target, offset, length, targetOffset);
   }
   release(): void {
     byId.delete(this.id);
-    binding!.unmap(this.id);
+    kernel.unmap(this.id);
   }
 }
 
@@ -373,8 +373,8 @@ function mapOpened(opened: Opened, size: number, isFile: boolean, req: Request):
       throw outOfRange('options.length',
         `<= ${bufferConstants.MAX_LENGTH} (what one Buffer can hold): map a window with offset and length`, length);
     }
-    const advice = req.advice === undefined ? -1 : binding?.madviseValues[req.advice] ?? -1;
-    const mapped = binding?.map(fd, req.offsetValue, length, req.mode, req.populate, req.lock, advice);
+    const advice = req.advice === undefined ? -1 : kernel.madviseValues[req.advice] ?? -1;
+    const mapped = kernel.map(fd, req.offsetValue, length, req.mode, req.populate, req.lock, advice);
     let mapping: Mapping;
     if (mapped) {
       mapping = new Mapping(INTERNAL, mapped.buffer, new NativeBacking(mapped.id), req.offset, req.mode);

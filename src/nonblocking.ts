@@ -8,7 +8,7 @@
 // in the threadpool.
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { binding } from './binding';
+import { kernel } from './seam';
 import { abortError, unsupported } from './errors';
 
 const readAsync = promisify(fs.read);
@@ -20,10 +20,10 @@ const EAGAIN: unique symbol = Symbol('EAGAIN');
 
 async function untilReady<T>(fd: number, forWrite: boolean, call: (gated: boolean) => Promise<T>,
   signal: AbortSignal | undefined): Promise<T> {
-  const gated = binding?.mayBlock(fd) ?? false;
+  const gated = kernel.mayBlock(fd);
   for (let wait = 1; ; wait = Math.min(wait * 2, MAX_WAIT_MS)) {
     if (signal?.aborted) throw abortError(0, signal);
-    const result: T | typeof EAGAIN = gated && !binding!.ready(fd, forWrite) ? EAGAIN : await call(gated).catch((err) => {
+    const result: T | typeof EAGAIN = gated && !kernel.ready(fd, forWrite) ? EAGAIN : await call(gated).catch((err) => {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
       return EAGAIN;
     });

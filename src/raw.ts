@@ -1,6 +1,6 @@
-// The raw syscalls, one call each and synchronous: validate, then hand to the binding or to the fallback.
+// The raw syscalls, one call each and synchronous: validate, then hand to the kernel (the addon's, or the
+// portable one's read/write emulations).
 // They return the bytes moved (possibly fewer than asked) and throw fs-shaped errors, EAGAIN included.
-import { binding } from './binding';
 import {
   type SystemError,
   invalidArgType,
@@ -12,7 +12,7 @@ import {
   validateOffset,
   validateOptions,
 } from './errors';
-import * as fallback from './fallback';
+import { kernel } from './seam';
 
 export type Offset = number | bigint;
 
@@ -67,8 +67,7 @@ export function sendfileSync(outFd: number, inFd: number, options: SendfileOptio
   const opts = validateOptions<SendfileOptions>(options);
   const offset = validateOffset(opts.offset, 'options.offset');
   const length = validateLength(opts.length, 'options.length');
-  if (binding) return binding.sendfile(outFd, inFd, offset, length);
-  return fallback.sendfile(outFd, inFd, offset, length);
+  return kernel.sendfile(outFd, inFd, offset, length);
 }
 
 export function spliceSync(fdIn: number, fdOut: number, length: number, options?: SpliceOptions): number {
@@ -81,8 +80,7 @@ export function spliceSync(fdIn: number, fdOut: number, length: number, options?
   const move = validateBoolean(opts.move, 'options.move');
   const more = validateBoolean(opts.more, 'options.more');
   const nonBlock = validateBoolean(opts.nonBlock, 'options.nonBlock');
-  if (binding) return binding.splice(fdIn, fdOut, length, offsetIn, offsetOut, move, more, nonBlock);
-  return fallback.splice(fdIn, fdOut, length, offsetIn, offsetOut, nonBlock);
+  return kernel.splice(fdIn, fdOut, length, offsetIn, offsetOut, move, more, nonBlock);
 }
 
 export function teeSync(pipeIn: number, pipeOut: number, length: number, options?: TeeOptions): number {
@@ -90,8 +88,7 @@ export function teeSync(pipeIn: number, pipeOut: number, length: number, options
   validateFd(pipeOut, 'pipeOut');
   validateLength(length, 'length');
   const nonBlock = validateBoolean(validateOptions<TeeOptions>(options).nonBlock, 'options.nonBlock');
-  if (binding) return binding.tee(pipeIn, pipeOut, length, nonBlock);
-  return fallback.tee(pipeIn, pipeOut);
+  return kernel.tee(pipeIn, pipeOut, length, nonBlock);
 }
 
 function validateViews(data: unknown): ArrayBufferView[] {
@@ -110,18 +107,17 @@ export function vmspliceSync(pipeWriteFd: number, data: ArrayBufferView | ArrayB
   validateFd(pipeWriteFd, 'pipeWriteFd');
   const views = validateViews(data);
   const nonBlock = validateBoolean(validateOptions<VmspliceOptions>(options).nonBlock, 'options.nonBlock');
-  if (!binding) return fallback.vmsplice(pipeWriteFd, views, nonBlock);
   // The kernel reads a truncated mapping without SIGBUS: EFAULT, or a short count. Either, when a view lies in
   // a mapping whose file no longer covers it, is a truncation and never a success.
   let moved: number;
   try {
-    moved = binding.vmsplice(pipeWriteFd, views, nonBlock);
+    moved = kernel.vmsplice(pipeWriteFd, views, nonBlock);
   } catch (err) {
-    if ((err as SystemError).code === 'EFAULT' && binding.mappedTruncated(views)) throw mappingTruncated(0, 'vmsplice');
+    if ((err as SystemError).code === 'EFAULT' && kernel.mappedTruncated(views)) throw mappingTruncated(0, 'vmsplice');
     throw err;
   }
   const total = views.reduce((sum, v) => sum + v.byteLength, 0);
-  if (moved < total && binding.mappedTruncated(views)) throw mappingTruncated(moved, 'vmsplice');
+  if (moved < total && kernel.mappedTruncated(views)) throw mappingTruncated(moved, 'vmsplice');
   return moved;
 }
 
@@ -133,8 +129,7 @@ export function copyFileRangeSync(fdIn: number, fdOut: number, length: number,
   const opts = validateOptions<CopyFileRangeOptions>(options);
   const offsetIn = validateOffset(opts.offsetIn, 'options.offsetIn');
   const offsetOut = validateOffset(opts.offsetOut, 'options.offsetOut');
-  if (binding) return binding.copyFileRange(fdIn, fdOut, length, offsetIn, offsetOut);
-  return fallback.copyFileRange(fdIn, fdOut, length, offsetIn, offsetOut);
+  return kernel.copyFileRange(fdIn, fdOut, length, offsetIn, offsetOut);
 }
 
 const MAX_PIPE_SIZE = 2 ** 31 - 1;
@@ -147,6 +142,5 @@ export function createPipe(options?: CreatePipeOptions): Pipe {
     if (size < 1 || size > MAX_PIPE_SIZE) throw outOfRange('options.size', `>= 1 && <= ${MAX_PIPE_SIZE}`, size);
   }
   const nonBlock = validateBoolean(opts.nonBlock, 'options.nonBlock');
-  if (binding) return binding.createPipe(size, nonBlock);
-  return fallback.createPipe(nonBlock);
+  return kernel.createPipe(size, nonBlock);
 }

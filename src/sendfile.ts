@@ -1,15 +1,13 @@
-// sendFile: a file to a socket (or any fd) with sendfile(2), never blocking the event loop. A page-cached range
-// on an idle socket goes out synchronously inside the call (one sendfile, no thread hop, no queue); whatever is
-// left goes to the engine threads. Read/write stands in where sendfile cannot serve (TLS, no binding, not a
-// regular file, a sendfile that refuses), with the same result shape.
+// sendFile: a file to a socket (or any fd) by a strategy chosen per transfer (sendfile, splice, mmap, copy; 'auto'
+// by destination and size), never blocking the event loop. A page-cached range on an idle socket goes out
+// synchronously inside the call (no thread hop, no queue); whatever is left goes to the kernel's engine. The
+// 'copy' strategy in JavaScript stands in where the kernel cannot serve (TLS, no addon, not a regular file, a
+// refusal), with the same result shape.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import * as tls from 'node:tls';
 import type { FileHandle } from 'node:fs/promises';
 import type * as http from 'node:http';
-import { type Strategy, binding, constants } from './binding';
-import { startJob } from './engine';
 import {
   type SystemError,
   abortError,
@@ -29,10 +27,27 @@ import {
 import { type OwnedFd, handleFd, isFileHandle, openPathSync, ownFd } from './fds';
 import { type Lease, leaseFd } from './lease';
 import { type LeasePath, leasePathFor, untilAcked } from './lease-path';
-import { readWaiting, writeWaiting } from './nonblocking';
+import {
+  type Choice,
+  type FallbackReason,
+  type Moved,
+  type Reason,
+  type SendJob,
+  type Strategy,
+  type StrategyOption,
+  type Writer,
+  choose,
+  copyRange,
+  destinationOf,
+  fdWriter,
+  kernel,
+  runnable,
+  streamReason,
+  validateStrategy,
+} from './seam';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
 import { prematureClose, responseSocket, socketFd, unsentHeaders, writeRefusal } from './sockets';
-import { countFallback, countFallbackBytes, tracked } from './stats';
+import { countTransfer, tracked } from './stats';
 
 export interface SendFileOptions {
   /** Where to start in the file (number or bigint). Default 0. */
@@ -49,14 +64,24 @@ export interface SendFileOptions {
   lease?: boolean | 'required';
   /** After a lease break, how long the transfer may go on before it is stopped. Default 1000. */
   leaseGraceMs?: number;
+  /**
+   * How the bytes move: 'sendfile', 'splice', 'mmap', 'copy', or 'auto' (the default unless configure() set
+   * another): by destination and size. Without the addon only 'copy' exists: any other gives 'copy' with reason
+   * 'no-binding'.
+   */
+  strategy?: StrategyOption;
 }
 
 export interface SendResult {
   bytes: number;
-  /** False when the bytes went through read/write instead of sendfile. */
+  /** False when the bytes went through read/write ('copy'), or had to be copies (a lease's 'copy' path). */
   zeroCopy: boolean;
-  /** Why read/write was used: 'tls', 'no-binding', 'not-regular-file', 'no-fd', 'sendfile-refused'. */
-  fallbackReason?: string;
+  /** The strategy that moved the bytes (after a refusal, 'copy'). */
+  strategy: Strategy;
+  /** Why that strategy: 'forced', 'auto:<destination>', or the fallback reason. */
+  reason: Reason;
+  /** Why read/write was used: 'tls', 'no-binding', 'not-regular-file', 'no-fd', 'sendfile-refused', 'lease-copy'. */
+  fallbackReason?: FallbackReason;
   /** With `lease`: whether a lease guarded the transfer, and why not ('EAGAIN', 'EACCES', 'no-binding', ...). */
   leased?: boolean;
   leaseReason?: string;
@@ -70,7 +95,6 @@ export interface SendResult {
 
 export type FileInput = string | number | FileHandle;
 
-
 /** An input file, opened (or duplicated) by us. `size` is -1 when it is not a regular file. */
 export interface Source {
   fd: number;
@@ -79,12 +103,7 @@ export interface Source {
   close(): void;
 }
 
-
-function regularSize(fd: number): number {
-  if (binding) return binding.regularSize(fd);
-  const st = fs.fstatSync(fd);
-  return st.isFile() ? st.size : -1;
-}
+const regularSize = (fd: number) => kernel.regularSize(fd);
 
 /**
  * Opens the input now: a path synchronously (a cached open costs a few µs, a threadpool hop ~90 µs), an fd or
@@ -137,8 +156,9 @@ interface Transfer {
   sent: number;
   signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
-  /** Set when sendfile refused the input on the fast path: the rest goes through read/write. */
-  refused?: boolean;
+  choice: Choice;
+  /** Set when the kernel refused these fds on the fast path: the rest goes through read/write. */
+  refused?: FallbackReason;
   lease?: Lease;
   leasePath?: LeasePath;
 }
@@ -154,6 +174,7 @@ function validateSendOptions(options: unknown): [Partial<SendFileOptions>, numbe
     throw invalidArgValue('options.lease', opts.lease, "must be true, false or 'required'");
   }
   if (opts.leaseGraceMs !== undefined) validateLength(opts.leaseGraceMs, 'options.leaseGraceMs');
+  validateStrategy(opts.strategy, 'options.strategy');
   validateSignal(opts.signal);
   return [opts, offset, length];
 }
@@ -231,9 +252,11 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
       }
     }
     const [start, count] = range(offset, length, source.size);
+    const regular = source.size >= 0;
     transfer = {
-      inFd: source.fd, path: source.path, regular: source.size >= 0, offset: start, length: count, sent: 0,
+      inFd: source.fd, path: source.path, regular, offset: start, length: count, sent: 0,
       signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
+      choice: chooseFor(out, opts.strategy, count, regular, leasePath),
     };
   } catch (err) {
     source?.close();
@@ -297,9 +320,49 @@ function takeLease(source: Source, mode: true | 'required', graceMs: number):
   }
 }
 
-/** sendfile refused this kind of fd (the engine's list): read/write takes over. */
-function refused(err: unknown): boolean {
-  return binding!.refusals.some((refusal) => refusal.errno === (err as SystemError).errno);
+/**
+ * The strategy asked for or chosen by 'auto', unless the transfer cannot take it: a socket the kernel cannot
+ * write (TLS, no fd, no addon), an input that is no regular file, or a lease whose peer must get copies.
+ */
+function chooseFor(out: net.Socket | number, asked: StrategyOption | undefined, length: number, regular: boolean,
+  leasePath: LeasePath | undefined): Choice {
+  const choice = runnable(choose(asked, destinationOf(out), length));
+  // Without the addon, runnable() has made it 'copy' already (a forced 'copy' stays 'forced').
+  const stream = out instanceof net.Socket ? streamReason(out) : undefined;
+  if (stream && stream !== 'no-binding') return { strategy: 'copy', reason: stream };
+  if (!regular) return { strategy: 'copy', reason: 'not-regular-file' };
+  // Only a strategy whose bytes are copies (in socket memory before write returns) keeps a lease's promise.
+  if (leasePath === 'copy') return { strategy: choice.strategy === 'mmap' ? 'mmap' : 'copy', reason: 'lease-copy' };
+  return choice;
+}
+
+/** What the transfer reports: the strategy that moved the bytes, and why (counted in stats()). */
+function resultOf(t: Transfer, moved: Moved): SendResult {
+  const fallback = moved.fallbackReason ?? t.refused;
+  const reason = fallback ?? t.choice.reason;
+  const fallbackReason = fallback ?? (reason === 'forced' || reason.startsWith('auto:') ? undefined : reason as FallbackReason);
+  countTransfer(moved.strategy, fallbackReason);
+  const result: SendResult = { bytes: moved.bytes, zeroCopy: moved.strategy !== 'copy' && !fallbackReason,
+    strategy: moved.strategy, reason };
+  if (fallbackReason) result.fallbackReason = fallbackReason;
+  return result;
+}
+
+/** The transfer as the kernel takes it. */
+function jobOf(outFd: number, t: Transfer): SendJob {
+  return { outFd, inFd: t.inFd, offset: t.offset, length: t.length, sent: t.sent, strategy: t.choice.strategy,
+    path: t.path, signal: t.signal, onProgress: t.onProgress, lease: t.lease };
+}
+
+/** The 'copy' strategy in JavaScript, through `write`: for what the kernel cannot take. */
+async function copyThrough(t: Transfer, write: Writer): Promise<SendResult> {
+  const bytes = await copyRange({ ...t, offset: t.regular ? t.offset : null }, write);
+  return resultOf(t, { bytes, strategy: 'copy' });
+}
+
+/** Read/write takes over from the kernel: after a refusal, or for an input read as it comes. */
+function copiesInJs(t: Transfer): boolean {
+  return t.refused !== undefined || !t.regular;
 }
 
 /**
@@ -307,17 +370,15 @@ function refused(err: unknown): boolean {
  * buffer take right now. Returns the result when that was everything; otherwise records the bytes sent.
  */
 function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
-  if (!binding || !t.regular || socket instanceof tls.TLSSocket || hasQueue(socket) || !isFlushed(socket)) return;
+  if (streamReason(socket) || !t.regular || hasQueue(socket) || !isFlushed(socket)) return;
   const fd = socketFd(socket);
   if (fd === undefined || socket.destroyed) return;
   let sent: number;
   try {
-    sent = binding.sendFast({ ...strategyOf(t), outFd: fd, inFd: t.inFd, offset: t.offset, length: t.length });
+    sent = kernel.sendFast(jobOf(fd, t));
   } catch (err) {
-    if (refused(err)) {
-      t.refused = true;
-      return;
-    }
+    t.refused = kernel.refusal(err, t.choice.strategy);
+    if (t.refused) return;
     socket.destroy();
     throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, 0);
   }
@@ -329,19 +390,11 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (sent <= 0) return;
   t.sent = sent;
   if (sent < t.length) return;
-  if (binding.regularSize(t.inFd) < t.offset + t.length) {
+  if (regularSize(t.inFd) < t.offset + t.length) {
     socket.destroy();
     throw fileTruncated(sent, t.length, t.path);
   }
-  if (t.leasePath !== 'copy') return { bytes: sent, zeroCopy: true };
-  countFallback('lease-copy');
-  return { bytes: sent, zeroCopy: false, fallbackReason: 'lease-copy' };
-}
-
-/** A 'copy' transfer copies under its native lease; any other sends with sendfile. */
-function strategyOf(t: Transfer): { strategy: Strategy; leaseId?: number } {
-  const leaseId = t.leasePath === 'copy' ? t.lease?.nativeId ?? 0 : 0;
-  return leaseId > 0 ? { strategy: 'copy', leaseId } : { strategy: 'sendfile' };
+  return resultOf(t, { bytes: sent, strategy: t.choice.strategy });
 }
 
 /** The lease was given up (the lease thread may act before JS hears of it). */
@@ -349,17 +402,9 @@ function leaseGone(t: Transfer): boolean {
   return t.lease !== undefined && !t.lease.held;
 }
 
-function fallbackFor(t: Transfer): string | undefined {
-  if (!binding) return 'no-binding';
-  if (!t.regular) return 'not-regular-file';
-  if (t.refused) return 'sendfile-refused';
-  return undefined;
-}
-
 async function sendToFd(outFd: number, t: Transfer): Promise<SendResult> {
-  const reason = fallbackFor(t);
-  if (reason) return readWrite(t, reason, (chunk) => writeFully(outFd, chunk, t.signal));
-  return engine(outFd, t);
+  if (copiesInJs(t)) return copyThrough(t, fdWriter(outFd, null, t.signal));
+  return resultOf(t, await kernel.send(jobOf(outFd, t)));
 }
 
 async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Promise<SendResult> {
@@ -367,7 +412,9 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
   const refusal = writeRefusal(socket, true);
   if (refusal) throw withBytes(refusal, t.sent);
   const fd = socketFd(socket);
-  const reason = socket instanceof tls.TLSSocket ? 'tls' : fallbackFor(t) ?? (fd === undefined ? 'no-fd' : undefined);
+  const inJs = copiesInJs(t) || streamReason(socket) !== undefined || fd === undefined;
+  // The socket may have lost its fd while the transfer waited: what the kernel cannot write is copied.
+  if (fd === undefined && t.choice.strategy !== 'copy') t.choice = { strategy: 'copy', reason: 'no-fd' };
   // The socket going away stops the transfer: our duplicate of its fd would otherwise keep the connection open.
   // An error our own writes cause (a reset peer) is ours to report: it must not crash a socket with no listener.
   const closed = new AbortController();
@@ -378,8 +425,8 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
   socket.on('error', onError);
   const signal = t.signal ? AbortSignal.any([t.signal, closed.signal]) : closed.signal;
   try {
-    if (reason) return await readWrite({ ...t, signal }, reason, (chunk) => socketWrite(socket, io, chunk, signal));
-    return await engine(fd!, { ...t, signal });
+    if (inJs) return await copyThrough({ ...t, signal }, (chunk) => socketWrite(socket, io, chunk, signal));
+    return resultOf(t, await kernel.send(jobOf(fd!, { ...t, signal })));
   } catch (err) {
     // The socket closed under us (its 'close' may still be on its way), not by our own destroy() below.
     const closedUnderUs = closed.signal.aborted || socket.destroyed;
@@ -395,70 +442,6 @@ async function sendToSocket(socket: net.Socket, io: SocketIo, t: Transfer): Prom
   } finally {
     socket.removeListener('close', onClose);
     socket.removeListener('error', onError);
-  }
-}
-
-/** The rest of a transfer on the engine threads (the fast path may have sent a first part). */
-async function engine(outFd: number, t: Transfer): Promise<SendResult> {
-  let sent = t.sent;
-  if (sent > 0) t.onProgress?.(sent);
-  const started = startJob({
-    kind: 'send', ...strategyOf(t), outFd, inFd: t.inFd, offset: t.offset + sent, length: t.length - sent,
-  }, {
-    signal: t.signal,
-    onProgress: t.onProgress && ((bytes) => t.onProgress!(sent + bytes)),
-  });
-  // After a break the lease thread stops this job before it lets the writer go.
-  t.lease?.guard(started.id);
-  const job = await started.done;
-  sent += job.bytes;
-  if (job.fallbackReason) countFallback(job.fallbackReason);
-  if (job.error) {
-    if (job.error.code === 'ECANCELED' && leaseGone(t) && !t.signal?.aborted) {
-      throw leaseBroken(sent, t.length, t.path);
-    }
-    if (job.error.code === 'ECANCELED') throw abortError(sent, t.signal);
-    throw withBytes(job.error, sent);
-  }
-  if (job.truncated) throw fileTruncated(sent, t.length, t.path);
-  if (job.fallbackBytes > 0 && job.fallbackReason) return { bytes: sent, zeroCopy: false, fallbackReason: job.fallbackReason };
-  return { bytes: sent, zeroCopy: true };
-}
-
-/** The read/write stand-in: chunks read with fs.read, written in order. */
-async function readWrite(t: Transfer, reason: string, write: (chunk: Buffer) => Promise<void>): Promise<SendResult> {
-  countFallback(reason);
-  let sent = t.sent;
-  while (sent < t.length) {
-    if (t.signal?.aborted) throw abortError(sent, t.signal);
-    // Read/write has no job the lease thread could stop: it stops at the first chunk after a break.
-    if (t.lease?.broken) throw leaseBroken(sent, t.length, t.path);
-    const chunk = Buffer.allocUnsafe(Math.min(constants.copyChunk, t.length - sent));
-    let n: number;
-    try {
-      n = (await readWaiting(t.inFd, chunk, 0, chunk.length, t.regular ? t.offset + sent : null, t.signal)).bytesRead;
-    } catch (err) {
-      throw withBytes(err as Error, sent);
-    }
-    // Given up natively while we read (JS hears of it later): the chunk may hold a writer's bytes.
-    if (leaseGone(t)) throw leaseBroken(sent, t.length, t.path);
-    if (n === 0) throw fileTruncated(sent, t.length, t.path);
-    try {
-      await write(chunk.subarray(0, n));
-    } catch (err) {
-      throw withBytes(err as Error, sent); // the bytes the destination took before the failure
-    }
-    sent += n;
-    countFallbackBytes(n);
-    if (sent < t.length) t.onProgress?.(sent);
-  }
-  if (t.regular && regularSize(t.inFd) < t.offset + t.length) throw fileTruncated(sent, t.length, t.path);
-  return { bytes: sent, zeroCopy: false, fallbackReason: reason };
-}
-
-async function writeFully(fd: number, chunk: Buffer, signal?: AbortSignal): Promise<void> {
-  for (let done = 0; done < chunk.length;) {
-    done += (await writeWaiting(fd, chunk, done, chunk.length - done, null, signal)).bytesWritten;
   }
 }
 

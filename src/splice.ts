@@ -3,10 +3,7 @@
 // same result shapes.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import type { FileHandle } from 'node:fs/promises';
-import { binding } from './binding';
-import { type JobResult, runJob } from './engine';
 import {
   type SystemError,
   abortError,
@@ -22,6 +19,7 @@ import {
 } from './errors';
 import { type OwnedFd, handleFd, isFileHandle, openPathSync, ownFd, requireWritable } from './fds';
 import { advance, writeWaiting } from './nonblocking';
+import { type FallbackReason, type StreamJobResult, kernel, streamReason } from './seam';
 import { enqueueTransfer } from './socket-queue';
 import { prematureClose, readRefusal, socketFd, writeRefusal, writeThrough } from './sockets';
 import { restoreFlowing, takeInput } from './socket-reading';
@@ -62,13 +60,6 @@ function validatePipeSize(value: unknown): number {
   return size;
 }
 
-function zeroCopyCapable(...sockets: net.Socket[]): string | undefined {
-  if (!binding) return 'no-binding';
-  if (sockets.some((s) => s instanceof tls.TLSSocket)) return 'tls';
-  if (sockets.some((s) => socketFd(s) === undefined)) return 'no-fd';
-  return undefined;
-}
-
 /**
  * Relays two sockets in both directions until both have ended, then destroys them. Half-close is kept: when one
  * side ends, the other is shut down for writing and the relay goes on the other way. Resolves with the bytes
@@ -89,7 +80,7 @@ export function proxy(a: net.Socket, b: net.Socket, options?: ProxyOptions): Pro
   } catch (err) {
     return Promise.reject(err);
   }
-  const reason = zeroCopyCapable(a, b);
+  const reason = streamReason(a, b);
   return tracked(() => reason ? proxyStreams(a, b, reason, signal) : proxySplice(a, b, pipeSize, signal));
 }
 
@@ -124,9 +115,10 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
       if (refusal) throw refusal;
       await writeThrough(io, input.buffered);
       counts[key] = input.bufferedBytes;
-      const job = await runJob({
-        kind: 'relay', outFd: socketFd(to)!, inFd: socketFd(from)!, length: -1, pipeSize, shutdownOnEof: true,
-      }, { signal: both });
+      const job = await kernel.relay({
+        outFd: socketFd(to)!, inFd: socketFd(from)!, outOffset: null, length: -1, signal: both, pipeSize,
+        shutdownOnEof: true,
+      });
       counts[key] += job.bytes;
       if (job.error && job.error.code !== 'ECANCELED') fail(job.error);
     }, both).catch(fail);
@@ -146,7 +138,7 @@ async function proxySplice(a: net.Socket, b: net.Socket, pipeSize: number, signa
 }
 
 /** The fallback: Node's pipe() both ways, with the same half-close and result shape. */
-function proxyStreams(a: net.Socket, b: net.Socket, reason: string, signal?: AbortSignal): Promise<ProxyResult> {
+function proxyStreams(a: net.Socket, b: net.Socket, reason: FallbackReason, signal?: AbortSignal): Promise<ProxyResult> {
   countFallback(reason);
   // Node ends a socket's writing side when its reading side ends, unless half-open is allowed: the relay must
   // keep writing the other way.
@@ -232,7 +224,7 @@ async function receive(socket: net.Socket, dest: OwnedFd | string, length: numbe
     out = dest;
   }
   try {
-    const reason = zeroCopyCapable(socket);
+    const reason = streamReason(socket);
     if (reason) return await receiveStream(socket, out.fd, length, offset, reason, signal);
     return await receiveSplice(socket, out.fd, length, offset, pipeSize, signal);
   } finally {
@@ -252,7 +244,7 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
   socket.once('close', onClose);
   const both = signal ? AbortSignal.any([signal, closed.signal]) : closed.signal;
   let written = 0;
-  let job: JobResult | undefined;
+  let job: StreamJobResult | undefined;
   try {
     while (held.length > 0 && (length === undefined || written < length)) {
       const take = length === undefined ? held[0].length : Math.min(held[0].length, length - written);
@@ -262,10 +254,10 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
       else held[0] = held[0].subarray(n);
     }
     if (length === undefined || written < length) {
-      job = await runJob({
-        kind: 'relay', outFd: fd, inFd: socketFd(socket)!, outOffset: at(written),
-        length: length === undefined ? -1 : length - written, pipeSize,
-      }, { signal: both });
+      job = await kernel.relay({
+        outFd: fd, inFd: socketFd(socket)!, outOffset: at(written), length: length === undefined ? -1 : length - written,
+        signal: both, pipeSize,
+      });
       written += job.bytes;
     }
   } catch (err) {
@@ -303,7 +295,7 @@ async function receiveSplice(socket: net.Socket, fd: number, length: number | un
  * the bytes read and not yet written go back to the socket, ahead of the rest.
  */
 function receiveStream(socket: net.Socket, fd: number, length: number | undefined, offset: number | bigint | null,
-  reason: string, signal: AbortSignal | undefined): Promise<number> {
+  reason: FallbackReason, signal: AbortSignal | undefined): Promise<number> {
   countFallback(reason);
   const flowing = socket.readableFlowing;
   return new Promise((resolve, reject) => {

@@ -1,6 +1,8 @@
 // Counters since the process started: how much really went zero-copy, and why not where it did not.
-import { binding } from './binding';
 import { warnNoBinding } from './fallback-warning';
+import { kernel } from './seam';
+// Straight from the leaf module: the seam's own modules count bytes here, so './seam' may still be loading.
+import { type FallbackReason, STRATEGIES, type Strategy } from './seam/reasons';
 
 export interface Stats {
   /** Bytes moved by sendfile / splice / copy_file_range inside the kernel. */
@@ -8,7 +10,9 @@ export interface Stats {
   /** Bytes moved by read/write instead, natively after a refusal or in JavaScript. */
   fallbackBytes: number;
   /** Transfers that fell back, by reason ('tls', 'no-binding', 'not-regular-file', 'sendfile-refused', ...). */
-  fallbacks: Record<string, number>;
+  fallbacks: Partial<Record<FallbackReason, number>>;
+  /** sendFile and serveFile transfers, by the strategy that moved their bytes. */
+  strategies: Record<Strategy, number>;
   /** Transfers in flight right now. */
   activeTransfers: number;
   /** Transfer syscalls made by the fast path and the engine. */
@@ -20,14 +24,21 @@ export interface Stats {
   pooledPipes: number;
 }
 
-const fallbacks: Record<string, number> = {};
+const fallbacks: Partial<Record<FallbackReason, number>> = {};
+const strategies = Object.fromEntries(STRATEGIES.map((s) => [s, 0])) as Record<Strategy, number>;
 let jsFallbackBytes = 0;
 let active = 0;
 
 /** A transfer fell back for `reason`. */
-export function countFallback(reason: string): void {
+export function countFallback(reason: FallbackReason): void {
   if (reason === 'no-binding') warnNoBinding();
   fallbacks[reason] = (fallbacks[reason] ?? 0) + 1;
+}
+
+/** A sendFile or serveFile transfer completed by `strategy` (and fell back, when `fallbackReason`). */
+export function countTransfer(strategy: Strategy, fallbackReason?: FallbackReason): void {
+  strategies[strategy]++;
+  if (fallbackReason) countFallback(fallbackReason);
 }
 
 /** Bytes moved by a JavaScript read/write loop. */
@@ -46,15 +57,16 @@ export async function tracked<T>(run: () => Promise<T>): Promise<T> {
 }
 
 export function stats(): Stats {
-  const native = binding?.engineStats();
+  const engine = kernel.engineStats();
   return {
-    zeroCopyBytes: native?.zeroCopyBytes ?? 0,
-    fallbackBytes: (native?.fallbackBytes ?? 0) + jsFallbackBytes,
+    zeroCopyBytes: engine.zeroCopyBytes,
+    fallbackBytes: engine.fallbackBytes + jsFallbackBytes,
     fallbacks: { ...fallbacks },
+    strategies: { ...strategies },
     activeTransfers: active,
-    syscalls: native?.syscalls ?? 0,
-    eagainWaits: native?.eagainWaits ?? 0,
-    engineThreads: native?.engineThreads ?? 0,
-    pooledPipes: native?.pooledPipes ?? 0,
+    syscalls: engine.syscalls,
+    eagainWaits: engine.eagainWaits,
+    engineThreads: engine.engineThreads,
+    pooledPipes: engine.pooledPipes,
   };
 }

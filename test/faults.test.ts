@@ -140,11 +140,12 @@ describe('faults', () => {
       const dst = path.join(dir, `trunc-copy-dst-${round}`);
       const child = spawn(process.execPath, ['-e',
         `process.stdin.once('data', () => { require('fs').truncateSync(${JSON.stringify(file)}, 4096); process.exit(0); })`]);
+      const exited = new Promise((r) => child.on('exit', r)); // before the copy: it may end after the child
       await sleep(150); // the child is up and waiting
       const copy = copyFileRange(file, dst);
       child.stdin.write('go');
       const outcome = await copy.then((n) => n, (err) => err);
-      await new Promise((r) => child.on('exit', r));
+      await exited;
       if (typeof outcome === 'number') {
         expect(outcome).toBe(data.length);
         expect(sha256(fs.readFileSync(dst))).toBe(sha256(data));

@@ -4,8 +4,16 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Destination, Strategy } from '../src/index';
+import { DEFAULT_RULES } from '../src/seam/defaults';
 
 export const FALLBACK = process.env.ZEROCOPY_FORCE_FALLBACK === '1';
+
+/** The strategy 'auto' picks natively by the default rules for a destination and a length. */
+export function autoStrategy(destination: Destination, length: number): Strategy {
+  return DEFAULT_RULES.filter((r) => r.destination === destination && r.minBytes <= length)
+    .sort((a, b) => b.minBytes - a.minBytes)[0].strategy;
+}
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');

@@ -139,7 +139,8 @@ describe('sendFile and copyFileRange into an O_APPEND file (sendfile EINVAL, cop
     const { dest, fd } = appendTo('send-append');
     const result = await sendFile(fd, file);
     fs.closeSync(fd);
-    expect(result).toEqual({ bytes: data.length, zeroCopy: false, fallbackReason: FALLBACK ? 'no-binding' : 'sendfile-refused' });
+    const reason = FALLBACK ? 'no-binding' : 'sendfile-refused';
+    expect(result).toEqual({ bytes: data.length, zeroCopy: false, fallbackReason: reason, strategy: 'copy', reason });
     expect(appended(dest)).toBe(true);
   });
 

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyFileRange, sendFile, stats } from '../src/index';
-import { FALLBACK, settleFds, sha256, sleep, stableFdCount, tempDir } from './helpers';
+import { FALLBACK, autoStrategy, settleFds, sha256, sleep, stableFdCount, tempDir } from './helpers';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -69,7 +69,9 @@ describe('sendFile to a real client', () => {
     expect(clean).toBe(true);
     expect(got.length).toBe(size);
     expect(sha256(got)).toBe(sha256(data));
-    expect(result).toEqual(FALLBACK ? { bytes: size, zeroCopy: false, fallbackReason: 'no-binding' } : { bytes: size, zeroCopy: true });
+    expect(result).toEqual(FALLBACK
+      ? { bytes: size, zeroCopy: false, fallbackReason: 'no-binding', strategy: 'copy', reason: 'no-binding' }
+      : { bytes: size, zeroCopy: true, strategy: autoStrategy('local-tcp', size), reason: 'auto:local-tcp' });
   }, 60_000);
 
   it('delivers exact bytes for random offset/length pairs (property)', async () => {
@@ -111,7 +113,7 @@ describe('sendFile to a real client', () => {
     });
     server.close();
     expect(sha256(got)).toBe(sha256(data));
-    expect(result).toEqual({ bytes: data.length, zeroCopy: false, fallbackReason: 'tls' });
+    expect(result).toEqual({ bytes: data.length, zeroCopy: false, fallbackReason: 'tls', strategy: 'copy', reason: 'tls' });
   });
 
   it('keeps order with ordinary writes on one keep-alive socket (pipelining)', async () => {

@@ -3,7 +3,7 @@
 // there is no window between a check and the open. Without it, realpath is checked before the open.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { binding } from '../binding';
+import { kernel } from '../seam';
 import type { SystemError } from '../errors';
 
 export type Dotfiles = 'deny' | 'ignore' | 'allow';
@@ -198,12 +198,10 @@ function settle(fd: number, file: string, slash: boolean | undefined, index: str
 
 /** openat2 beneath `dirFd`; the realpath check where the kernel or the addon cannot. */
 function openBeneath(dirFd: number, dir: string, relative: string): number | Target {
-  if (binding) {
-    try {
-      return binding.openBeneath(dirFd, relative);
-    } catch (err) {
-      if ((err as SystemError).code !== 'ENOSYS') return openFailure(err);
-    }
+  try {
+    return kernel.openBeneath(dirFd, relative);
+  } catch (err) {
+    if ((err as SystemError).code !== 'ENOSYS') return openFailure(err);
   }
   try {
     const real = fs.realpathSync(path.join(dir, relative));

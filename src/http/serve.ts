@@ -1,6 +1,6 @@
 // serveFile: one static file as an HTTP response, correct to RFC 9110 (validators, preconditions, ranges) and
-// zero-copy on plain HTTP/1.1: Node writes the status line and headers, the body goes out with sendfile(2)
-// behind them through the socket's ordered output queue, and TCP_CORK makes headers and the first body bytes
+// zero-copy on plain HTTP/1.1: Node writes the status line and headers, the body goes out by sendFile's strategy
+// (sendfile(2) unless chosen otherwise) behind them through the socket's ordered output queue, and TCP_CORK makes headers and the first body bytes
 // leave together. TLS goes through read/write; HTTP/2 through Node's respondWithFD.
 import { once } from 'node:events';
 import * as fs from 'node:fs';
@@ -11,7 +11,6 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import { contentType } from 'mime-types';
-import { binding } from '../binding';
 import {
   type SystemError,
   abortError,
@@ -26,7 +25,10 @@ import {
 import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
+import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange, kernel,
+  validateStrategy } from '../seam';
 import { prematureClose, socketFd } from '../sockets';
+import { countTransfer } from '../stats';
 import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
@@ -87,6 +89,8 @@ export interface ServeOptions {
   leaseGraceMs?: number;
   /** Bodies up to this size are read into memory and written with the headers in one write. */
   smallFileThreshold?: number;
+  /** How the body moves, as sendFile's `strategy` (HTTP/1.x without TLS; default: configure()'s, else 'auto'). */
+  strategy?: StrategyOption;
   signal?: AbortSignal;
 }
 
@@ -94,12 +98,16 @@ export interface ServeResult {
   status: number;
   /** Body bytes sent (with multipart framing). */
   bytes: number;
-  /** True when the body went with sendfile. */
+  /** True when the body went without a copy through user space (sendfile, splice, mmap). */
   zeroCopy: boolean;
   /** The file served, when one was. */
   path?: string;
+  /** With a body: the strategy that moved it ('copy' for TLS, HTTP/2, small files). */
+  strategy?: Strategy;
+  /** Why that strategy, as sendFile's `reason` ('forced', 'auto:<destination>', 'http2', 'small-file', ...). */
+  strategyReason?: Reason;
   /** Why the body did not go zero-copy: 'tls', 'http2', 'small-file', 'no-binding', ... */
-  fallbackReason?: string;
+  fallbackReason?: FallbackReason;
   /** With a lease: how the body stayed the file's ('copy' or 'sendfile-until-acked', as sendFile's). */
   leasePath?: LeasePath;
   /** Why a request was refused (4xx). */
@@ -134,12 +142,12 @@ export interface ServeSettings {
   lease: false | true | 'required';
   leaseGraceMs: number;
   smallFileThreshold: number;
+  strategy?: StrategyOption;
   signal?: AbortSignal;
 }
 
 /** Measured by `npm run bench -- --only http`: sendfile wins from the smallest files up. */
 export const DEFAULT_SMALL_FILE_THRESHOLD = 0;
-const STREAM_CHUNK = 256 << 10;
 const readAsync = promisify(fs.read);
 
 /**
@@ -215,6 +223,7 @@ export function serveSettings(options: unknown, name = 'options', known = SERVE_
     leaseGraceMs: opts.leaseGraceMs === undefined ? 1000 : validateLength(opts.leaseGraceMs, `${name}.leaseGraceMs`),
     smallFileThreshold: opts.smallFileThreshold === undefined ? DEFAULT_SMALL_FILE_THRESHOLD :
       validateLength(opts.smallFileThreshold, `${name}.smallFileThreshold`),
+    strategy: validateStrategy(opts.strategy, `${name}.strategy`),
     // Aborted already is no bad argument: serveFile answers it as an abort (result.error), never a rejection.
     signal: opts.signal,
   };
@@ -375,14 +384,8 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
  */
 async function sendWithoutSocket(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
   result: ServeResult): Promise<ServeResult> {
-  res.writeHead(result.status);
-  for (const part of body.parts) {
-    if (part.head) await write(res, part.head);
-    await copyRange(res, file, part.range, s.signal);
-  }
-  if (body.tail) await write(res, body.tail);
-  res.end();
-  return { ...result, bytes: body.length, fallbackReason: 'no-socket' };
+  await writeBody(res, result.status, file, body, s.signal);
+  return copied(result, body.length, 'no-socket');
 }
 
 interface Body {
@@ -420,10 +423,11 @@ function cut(res: Response): void {
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
   const socket = await assignedSocket(req, res);
-  const corkFd = binding && !(socket instanceof tls.TLSSocket) ? socketFd(socket) : undefined;
+  const corkFd = socket instanceof tls.TLSSocket ? undefined : socketFd(socket);
   const corked = corkFd !== undefined && cork(corkFd, true);
   let zeroCopy = true;
-  let fallbackReason: string | undefined;
+  let fallbackReason: FallbackReason | undefined;
+  let choice: Pick<ServeResult, 'strategy' | 'strategyReason'> | undefined;
   const held: HeldLease | undefined = file.lease && { lease: file.lease, path: leasePathFor(socket) };
   if (held?.path === 'sendfile-until-acked') held.lease.guardSocket(socketFd(socket)!);
   try {
@@ -435,7 +439,8 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
         result.bytes += part.head.length;
       }
       if (file.lease?.broken) throw leaseBroken(result.bytes, body.length, file.path);
-      const options = { offset: part.range.start, length: part.range.end - part.range.start + 1, signal: s.signal };
+      const options = { offset: part.range.start, length: part.range.end - part.range.start + 1, signal: s.signal,
+        strategy: s.strategy };
       let sent;
       try {
         sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, held);
@@ -444,6 +449,8 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       }
       result.bytes += sent.bytes;
       zeroCopy &&= sent.zeroCopy;
+      // The first part's, unless a later one fell back.
+      if (!choice || (sent.fallbackReason && !fallbackReason)) choice = { strategy: sent.strategy, strategyReason: sent.reason };
       fallbackReason ??= sent.fallbackReason;
     }
     if (body.tail) {
@@ -460,13 +467,14 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   res.end();
   if (held) result.leasePath = held.path;
   result.zeroCopy = zeroCopy;
+  Object.assign(result, choice);
   if (fallbackReason) result.fallbackReason = fallbackReason;
   return result;
 }
 
 function cork(fd: number, on: boolean): boolean {
   try {
-    return binding!.setCork(fd, on);
+    return kernel.setCork(fd, on);
   } catch {
     return false; // the socket is gone: nothing to hold back
   }
@@ -499,7 +507,7 @@ async function sendSmall(res: Response, file: OpenFile, range: ByteRange, result
     (res as http.ServerResponse).end(chunk, () => resolve());
     res.once('close', () => (res.writableFinished ? resolve() : reject(withBytes(prematureClose(), 0))));
   });
-  return { ...result, bytes: length, fallbackReason: 'small-file' };
+  return copied(result, length, 'small-file');
 }
 
 function isHttp2(res: Response): res is http2.Http2ServerResponse {
@@ -539,39 +547,40 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
     await closed;
     if (truncated) throw truncated;
     if (stream.rstCode !== 0 || !stream.writableFinished) throw withBytes(streamError ?? prematureClose(), 0);
-    return { ...result, bytes: body.length, fallbackReason: 'http2' };
+    return copied(result, body.length, 'http2');
   }
-  res.writeHead(result.status);
+  await writeBody(res, result.status, file, body, s.signal);
+  await closed;
+  if (streamError) throw withBytes(streamError, 0);
+  return { ...copied(result, body.length, 'http2'), ...(file.lease && { leasePath: 'copy' as const }) };
+}
+
+/** The status line, then each part (its multipart head and its range through the 'copy' strategy), then the end. */
+async function writeBody(res: Response, status: number, file: OpenFile, body: Body, signal?: AbortSignal):
+  Promise<void> {
+  res.writeHead(status);
   for (const part of body.parts) {
     if (part.head) await write(res, part.head);
-    await copyRange(res, file, part.range, s.signal);
+    await copyPart(res, file, part.range, signal);
   }
   if (body.tail) await write(res, body.tail);
   res.end();
-  await closed;
-  if (streamError) throw withBytes(streamError, 0);
-  return { ...result, bytes: body.length, fallbackReason: 'http2', ...(file.lease && { leasePath: 'copy' as const }) };
 }
 
-async function copyRange(res: Response, file: OpenFile, range: ByteRange, signal?: AbortSignal) {
-  for (let at = range.start; at <= range.end;) {
-    if (signal?.aborted || file.lease?.broken) {
-      cut(res);
-      throw signal?.aborted ? signal.reason : leaseBroken(at - range.start, range.end - range.start + 1, file.path);
-    }
-    const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, range.end + 1 - at));
-    const { bytesRead } = await readAsync(file.fd, chunk, 0, chunk.length, at);
-    // Given up natively while we read (JS hears of it later): the chunk may hold a writer's bytes.
-    if (file.lease && !file.lease.held) {
-      cut(res);
-      throw leaseBroken(at - range.start, range.end - range.start + 1, file.path);
-    }
-    if (bytesRead === 0) {
-      cut(res);
-      throw fileTruncated(at - range.start, range.end - range.start + 1, file.path);
-    }
-    await write(res, chunk.subarray(0, bytesRead));
-    at += bytesRead;
+/** A body Node wrote (the 'copy' strategy), counted like sendFile's transfers. */
+function copied(result: ServeResult, bytes: number, reason: 'small-file' | 'http2' | 'no-socket'): ServeResult {
+  countTransfer('copy', reason);
+  return { ...result, bytes, strategy: 'copy', strategyReason: reason, fallbackReason: reason };
+}
+
+/** One range through the 'copy' strategy into a response (HTTP/2, or one without a socket); a range cut short cuts it. */
+async function copyPart(res: Response, file: OpenFile, range: ByteRange, signal?: AbortSignal) {
+  try {
+    await copyRange({ inFd: file.fd, offset: range.start, length: range.end - range.start + 1, path: file.path,
+      signal, lease: file.lease }, (chunk) => write(res, chunk));
+  } catch (err) {
+    cut(res);
+    throw err;
   }
 }
 

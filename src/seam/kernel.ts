@@ -1,0 +1,116 @@
+// The one typed seam between the public modules and the kernel. Two kernels implement it: 'native' (the addon:
+// every strategy, the engine threads, mappings, leases) and 'portable' (read/write in JavaScript: 'copy' only).
+// index.ts picks one at load, once; the public modules validate and orchestrate and never ask which they got.
+// A new way of moving bytes (io_uring) is a Strategy the native kernel's send() runs and sendFast() may run.
+import type { NativeBinding } from '../binding';
+import type { SystemError } from '../errors';
+import type { Lease } from '../lease';
+import type { FallbackReason, Strategy } from './reasons';
+
+/** The calls the native kernel passes through as the addon has them, and the portable one emulates. */
+export type Calls = Pick<NativeBinding,
+  | 'sendfile' | 'splice' | 'tee' | 'vmsplice' | 'copyFileRange' | 'createPipe' | 'mappedTruncated'
+  | 'regularSize' | 'mayBlock' | 'ready' | 'openBeneath' | 'setCork'
+  | 'map' | 'unmap' | 'msync' | 'madvise' | 'mlock' | 'readInto' | 'truncated' | 'setTruncatedCallback'
+  | 'madviseValues'
+  | 'setLeaseCallback' | 'acquireLease' | 'releaseLease' | 'guardLease' | 'guardLeaseSocket' | 'leaseUnacked'
+  | 'leaseHeld' | 'getLease' | 'configureLeaseSignal'
+  | 'addSink' | 'removeSink' | 'cancel' | 'configure' | 'engineStats' | 'capabilities'>;
+
+/** A range of a regular file to an fd. */
+export interface SendJob {
+  outFd: number;
+  inFd: number;
+  offset: number;
+  length: number;
+  /** Bytes already moved (by the fast path): the job goes on from there. */
+  sent: number;
+  strategy: Strategy;
+  path?: string;
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+  /** Each chunk is written only while this lease is held (a 'copy' or 'mmap' transfer under a lease). */
+  lease?: Lease;
+}
+
+/** What a send moved: all of the range, by `strategy` (after a refusal, 'copy' with the refusal's reason). */
+export interface Moved {
+  bytes: number;
+  strategy: Strategy;
+  fallbackReason?: FallbackReason;
+}
+
+export interface CopyFileJob {
+  outFd: number;
+  inFd: number;
+  offset: number;
+  outOffset: number | bigint | null;
+  length: number;
+  path?: string;
+  signal?: AbortSignal;
+}
+
+/** Something that happened to one sink of a broadcast. */
+export interface SinkNotice {
+  notice: 'sink-drop' | 'sink-error' | 'sink-removed' | 'sink-done';
+  sinkId: number;
+  bytes: number;
+  error: SystemError | null;
+}
+
+/** What an engine job that reads a socket (relay, broadcast) ended with. */
+export interface StreamJobResult {
+  bytes: number;
+  error: SystemError | null;
+  truncated: boolean;
+  fallbackReason: FallbackReason | null;
+  /** Bytes taken from the input and not written, for its reader (a relay stopped by an error or a cancel). */
+  unwritten: Buffer | null;
+}
+
+export interface RelayJob {
+  outFd: number;
+  inFd: number;
+  outOffset: number | bigint | null;
+  /** -1: until the input ends. */
+  length: number;
+  pipeSize: number;
+  shutdownOnEof?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface BroadcastJob {
+  inFd: number;
+  sinkFds: number[];
+  pipeSize: number;
+  maxLag: number;
+  signal?: AbortSignal;
+  onNotice(notice: SinkNotice): void;
+}
+
+export interface Kernel extends Calls {
+  /** True for the addon. */
+  readonly native: boolean;
+  /** Why the addon is not in use (portable only). */
+  readonly unavailableReason?: string;
+  /** The strategies it runs; 'copy' always. */
+  readonly strategies: readonly Strategy[];
+  /** SIGRTMIN, where leases exist. */
+  readonly leaseSignalBase?: number;
+  /** A duplicate of `fd`, or undefined where the kernel cannot make one. */
+  dup(fd: number): number | undefined;
+  /**
+   * Moves what the page cache and the output take right now on the JS thread (at most constants.fastPathMax),
+   * or answers -1: not on the fast path. Throws the call's error; `refusal()` tells one that means "copy instead".
+   */
+  sendFast(job: SendJob): number;
+  /** '<strategy>-refused' when `err` is the kernel refusing these fds to that strategy (copy instead), else undefined. */
+  refusal(err: unknown, strategy: Strategy): FallbackReason | undefined;
+  /** Moves the rest of the range. Rejects with AbortError, ERR_FILE_TRUNCATED, ERR_LEASE_BROKEN or the error. */
+  send(job: SendJob, started?: (jobId: number) => void): Promise<Moved>;
+  /** File -> file (copy_file_range natively, falling back inside the engine); rejects as send() does. */
+  copyFile(job: CopyFileJob): Promise<{ bytes: number; fallbackReason?: FallbackReason }>;
+  /** Socket -> fd through a pipe (native only: the portable side relays with Node streams). */
+  relay(job: RelayJob): Promise<StreamJobResult>;
+  broadcast(job: BroadcastJob): { id: number; done: Promise<StreamJobResult> };
+}
