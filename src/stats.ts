@@ -1,5 +1,4 @@
 // Counters since the process started: how much really went zero-copy, and why not where it did not.
-import { warnNoBinding } from './fallback-warning';
 import { kernel } from './seam';
 // Straight from the leaf module: the seam's own modules count bytes here, so './seam' may still be loading.
 import { type FallbackReason, STRATEGIES, type Strategy } from './seam/reasons';
@@ -31,7 +30,6 @@ let active = 0;
 
 /** A transfer fell back for `reason`. */
 export function countFallback(reason: FallbackReason): void {
-  if (reason === 'no-binding') warnNoBinding();
   fallbacks[reason] = (fallbacks[reason] ?? 0) + 1;
 }
 

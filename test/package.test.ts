@@ -175,6 +175,15 @@ describe.skipIf(FALLBACK)('packed tarball from a clean tree', () => {
     expect(out.at(-1)).toEqual({ fallbacks: { 'no-binding': 3 }, same: true });
     // Node prints it on stderr too, with its code.
     expect(run.stderr.match(/\[ZEROCOPY_FALLBACK\] Warning: zerocopy is not zero-copy in this process: /g)).toHaveLength(1);
+  
+    // A raw synchronous call is a fallback use too.
+    const raw = nodeIn(bareProject, ['-e', `
+      const fs = require('fs');
+      const { copyFileRangeSync } = require('zerocopy');
+      process.on('warning', (w) => console.log(w.code));
+      fs.writeFileSync('in.txt', 'hello');
+      console.log(copyFileRangeSync(fs.openSync('in.txt', 'r'), fs.openSync('raw.txt', 'w'), 5));`]);
+    expect(raw.stdout.trim().split('\n').sort()).toEqual(['5', 'ZEROCOPY_FALLBACK']);
   });
 
   it('refuses to load with ZEROCOPY_REQUIRE_NATIVE=1 where the addon is missing, from require and import', () => {

@@ -2,14 +2,39 @@
 // portable one. Public modules import `kernel` from here, never the binding.
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { binding, unavailableReason } from '../binding';
+import { binding, fallbackForced, unavailableReason } from '../binding';
 import { socketFd } from '../sockets';
 import type { Kernel } from './kernel';
 import { nativeKernel } from './native';
 import { portableKernel } from './portable';
 import type { Choice, FallbackReason } from './reasons';
 
-export const kernel: Kernel = binding ? nativeKernel(binding) : portableKernel(unavailableReason ?? 'no native binding');
+export const kernel: Kernel = binding ? nativeKernel(binding)
+  : warnsOnFirstUse(portableKernel(unavailableReason ?? 'no native binding'));
+
+/**
+ * Without the addon, the first call into the kernel (a transfer, a raw call, a mapping; asking for capabilities
+ * is none) says once, as a process warning naming the cause and the fix, that this process is not zero-copy;
+ * unless the fallback was forced on purpose.
+ */
+function warnsOnFirstUse(portable: Kernel): Kernel {
+  if (fallbackForced) return portable;
+  let warned = false;
+  return new Proxy(portable, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (warned || typeof value !== 'function' || key === 'capabilities') return value;
+      return (...args: unknown[]) => {
+        if (!warned) {
+          warned = true;
+          process.emitWarning(`zerocopy is not zero-copy in this process: ${target.unavailableReason}`,
+            { code: 'ZEROCOPY_FALLBACK' });
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
 
 /**
  * Why a transfer between these sockets must go through Node's streams (a copy) rather than the kernel:
