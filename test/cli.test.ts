@@ -196,6 +196,21 @@ describe('zerocopy --version, --help and bad arguments', () => {
     expect(badWorkers.code).toBe(2);
     expect(badWorkers.stderr).toMatch(/^zerocopy: --workers must be/);
   });
+
+  it('takes numbers as plain digits only: anything else is one line, exit 2', async () => {
+    // Worker counts that old code, accepting them, would fork few processes for (1e6 is the same rule).
+    const bad: [string, string][] = [
+      ['--workers', '1e0'], ['--workers', '0x2'], ['--workers', ' 2 '], ['--workers', '2.0'],
+      ['--port', ''], ['--port', '0x50'], ['--max-age', '1e21'], ['--max-age', '1000000000000000000000'],
+    ];
+    const runs = await Promise.all(bad.map(([flag, value]) => run(['serve', root, flag, value])));
+    runs.forEach(({ code, stderr }, i) => {
+      const [flag, value] = bad[i];
+      expect(code, `${flag} ${JSON.stringify(value)}`).toBe(2);
+      expect(stderr, `${flag} ${JSON.stringify(value)}`).toMatch(new RegExp(`^zerocopy: ${flag} must be`));
+      expect(stderr.split('\n').filter(Boolean)).toHaveLength(2);
+    });
+  });
 });
 
 describe('zerocopy serve', () => {
