@@ -110,8 +110,8 @@ function parse(argv: string[]): Config | undefined {
     fail(`--workers must be a whole number from 1 to ${MAX_WORKERS}, or auto, got ${JSON.stringify(values.workers)}`);
   }
   const drain = Number(values['drain-timeout']);
-  if (!(drain >= 0 && Number.isFinite(drain))) {
-    fail(`--drain-timeout must be seconds from 0, got ${values['drain-timeout']}`);
+  if (!(drain >= 0 && drain <= MAX_DRAIN_SECONDS)) {
+    fail(`--drain-timeout must be seconds from 0 to ${MAX_DRAIN_SECONDS}, got ${values['drain-timeout']}`);
   }
   const maxAge = values['max-age'] === undefined ? undefined : wholeNumber(values['max-age'] as string);
   if (values['max-age'] !== undefined && maxAge === undefined) {
@@ -129,6 +129,9 @@ function parse(argv: string[]): Config | undefined {
 
 /** More processes than this is a typo (1e6), not a machine: each worker is a whole Node.js process. */
 const MAX_WORKERS = 256;
+
+/** setTimeout's longest delay (2^31 - 1 ms): beyond it, the drain timer fires after 1 ms and cuts every response. */
+const MAX_DRAIN_SECONDS = 2147483;
 
 /** Digits only: Number() would also take '', ' 3 ', '0x10' and '1e21'. Undefined when not a safe whole number. */
 function wholeNumber(text: string): number | undefined {

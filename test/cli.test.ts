@@ -197,6 +197,12 @@ describe('zerocopy --version, --help and bad arguments', () => {
     expect(badWorkers.stderr).toMatch(/^zerocopy: --workers must be/);
   });
 
+  it('refuses a --drain-timeout beyond what setTimeout can wait (2147483 s), exit 2', async () => {
+    const { code, stderr } = await run(['serve', root, '--drain-timeout', '2147484']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^zerocopy: --drain-timeout must be seconds from 0 to 2147483, got 2147484\n/);
+  });
+
   it('takes numbers as plain digits only: anything else is one line, exit 2', async () => {
     // Worker counts that old code, accepting them, would fork few processes for (1e6 is the same rule).
     const bad: [string, string][] = [
