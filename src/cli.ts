@@ -226,7 +226,9 @@ function runServer(config: Config): void {
       closed = true;
       finish();
     });
-    server.closeIdleConnections();
+    // Nothing in flight: a connection still sending its request (or idle) has nothing to wait for.
+    if (pending.size === 0) server.closeAllConnections();
+    else server.closeIdleConnections();
     log(`${prefix}stopping: no new connections; ${pending.size} response(s) in flight have ` +
       `${config.drainMs / 1000} s to finish${cluster.isWorker ? '' : ' (a second signal exits at once)'}`);
     const timer = setTimeout(() => {

@@ -258,6 +258,21 @@ describe('zerocopy serve', () => {
     expect(got.bytes).toBeLessThan(BIG);
   });
 
+  it('with nothing in flight, stops at once on SIGINT although a connection holds half a request', async () => {
+    const server = await serve(['--drain-timeout', '600', '--quiet']);
+    const socket = net.connect(server.port, '127.0.0.1');
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.on('connect', resolve));
+    socket.write('GET /sub%20dir/a.txt HTTP/1.1\r\nHost:');
+    // Time for the server to accept it and read the bytes (setup only: an early signal would not fail the test).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server.child.kill('SIGINT');
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000).unref());
+    expect(await Promise.race([server.exited, timeout])).toEqual({ code: 0, signal: null });
+    await closed;
+  });
+
   it('exits at once on a second signal during the drain', async () => {
     const server = await serve(['--drain-timeout', '600']);
     const download = await pausedDownload(server.port);
