@@ -136,9 +136,11 @@ const forced = process.env.ZEROCOPY_FORCE_FALLBACK === '1';
 
 const loaded = load();
 
-// For servers that must not run slow by accident: no addon, no import.
-if (process.env.ZEROCOPY_REQUIRE_NATIVE === '1' && !loaded.binding) {
-  const err = new Error(`zerocopy: ZEROCOPY_REQUIRE_NATIVE=1 but the native addon is not in use: ${loaded.reason}`);
+// For servers that must not run slow by accident: no addon, no import. Any value but unset, '', '0' and 'false' is
+// on, as `=yes` or `=true` means it.
+const requireNative = process.env.ZEROCOPY_REQUIRE_NATIVE;
+if (!['', '0', 'false', undefined].includes(requireNative) && !loaded.binding) {
+  const err = new Error(`zerocopy: ZEROCOPY_REQUIRE_NATIVE=${requireNative} but the native addon is not in use: ${loaded.reason}`);
   throw Object.assign(err, { code: 'ERR_ZEROCOPY_NATIVE_REQUIRED' });
 }
 

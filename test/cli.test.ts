@@ -197,6 +197,17 @@ describe('zerocopy --version, --help and bad arguments', () => {
     expect(badWorkers.stderr).toMatch(/^zerocopy: --workers must be/);
   });
 
+  it('says in one line, exit 1, that ZEROCOPY_REQUIRE_NATIVE finds no addon', async () => {
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, '--version'],
+        { timeout: 20_000, env: { ...process.env, ZEROCOPY_REQUIRE_NATIVE: '1', ZEROCOPY_FORCE_FALLBACK: '1' } },
+        (err, _stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stderr }));
+    });
+    expect(code).toBe(1);
+    expect(stderr).toBe('zerocopy: ZEROCOPY_REQUIRE_NATIVE=1 but the native addon is not in use: ' +
+      'forced off by ZEROCOPY_FORCE_FALLBACK=1\n');
+  });
+
   it('refuses a --drain-timeout beyond what setTimeout can wait (2147483 s), exit 2', async () => {
     const { code, stderr } = await run(['serve', root, '--drain-timeout', '2147484']);
     expect(code).toBe(2);
