@@ -311,6 +311,40 @@ describe('zerocopy serve', () => {
     for (const pid of pids) expect(() => process.kill(Number(pid), 0), pid).toThrow(expect.objectContaining({ code: 'ESRCH' }));
   });
 
+  it('--listing never lists a directory outside the root that a symlink swapped in after the check points to', async () => {
+    const served = tempDir();
+    const outside = tempDir();
+    try {
+      fs.writeFileSync(path.join(outside, 'outside-secret'), 'x');
+      fs.mkdirSync(path.join(served, 'swap-dir'));
+      fs.writeFileSync(path.join(served, 'swap-dir', 'inside.txt'), 'x');
+      fs.symlinkSync(outside, path.join(served, 'swap-link'));
+      const server = await serve(['--listing', '--quiet'], served);
+      // Bounded: 4 s of renames, in a child so that the server's event loop and this one stay free.
+      const swapper = spawn(process.execPath, ['-e', `
+        const fs = require('fs'); const d = ${JSON.stringify(served)} + '/';
+        for (const end = Date.now() + 4000; Date.now() < end;) {
+          fs.renameSync(d + 'swap-dir', d + 'swap'); fs.renameSync(d + 'swap', d + 'swap-dir');
+          fs.renameSync(d + 'swap-link', d + 'swap'); fs.renameSync(d + 'swap', d + 'swap-link');
+        }`], { stdio: 'ignore' });
+      started.push(swapper);
+      const swapped = new Promise((resolve) => swapper.on('exit', resolve));
+      let done = false;
+      void swapped.then(() => (done = true));
+      let listedInside = 0;
+      for (let i = 0; i < 20_000 && !done; i++) {
+        const { status, body } = await fetch(server.port, '/swap/');
+        expect(body.toString()).not.toContain('outside-secret');
+        if (status === 200) listedInside++;
+      }
+      await swapped;
+      expect(listedInside).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(served, { recursive: true, force: true });
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
   it('--listing serves an escaped HTML index; without it a directory without index.html is a 404', async () => {
     const plain = await serve([]);
     expect((await fetch(plain.port, '/')).status).toBe(404);

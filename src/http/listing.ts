@@ -2,7 +2,7 @@
 // percent-encoded in links, so that a file named `<script>` shows as text and links to itself.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { originForm, resolveTarget } from './resolve';
+import { openBeneathRoot, originForm, resolveTarget } from './resolve';
 import { type Request, type Response, type ServeResult, isReadMethod, respondStatus } from './serve';
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -22,11 +22,20 @@ export function respondListing(req: Request, res: Response, root: string): Serve
   if (target.kind === 'file') fs.closeSync(target.fd);
   if (target.kind !== 'refused' || target.reason !== 'directory without an index') return undefined;
   const urlPath = decodeURIComponent(pathname);
+  // Read through a descriptor opened beneath the root, not by path again: a symlink swapped in since the check
+  // would be followed out of the root.
+  const fd = openBeneathRoot(root, urlPath.split('/').filter((s) => s !== '').join('/'));
+  if (typeof fd !== 'number') return undefined;
   let entries: fs.Dirent[];
   try {
-    entries = fs.readdirSync(path.join(root, urlPath), { withFileTypes: true });
+    if (!fs.fstatSync(fd).isDirectory()) return undefined;
+    // Elsewhere (no /proc) the path is read again: the fallback's window stays there.
+    const opened = process.platform === 'linux' ? `/proc/self/fd/${fd}` : path.join(root, urlPath);
+    entries = fs.readdirSync(opened, { withFileTypes: true });
   } catch {
     return undefined;
+  } finally {
+    fs.closeSync(fd);
   }
   const items = entries
     .filter((e) => !e.name.startsWith('.'))
