@@ -345,6 +345,25 @@ describe('zerocopy serve', () => {
     }
   });
 
+  it('--listing reads at most 5000 entries of a directory, lists those sorted, and says the rest were left out', async () => {
+    const served = tempDir();
+    try {
+      fs.mkdirSync(path.join(served, 'many'));
+      for (let i = 0; i <= 5000; i++) fs.writeFileSync(path.join(served, 'many', `f${String(i).padStart(5, '0')}`), '');
+      const server = await serve(['--listing', '--quiet'], served);
+      const { status, body } = await fetch(server.port, '/many/');
+      expect(status).toBe(200);
+      const names = [...body.toString().matchAll(/<li><a href="[^"]*">([^<]*)<\/a><\/li>/g)].map((m) => m[1]);
+      expect(names).toHaveLength(1 + 5000);
+      expect(names[0]).toBe('../');
+      expect(names.slice(1)).toEqual([...names.slice(1)].sort());
+      expect(body.toString()).toContain('<p>Only the first 5000 entries read are listed; the rest were left out.</p>');
+      expect(body.toString()).toMatch(/<\/ul>\n<p>Only .*<\/p>\n<\/body><\/html>\n$/);
+    } finally {
+      fs.rmSync(served, { recursive: true, force: true });
+    }
+  });
+
   it('--listing serves an escaped HTML index; without it a directory without index.html is a 404', async () => {
     const plain = await serve([]);
     expect((await fetch(plain.port, '/')).status).toBe(404);

@@ -8,6 +8,9 @@ import { type Request, type Response, type ServeResult, isReadMethod, respondSta
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 
+/** Entries read for one listing, at most (200,000 took seconds and 24 MB per request). */
+export const MAX_ENTRIES = 5000;
+
 /**
  * Answers with an index when `req` asks (GET or HEAD, a URL ending in '/') for a directory under `root` that has
  * no index.html; returns undefined for everything else, which the static handler answers as usual.
@@ -26,12 +29,20 @@ export function respondListing(req: Request, res: Response, root: string): Serve
   // would be followed out of the root.
   const fd = openBeneathRoot(root, urlPath.split('/').filter((s) => s !== '').join('/'));
   if (typeof fd !== 'number') return undefined;
-  let entries: fs.Dirent[];
+  const entries: fs.Dirent[] = [];
+  let more = false;
   try {
     if (!fs.fstatSync(fd).isDirectory()) return undefined;
     // Elsewhere (no /proc) the path is read again: the fallback's window stays there.
     const opened = process.platform === 'linux' ? `/proc/self/fd/${fd}` : path.join(root, urlPath);
-    entries = fs.readdirSync(opened, { withFileTypes: true });
+    // The page is built synchronously: a huge directory must not stall the server for seconds per request.
+    const dir = fs.opendirSync(opened);
+    try {
+      for (let entry; entries.length < MAX_ENTRIES && (entry = dir.readSync()) !== null;) entries.push(entry);
+      more = entries.length === MAX_ENTRIES && dir.readSync() !== null;
+    } finally {
+      dir.closeSync();
+    }
   } catch {
     return undefined;
   } finally {
@@ -49,7 +60,9 @@ export function respondListing(req: Request, res: Response, root: string): Serve
   });
   const title = `Index of ${escapeHtml(urlPath)}`;
   const html = `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
-    `<body><h1>${title}</h1>\n<ul>\n${links.join('\n')}\n</ul></body></html>\n`;
+    `<body><h1>${title}</h1>\n<ul>\n${links.join('\n')}\n</ul>\n` +
+    (more ? `<p>Only the first ${MAX_ENTRIES} entries read are listed; the rest were left out.</p>\n` : '') +
+    '</body></html>\n';
   return respondStatus(res, 200, 'directory listing', {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Security-Policy': "default-src 'none'",
