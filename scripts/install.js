@@ -8,14 +8,14 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const FIX = 'to fix it, install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
 
-/** The addon that node-gyp-build would load (build/ first, then prebuilds/), if it loads here. */
+/**
+ * The addon that node-gyp-build would load (build/ first, then prebuilds/), if it loads here. Tried in a child
+ * process: a damaged file can kill the loader (SIGBUS on a truncated one), and that is a failed load, not a failed
+ * install.
+ */
 function loads() {
-  try {
-    require('node-gyp-build')(root);
-    return true;
-  } catch {
-    return false;
-  }
+  const script = `require(${JSON.stringify(require.resolve('node-gyp-build'))})(${JSON.stringify(root)})`;
+  return spawnSync(process.execPath, ['-e', script], { stdio: 'ignore', timeout: 60_000 }).status === 0;
 }
 
 /** node-gyp: our own dev dependency, else npm's bundled copy (npm names it), else whatever is on PATH. */
