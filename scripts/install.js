@@ -44,8 +44,11 @@ function build() {
 const fromSource = process.env.npm_config_build_from_source === 'true';
 if (fromSource || !loads()) {
   const failure = build();
-  if (failure !== undefined || !loads()) {
-    const platform = `${process.platform}-${process.arch}`;
+  const platform = `${process.platform}-${process.arch}`;
+  if (failure !== undefined && loads()) {
+    // --build-from-source with a prebuild that loads: zero-copy stands, only the compile did not.
+    console.error(`zerocopy: compiling the addon failed (${failure}); the prebuilt addon for ${platform} is used.`);
+  } else if (failure !== undefined || !loads()) {
     console.error(`zerocopy: no prebuilt addon for ${platform} loads here and compiling one failed ` +
       `(${failure ?? 'the build does not load'}): every call will use read/write instead of zero-copy; ${FIX}.`);
   }

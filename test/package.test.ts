@@ -210,6 +210,14 @@ describe.skipIf(FALLBACK)('packed tarball from a clean tree', () => {
     expect(caps.reason).toContain(FIX);
   });
 
+  it('with --build-from-source whose compile fails, says the prebuilt addon is used', () => {
+    const { dir, installed } = copyOfProject('consumer-build-from-source');
+    const install = installScript(installed, { npm_config_build_from_source: 'true' });
+    expect(install.status).toBe(0);
+    expect(install.stderr).toMatch(/^zerocopy: compiling the addon failed \(.+\); the prebuilt addon for linux-\w+ is used\.\n$/);
+    expect(nodeIn(dir, ['-e', "console.log(require('zerocopy').capabilities().native)"]).stdout.trim()).toBe('true');
+  });
+
   it('refuses to load with ZEROCOPY_REQUIRE_NATIVE=1 where the addon is missing, from require and import', () => {
     const env = { ZEROCOPY_REQUIRE_NATIVE: '1' };
     const required = nodeIn(bareProject, ['-e', "try { require('zerocopy') } catch (e) { console.log(e.code, e.message); process.exit(3) }"], env);
