@@ -73,15 +73,23 @@ const smoke = values.smoke;
 const SMOKE_BYTES = MiB;
 // A scenario may choose its own sizes; these are the default.
 const defaultSizes = (full) => (full ? [64 * KiB, MiB, 64 * MiB, GiB] : [64 * KiB, MiB, 64 * MiB]);
+function refuse(message) {
+  console.error(`bench: ${message}. See npm run bench -- --help`);
+  process.exit(2);
+}
+// Checked before any setup: a bad value must not cost a run that then crashes.
+if (values.runs !== undefined && !(/^\d+$/.test(values.runs) && Number(values.runs) >= 1)) {
+  refuse(`--runs must be a whole number from 1, got ${JSON.stringify(values.runs)}`);
+}
 const runs = Number(values.runs ?? (smoke ? 1 : 5));
+const unknown = (values.only ?? []).filter((name) => !SCENARIOS.some((s) => s.name === name));
+if (unknown.length > 0) {
+  refuse(`no such scenario: ${unknown.join(', ')}; choose from: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+}
+const scenarios = values.only ? SCENARIOS.filter((s) => values.only.includes(s.name)) : SCENARIOS;
 if (values.calibrate) {
   await calibrate({ out: values.out, runs: Number(values.runs ?? 3), smoke });
   process.exit(0);
-}
-const scenarios = values.only ? SCENARIOS.filter((s) => values.only.includes(s.name)) : SCENARIOS;
-if (scenarios.length === 0) {
-  console.error(`no such scenario; choose from: ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  process.exit(2);
 }
 
 const human = (n) => (n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`);

@@ -8,14 +8,14 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const FIX = 'to fix it, install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
 
-/** The addon that node-gyp-build would load (build/ first, then prebuilds/), if it loads here. */
+/**
+ * The addon that node-gyp-build would load (build/ first, then prebuilds/), if it loads here. Tried in a child
+ * process: a damaged file can kill the loader (SIGBUS on a truncated one), and that is a failed load, not a failed
+ * install.
+ */
 function loads() {
-  try {
-    require('node-gyp-build')(root);
-    return true;
-  } catch {
-    return false;
-  }
+  const script = `require(${JSON.stringify(require.resolve('node-gyp-build'))})(${JSON.stringify(root)})`;
+  return spawnSync(process.execPath, ['-e', script], { stdio: 'ignore', timeout: 60_000 }).status === 0;
 }
 
 /** node-gyp: our own dev dependency, else npm's bundled copy (npm names it), else whatever is on PATH. */
@@ -44,8 +44,11 @@ function build() {
 const fromSource = process.env.npm_config_build_from_source === 'true';
 if (fromSource || !loads()) {
   const failure = build();
-  if (failure !== undefined || !loads()) {
-    const platform = `${process.platform}-${process.arch}`;
+  const platform = `${process.platform}-${process.arch}`;
+  if (failure !== undefined && loads()) {
+    // --build-from-source with a prebuild that loads: zero-copy stands, only the compile did not.
+    console.error(`zerocopy: compiling the addon failed (${failure}); the prebuilt addon for ${platform} is used.`);
+  } else if (failure !== undefined || !loads()) {
     console.error(`zerocopy: no prebuilt addon for ${platform} loads here and compiling one failed ` +
       `(${failure ?? 'the build does not load'}): every call will use read/write instead of zero-copy; ${FIX}.`);
   }

@@ -1,5 +1,6 @@
 // Loads the native addon once. Everything else receives `binding` from here: null means "use the fallback",
 // and `unavailableReason` says why (non-Linux, forced off, or the load error).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type SystemError, systemError } from './errors';
 
@@ -173,9 +174,16 @@ function load(): { binding: NativeBinding | null; reason?: string } {
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const loaded = require('node-gyp-build')(path.join(__dirname, '..')) as NativeBinding & {
-      unsupportedPlatform?: boolean;
-    };
+    const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+    const dir = path.join(__dirname, '..');
+    // dlopen of a truncated file kills the process (SIGBUS when it touches a page past the end): check it first.
+    const file = nodeGypBuild.resolve(dir);
+    const damage = elfDamage(file);
+    if (damage !== undefined) {
+      return { binding: null, reason: `the native addon ${file} is damaged (${damage}); every call uses read/write. ` +
+        `To fix it, reinstall zerocopy, or ${FIX}` };
+    }
+    const loaded = nodeGypBuild(dir) as NativeBinding & { unsupportedPlatform?: boolean };
     if (loaded.unsupportedPlatform) return { binding: null, reason: 'the addon was built without Linux support' };
     loaded.setErrorFactory(systemError);
     return { binding: loaded };
@@ -190,6 +198,45 @@ function load(): { binding: NativeBinding | null; reason?: string } {
   }
 }
 
+/**
+ * Why `file` is not a whole ELF object, or undefined: its program headers' contents and its section header table
+ * must lie within the file, as a file cut short by a failed download or a full disk does not.
+ */
+function elfDamage(file: string): string | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const read = (offset: number, length: number) => {
+      const buffer = Buffer.alloc(length);
+      return fs.readSync(fd, buffer, 0, length, offset) === length ? buffer : undefined;
+    };
+    const ident = read(0, 16);
+    if (ident === undefined || ident.readUInt32BE(0) !== 0x7f454c46) return 'not an ELF file';
+    const wide = ident[4] === 2;
+    const header = read(0, wide ? 64 : 52)!;
+    const little = ident[5] === 1;
+    const half = (b: Buffer, at: number) => (little ? b.readUInt16LE(at) : b.readUInt16BE(at));
+    const word = (b: Buffer, at: number) => (little ? b.readUInt32LE(at) : b.readUInt32BE(at));
+    const addr = (b: Buffer, at: number) =>
+      (wide ? Number(little ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)) : word(b, at));
+    const [phoff, shoff] = wide ? [addr(header, 0x20), addr(header, 0x28)] : [addr(header, 0x1c), addr(header, 0x20)];
+    const at = wide ? 0x36 : 0x2a;
+    const [phentsize, phnum, shentsize, shnum] = [half(header, at), half(header, at + 2), half(header, at + 4), half(header, at + 6)];
+    const truncated = (needed: number) => `truncated: ${size} bytes where its ELF headers need ${needed}`;
+    if (shoff + shnum * shentsize > size) return truncated(shoff + shnum * shentsize);
+    const table = read(phoff, phnum * phentsize);
+    if (table === undefined) return truncated(phoff + phnum * phentsize);
+    for (let i = 0; i < phnum; i++) {
+      const entry = i * phentsize;
+      const end = wide ? addr(table, entry + 8) + addr(table, entry + 0x20) : addr(table, entry + 4) + addr(table, entry + 0x10);
+      if (end > size) return truncated(end);
+    }
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** How to get zero-copy back where the addon did not load (the install script says the same). */
 const FIX = 'install a C++ toolchain (python3, make, g++) and run `npm rebuild zerocopy`';
 
@@ -198,9 +245,11 @@ const forced = process.env.ZEROCOPY_FORCE_FALLBACK === '1';
 
 const loaded = load();
 
-// For servers that must not run slow by accident: no addon, no import.
-if (process.env.ZEROCOPY_REQUIRE_NATIVE === '1' && !loaded.binding) {
-  const err = new Error(`zerocopy: ZEROCOPY_REQUIRE_NATIVE=1 but the native addon is not in use: ${loaded.reason}`);
+// For servers that must not run slow by accident: no addon, no import. Any value but unset, '', '0' and 'false' is
+// on, as `=yes` or `=true` means it.
+const requireNative = process.env.ZEROCOPY_REQUIRE_NATIVE;
+if (!['', '0', 'false', undefined].includes(requireNative) && !loaded.binding) {
+  const err = new Error(`zerocopy: ZEROCOPY_REQUIRE_NATIVE=${requireNative} but the native addon is not in use: ${loaded.reason}`);
   throw Object.assign(err, { code: 'ERR_ZEROCOPY_NATIVE_REQUIRED' });
 }
 

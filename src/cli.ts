@@ -103,19 +103,19 @@ function parse(argv: string[]): Config | undefined {
   if (command !== 'serve' || extra.length > 0) {
     fail(command === undefined ? 'no command given' : `unknown arguments: ${parsed.positionals.join(' ')}`);
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got ${values.port}`);
-  const workers = values.workers === 'auto' ? os.availableParallelism() : Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1) {
-    fail(`--workers must be a whole number from 1, or auto, got ${values.workers}`);
+  const port = wholeNumber(values.port as string);
+  if (port === undefined || port > 65535) fail(`--port must be 0-65535, got ${JSON.stringify(values.port)}`);
+  const workers = values.workers === 'auto' ? os.availableParallelism() : wholeNumber(values.workers as string);
+  if (workers === undefined || workers < 1 || workers > MAX_WORKERS) {
+    fail(`--workers must be a whole number from 1 to ${MAX_WORKERS}, or auto, got ${JSON.stringify(values.workers)}`);
   }
   const drain = Number(values['drain-timeout']);
-  if (!(drain >= 0 && Number.isFinite(drain))) {
-    fail(`--drain-timeout must be seconds from 0, got ${values['drain-timeout']}`);
+  if (!(drain >= 0 && drain <= MAX_DRAIN_SECONDS)) {
+    fail(`--drain-timeout must be seconds from 0 to ${MAX_DRAIN_SECONDS}, got ${values['drain-timeout']}`);
   }
-  const maxAge = values['max-age'] === undefined ? undefined : Number(values['max-age']);
-  if (maxAge !== undefined && !(Number.isInteger(maxAge) && maxAge >= 0)) {
-    fail(`--max-age must be whole seconds, got ${values['max-age']}`);
+  const maxAge = values['max-age'] === undefined ? undefined : wholeNumber(values['max-age'] as string);
+  if (values['max-age'] !== undefined && maxAge === undefined) {
+    fail(`--max-age must be whole seconds, got ${JSON.stringify(values['max-age'])}`);
   }
   const root = path.resolve(dir);
   if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) fail(`${root} is not a directory`);
@@ -125,6 +125,18 @@ function parse(argv: string[]): Config | undefined {
     listing: values.listing === true, cors: values.cors === true,
     quiet: values.quiet === true,
   };
+}
+
+/** More processes than this is a typo (1e6), not a machine: each worker is a whole Node.js process. */
+const MAX_WORKERS = 256;
+
+/** setTimeout's longest delay (2^31 - 1 ms): beyond it, the drain timer fires after 1 ms and cuts every response. */
+const MAX_DRAIN_SECONDS = 2147483;
+
+/** Digits only: Number() would also take '', ' 3 ', '0x10' and '1e21'. Undefined when not a safe whole number. */
+function wholeNumber(text: string): number | undefined {
+  const n = Number(text);
+  return /^\d+$/.test(text) && Number.isSafeInteger(n) ? n : undefined;
 }
 
 function version(): string {
@@ -214,7 +226,9 @@ function runServer(config: Config): void {
       closed = true;
       finish();
     });
-    server.closeIdleConnections();
+    // Nothing in flight: a connection still sending its request (or idle) has nothing to wait for.
+    if (pending.size === 0) server.closeAllConnections();
+    else server.closeIdleConnections();
     log(`${prefix}stopping: no new connections; ${pending.size} response(s) in flight have ` +
       `${config.drainMs / 1000} s to finish${cluster.isWorker ? '' : ' (a second signal exits at once)'}`);
     const timer = setTimeout(() => {

@@ -79,4 +79,22 @@ describe('npm run bench -- --help and bad flags', () => {
       expect(run.stderr).toContain('--help');
     }
   });
+
+  it('refuses a --runs that is no whole number from 1 and an unknown --only among known ones, before any setup', () => {
+    const json = path.join(dir, 'refused.json');
+    const cases: [string[], RegExp][] = [
+      [['--runs', '0'], /^bench: --runs must be a whole number from 1, got "0"/],
+      [['--runs', 'abc'], /^bench: --runs must be a whole number from 1, got "abc"/],
+      [['--runs', '2.5'], /^bench: --runs must be a whole number from 1, got "2.5"/],
+      [['--only', 'nope', '--only', 'file-to-file', '--smoke'], /^bench: no such scenario: nope; choose from: /],
+    ];
+    for (const [args, message] of cases) {
+      const run = bench(['--only', 'file-to-file', ...args, '--json', json]);
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.stdout, args.join(' ')).toBe('');
+      expect(run.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(run.stderr, args.join(' ')).toMatch(message);
+    }
+    expect(fs.existsSync(json)).toBe(false);
+  });
 });

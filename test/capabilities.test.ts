@@ -51,6 +51,17 @@ describe('ZEROCOPY_REQUIRE_NATIVE and the fallback warning', () => {
       'forced off by ZEROCOPY_FORCE_FALLBACK=1');
   });
 
+  it('takes any value but unset, empty, 0 and false as on', () => {
+    const script = "try { require(process.env.ZEROCOPY_REPO); console.log('loaded') } catch (e) { console.log(e.code) }";
+    for (const value of ['true', 'yes', '2']) {
+      expect(child(script, { ZEROCOPY_REQUIRE_NATIVE: value, ZEROCOPY_FORCE_FALLBACK: '1' }).stdout.trim(), value)
+        .toBe('ERR_ZEROCOPY_NATIVE_REQUIRED');
+    }
+    for (const value of ['', '0', 'false']) {
+      expect(child(script, { ZEROCOPY_REQUIRE_NATIVE: value, ZEROCOPY_FORCE_FALLBACK: '1' }).stdout.trim(), value).toBe('loaded');
+    }
+  });
+
   it('loads where the addon is in use', () => {
     const run = child("console.log(require(process.env.ZEROCOPY_REPO).capabilities().native)", { ZEROCOPY_REQUIRE_NATIVE: '1' });
     expect(run.stdout.trim()).toBe('true');

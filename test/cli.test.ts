@@ -196,6 +196,38 @@ describe('zerocopy --version, --help and bad arguments', () => {
     expect(badWorkers.code).toBe(2);
     expect(badWorkers.stderr).toMatch(/^zerocopy: --workers must be/);
   });
+
+  it('says in one line, exit 1, that ZEROCOPY_REQUIRE_NATIVE finds no addon', async () => {
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, '--version'],
+        { timeout: 20_000, env: { ...process.env, ZEROCOPY_REQUIRE_NATIVE: '1', ZEROCOPY_FORCE_FALLBACK: '1' } },
+        (err, _stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stderr }));
+    });
+    expect(code).toBe(1);
+    expect(stderr).toBe('zerocopy: ZEROCOPY_REQUIRE_NATIVE=1 but the native addon is not in use: ' +
+      'forced off by ZEROCOPY_FORCE_FALLBACK=1\n');
+  });
+
+  it('refuses a --drain-timeout beyond what setTimeout can wait (2147483 s), exit 2', async () => {
+    const { code, stderr } = await run(['serve', root, '--drain-timeout', '2147484']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^zerocopy: --drain-timeout must be seconds from 0 to 2147483, got 2147484\n/);
+  });
+
+  it('takes numbers as plain digits only: anything else is one line, exit 2', async () => {
+    // Worker counts that old code, accepting them, would fork few processes for (1e6 is the same rule).
+    const bad: [string, string][] = [
+      ['--workers', '1e0'], ['--workers', '0x2'], ['--workers', ' 2 '], ['--workers', '2.0'],
+      ['--port', ''], ['--port', '0x50'], ['--max-age', '1e21'], ['--max-age', '1000000000000000000000'],
+    ];
+    const runs = await Promise.all(bad.map(([flag, value]) => run(['serve', root, flag, value])));
+    runs.forEach(({ code, stderr }, i) => {
+      const [flag, value] = bad[i];
+      expect(code, `${flag} ${JSON.stringify(value)}`).toBe(2);
+      expect(stderr, `${flag} ${JSON.stringify(value)}`).toMatch(new RegExp(`^zerocopy: ${flag} must be`));
+      expect(stderr.split('\n').filter(Boolean)).toHaveLength(2);
+    });
+  });
 });
 
 describe('zerocopy serve', () => {
@@ -237,6 +269,21 @@ describe('zerocopy serve', () => {
     expect(got.bytes).toBeLessThan(BIG);
   });
 
+  it('with nothing in flight, stops at once on SIGINT although a connection holds half a request', async () => {
+    const server = await serve(['--drain-timeout', '600', '--quiet']);
+    const socket = net.connect(server.port, '127.0.0.1');
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.on('connect', resolve));
+    socket.write('GET /sub%20dir/a.txt HTTP/1.1\r\nHost:');
+    // Time for the server to accept it and read the bytes (setup only: an early signal would not fail the test).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server.child.kill('SIGINT');
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000).unref());
+    expect(await Promise.race([server.exited, timeout])).toEqual({ code: 0, signal: null });
+    await closed;
+  });
+
   it('exits at once on a second signal during the drain', async () => {
     const server = await serve(['--drain-timeout', '600']);
     const download = await pausedDownload(server.port);
@@ -262,6 +309,59 @@ describe('zerocopy serve', () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.lines.at(-1)).toMatch(/ stopped$/);
     for (const pid of pids) expect(() => process.kill(Number(pid), 0), pid).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  });
+
+  it('--listing never lists a directory outside the root that a symlink swapped in after the check points to', async () => {
+    const served = tempDir();
+    const outside = tempDir();
+    try {
+      fs.writeFileSync(path.join(outside, 'outside-secret'), 'x');
+      fs.mkdirSync(path.join(served, 'swap-dir'));
+      fs.writeFileSync(path.join(served, 'swap-dir', 'inside.txt'), 'x');
+      fs.symlinkSync(outside, path.join(served, 'swap-link'));
+      const server = await serve(['--listing', '--quiet'], served);
+      // Bounded: 4 s of renames, in a child so that the server's event loop and this one stay free.
+      const swapper = spawn(process.execPath, ['-e', `
+        const fs = require('fs'); const d = ${JSON.stringify(served)} + '/';
+        for (const end = Date.now() + 4000; Date.now() < end;) {
+          fs.renameSync(d + 'swap-dir', d + 'swap'); fs.renameSync(d + 'swap', d + 'swap-dir');
+          fs.renameSync(d + 'swap-link', d + 'swap'); fs.renameSync(d + 'swap', d + 'swap-link');
+        }`], { stdio: 'ignore' });
+      started.push(swapper);
+      const swapped = new Promise((resolve) => swapper.on('exit', resolve));
+      let done = false;
+      void swapped.then(() => (done = true));
+      let listedInside = 0;
+      for (let i = 0; i < 20_000 && !done; i++) {
+        const { status, body } = await fetch(server.port, '/swap/');
+        expect(body.toString()).not.toContain('outside-secret');
+        if (status === 200) listedInside++;
+      }
+      await swapped;
+      expect(listedInside).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(served, { recursive: true, force: true });
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('--listing reads at most 5000 entries of a directory, lists those sorted, and says the rest were left out', async () => {
+    const served = tempDir();
+    try {
+      fs.mkdirSync(path.join(served, 'many'));
+      for (let i = 0; i <= 5000; i++) fs.writeFileSync(path.join(served, 'many', `f${String(i).padStart(5, '0')}`), '');
+      const server = await serve(['--listing', '--quiet'], served);
+      const { status, body } = await fetch(server.port, '/many/');
+      expect(status).toBe(200);
+      const names = [...body.toString().matchAll(/<li><a href="[^"]*">([^<]*)<\/a><\/li>/g)].map((m) => m[1]);
+      expect(names).toHaveLength(1 + 5000);
+      expect(names[0]).toBe('../');
+      expect(names.slice(1)).toEqual([...names.slice(1)].sort());
+      expect(body.toString()).toContain('<p>Only the first 5000 entries read are listed; the rest were left out.</p>');
+      expect(body.toString()).toMatch(/<\/ul>\n<p>Only .*<\/p>\n<\/body><\/html>\n$/);
+    } finally {
+      fs.rmSync(served, { recursive: true, force: true });
+    }
   });
 
   it('--listing serves an escaped HTML index; without it a directory without index.html is a 404', async () => {

@@ -186,6 +186,47 @@ describe.skipIf(FALLBACK)('packed tarball from a clean tree', () => {
     expect(raw.stdout.trim().split('\n').sort()).toEqual(['5', 'ZEROCOPY_FALLBACK']);
   });
 
+  /** A copy of the installed project, for a test that damages or rebuilds it. */
+  function copyOfProject(name: string): { dir: string; installed: string } {
+    const dir = path.join(work, name);
+    fs.cpSync(project, dir, { recursive: true, verbatimSymlinks: true });
+    return { dir, installed: path.join(dir, 'node_modules', 'zerocopy') };
+  }
+
+  /** The package's install script as npm runs it, with no compiler on PATH. */
+  function installScript(installed: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+    return spawnSync(process.execPath, ['scripts/install.js'],
+      { cwd: installed, env: cleanEnv({ PATH: bareBin, ...env }), encoding: 'utf8', timeout: 120_000 });
+  }
+
+  it('survives a truncated prebuild: the install says it in one line, exit 0; require falls back naming the file', () => {
+    const { dir, installed } = copyOfProject('consumer-truncated-prebuild');
+    const prebuild = path.join(installed, 'prebuilds', `linux-${process.arch}`, 'zerocopy.glibc.node');
+    fs.truncateSync(prebuild, 20000);
+    // dlopen of it dies of SIGBUS: the install script and the import must not be the process that tries.
+    const install = installScript(installed);
+    expect({ status: install.status, signal: install.signal }).toEqual({ status: 0, signal: null });
+    expect(install.stderr.split('\n')).toEqual([expect.stringMatching(
+      /^zerocopy: no prebuilt addon for linux-\w+ loads here and compiling one failed \(.+\): every call will use read\/write/), '']);
+    expect(install.stderr).toContain(FIX);
+    const run = nodeIn(dir, ['-e', "console.log(JSON.stringify(require('zerocopy').capabilities()))"]);
+    expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null });
+    const caps = JSON.parse(run.stdout) as { native: boolean; reason: string };
+    expect(caps.native).toBe(false);
+    expect(caps.reason.startsWith(`the native addon ${prebuild} is damaged (truncated: 20000 bytes where its ELF headers need `),
+      caps.reason).toBe(true);
+    expect(caps.reason).toContain('); every call uses read/write. To fix it, reinstall zerocopy, or ');
+    expect(caps.reason).toContain(FIX);
+  });
+
+  it('with --build-from-source whose compile fails, says the prebuilt addon is used', () => {
+    const { dir, installed } = copyOfProject('consumer-build-from-source');
+    const install = installScript(installed, { npm_config_build_from_source: 'true' });
+    expect(install.status).toBe(0);
+    expect(install.stderr).toMatch(/^zerocopy: compiling the addon failed \(.+\); the prebuilt addon for linux-\w+ is used\.\n$/);
+    expect(nodeIn(dir, ['-e', "console.log(require('zerocopy').capabilities().native)"]).stdout.trim()).toBe('true');
+  });
+
   it('refuses to load with ZEROCOPY_REQUIRE_NATIVE=1 where the addon is missing, from require and import', () => {
     const env = { ZEROCOPY_REQUIRE_NATIVE: '1' };
     const required = nodeIn(bareProject, ['-e', "try { require('zerocopy') } catch (e) { console.log(e.code, e.message); process.exit(3) }"], env);

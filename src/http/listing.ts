@@ -2,11 +2,14 @@
 // percent-encoded in links, so that a file named `<script>` shows as text and links to itself.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { originForm, resolveTarget } from './resolve';
+import { openBeneathRoot, originForm, resolveTarget } from './resolve';
 import { type Request, type Response, type ServeResult, isReadMethod, respondStatus } from './serve';
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+
+/** Entries read for one listing, at most (200,000 took seconds and 24 MB per request). */
+export const MAX_ENTRIES = 5000;
 
 /**
  * Answers with an index when `req` asks (GET or HEAD, a URL ending in '/') for a directory under `root` that has
@@ -22,11 +25,28 @@ export function respondListing(req: Request, res: Response, root: string): Serve
   if (target.kind === 'file') fs.closeSync(target.fd);
   if (target.kind !== 'refused' || target.reason !== 'directory without an index') return undefined;
   const urlPath = decodeURIComponent(pathname);
-  let entries: fs.Dirent[];
+  // Read through a descriptor opened beneath the root, not by path again: a symlink swapped in since the check
+  // would be followed out of the root.
+  const fd = openBeneathRoot(root, urlPath.split('/').filter((s) => s !== '').join('/'));
+  if (typeof fd !== 'number') return undefined;
+  const entries: fs.Dirent[] = [];
+  let more = false;
   try {
-    entries = fs.readdirSync(path.join(root, urlPath), { withFileTypes: true });
+    if (!fs.fstatSync(fd).isDirectory()) return undefined;
+    // Elsewhere (no /proc) the path is read again: the fallback's window stays there.
+    const opened = process.platform === 'linux' ? `/proc/self/fd/${fd}` : path.join(root, urlPath);
+    // The page is built synchronously: a huge directory must not stall the server for seconds per request.
+    const dir = fs.opendirSync(opened);
+    try {
+      for (let entry; entries.length < MAX_ENTRIES && (entry = dir.readSync()) !== null;) entries.push(entry);
+      more = entries.length === MAX_ENTRIES && dir.readSync() !== null;
+    } finally {
+      dir.closeSync();
+    }
   } catch {
     return undefined;
+  } finally {
+    fs.closeSync(fd);
   }
   const items = entries
     .filter((e) => !e.name.startsWith('.'))
@@ -40,7 +60,9 @@ export function respondListing(req: Request, res: Response, root: string): Serve
   });
   const title = `Index of ${escapeHtml(urlPath)}`;
   const html = `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${title}</title></head>\n` +
-    `<body><h1>${title}</h1>\n<ul>\n${links.join('\n')}\n</ul></body></html>\n`;
+    `<body><h1>${title}</h1>\n<ul>\n${links.join('\n')}\n</ul>\n` +
+    (more ? `<p>Only the first ${MAX_ENTRIES} entries read are listed; the rest were left out.</p>\n` : '') +
+    '</body></html>\n';
   return respondStatus(res, 200, 'directory listing', {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Security-Policy': "default-src 'none'",

@@ -114,6 +114,24 @@ function openUnder(root: string, relative: string, slash: boolean, opts: Resolve
 }
 
 /**
+ * `relative` (a decoded path) opened beneath `root` with the resolver's confinement: the fd, or the refusal. For a
+ * caller that reads the directory itself (the listing), so that what it reads is what was confined.
+ */
+export function openBeneathRoot(root: string, relative: string): number | Target {
+  let rootFd: number;
+  try {
+    rootFd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    return openFailure(err);
+  }
+  try {
+    return openBeneath(rootFd, root, relative === '' ? '.' : relative);
+  } finally {
+    fs.closeSync(rootFd);
+  }
+}
+
+/**
  * `file` with `suffix` (x.br beside x), confined as `file` was (beneath `root`); undefined when that is no regular
  * file. For precompressed variants: a missing one is the common case, not an error.
  */
@@ -204,12 +222,16 @@ function openBeneath(dirFd: number, dir: string, relative: string): number | Tar
     if ((err as SystemError).code !== 'ENOSYS') return openFailure(err);
   }
   try {
-    const real = fs.realpathSync(path.join(dir, relative));
     const realDir = fs.realpathSync(dir);
-    if (real !== realDir && !real.startsWith(realDir.endsWith(path.sep) ? realDir : realDir + path.sep)) {
-      return refused(404, 'path leaves the root');
-    }
-    return fs.openSync(real, OPEN_FLAGS);
+    const beneath = (real: string) =>
+      real === realDir || real.startsWith(realDir.endsWith(path.sep) ? realDir : realDir + path.sep);
+    const real = fs.realpathSync(path.join(dir, relative));
+    if (!beneath(real)) return refused(404, 'path leaves the root');
+    const fd = fs.openSync(real, OPEN_FLAGS);
+    // A symlink swapped in between the check and the open was followed: on Linux, what the fd is decides.
+    if (process.platform !== 'linux' || beneath(fs.readlinkSync(`/proc/self/fd/${fd}`))) return fd;
+    fs.closeSync(fd);
+    return refused(404, 'path leaves the root');
   } catch (err) {
     return openFailure(err);
   }
