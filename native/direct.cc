@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "cachestat.h"
@@ -268,8 +270,8 @@ int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall) {
 }
 
 namespace {
+
 constexpr size_t kMappedBlock = 1 << 20;  // from this size on, a block is its own mapping
-}  // namespace
 
 void* AllocateAligned(size_t size, size_t alignment) {
   if (size < kMappedBlock) {
@@ -299,6 +301,39 @@ void FreeAligned(void* block, size_t size) {
   }
   size_t page = static_cast<size_t>(PageSize());
   munmap(block, (size + page - 1) / page * page);
+}
+
+// The live blocks by start address, so that a view handed to an async call can be told to lie in one.
+std::mutex gBlocksMutex;
+std::map<uintptr_t, std::weak_ptr<AlignedBlock>> gBlocks;
+
+}  // namespace
+
+std::shared_ptr<AlignedBlock> AlignedBlock::New(size_t size, size_t alignment) {
+  void* memory = AllocateAligned(size, alignment);
+  if (memory == nullptr) return nullptr;
+  std::shared_ptr<AlignedBlock> block(new AlignedBlock(static_cast<char*>(memory), size));
+  std::lock_guard<std::mutex> lock(gBlocksMutex);
+  gBlocks[reinterpret_cast<uintptr_t>(memory)] = block;
+  return block;
+}
+
+std::shared_ptr<AlignedBlock> AlignedBlock::Find(const void* address, size_t length) {
+  uintptr_t start = reinterpret_cast<uintptr_t>(address);
+  std::lock_guard<std::mutex> lock(gBlocksMutex);
+  auto it = gBlocks.upper_bound(start);
+  if (it == gBlocks.begin()) return nullptr;
+  std::shared_ptr<AlignedBlock> block = (--it)->second.lock();
+  if (!block || start + length > it->first + block->size()) return nullptr;
+  return block;
+}
+
+AlignedBlock::~AlignedBlock() {
+  {
+    std::lock_guard<std::mutex> lock(gBlocksMutex);
+    gBlocks.erase(reinterpret_cast<uintptr_t>(data_));
+  }
+  FreeAligned(data_, size_);
 }
 
 }  // namespace direct

@@ -117,31 +117,47 @@ interface Opened {
 }
 
 interface Pending {
-  /** The buffers the engine thread writes into or reads from: kept reachable until the task settles. */
-  held: unknown;
+  /** The views a read goes to, with their lengths when it started: the bytes of a bounced read are copied there. */
+  views: ArrayBufferView[];
+  lengths: number[];
   resolve(bytes: number): void;
   reject(err: SystemError): void;
 }
 
 const pending = new Map<number, Pending>();
 
-binding?.setDirectCallback((job, bytes, error) => {
+binding?.setDirectCallback((job, bytes, error, bounce) => {
   const p = pending.get(job);
   if (!p) return;
   pending.delete(job);
+  if (bounce) copyOut(bounce, p.views, p.lengths);
   if (error) p.reject(withBytes(error, bytes));
   else p.resolve(bytes);
 });
 
+/**
+ * A read into views other than alignedBuffer() memory went to a block of the task's own (the caller may detach or
+ * transfer its memory while the read waits); its bytes go to each view still attached with its length.
+ */
+function copyOut(bounce: Buffer, views: ArrayBufferView[], lengths: number[]): void {
+  let at = 0;
+  views.forEach((v, i) => {
+    const n = Math.min(lengths[i], bounce.length - at);
+    if (n > 0 && v.byteLength === lengths[i]) new Uint8Array(v.buffer, v.byteOffset, n).set(bounce.subarray(at, at + n));
+    at += lengths[i];
+  });
+}
+
 /** Runs a started engine task to its end; an abort cancels it (see DirectIoOptions.signal). */
-function awaitTask(start: () => number, signal: AbortSignal | undefined, held: unknown): Promise<number> {
+function awaitTask(start: () => number, signal: AbortSignal | undefined, views: ArrayBufferView[]): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const id = start();
     const cancel = () => binding!.cancel(id);
     signal?.addEventListener('abort', cancel, { once: true });
     const settle = () => signal?.removeEventListener('abort', cancel);
     pending.set(id, {
-      held,
+      views,
+      lengths: views.map((v) => v.byteLength),
       resolve(bytes) {
         settle();
         resolve(bytes);
@@ -298,7 +314,7 @@ export class DirectFile {
       });
       return;
     }
-    await awaitTask(() => binding!.directSync(this.fd, metadata), signal, undefined);
+    await awaitTask(() => binding!.directSync(this.fd, metadata), signal, []);
   }
 
   /** Closes this file's fd (not a caller's fd or FileHandle it was opened from). A second close does nothing. */
