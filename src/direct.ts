@@ -194,6 +194,10 @@ function targetFd(target: unknown): number | undefined {
   if (typeof target !== 'string') {
     throw invalidArgType('target', 'of type string or number or an instance of FileHandle', target);
   }
+  // As fs refuses it: the kernel would see the path end at the NUL (a write to '/tmp/x\0.bak' truncating /tmp/x).
+  if (target.includes('\0')) {
+    throw invalidArgValue('path', target, 'must be a string, Uint8Array, or URL without null bytes');
+  }
   return undefined;
 }
 

@@ -361,6 +361,24 @@ describe.skipIf(!FALLBACK)('without the binding', () => {
   });
 });
 
+describe('a path with a NUL byte', () => {
+  it('is ERR_INVALID_ARG_VALUE as fs.openSync gives, for every mode and call, and touches no file', async () => {
+    const file = path.join(dir, 'nul-victim');
+    fs.writeFileSync(file, 'keep me');
+    const bad = `${file}\0.bak`;
+    const expected = thrown(() => fs.openSync(bad, 'w'));
+    for (const flags of ['r', 'w', 'w+', 'wx'] as const) {
+      const err = thrown(() => openDirectSync(bad, flags));
+      expect([err.code, err.message]).toEqual([expected.code, expected.message]);
+      expect((await rejection(openDirect(bad, flags))).code).toBe('ERR_INVALID_ARG_VALUE');
+    }
+    for (const call of [residency, evict, prefetch]) {
+      expect([thrown(() => call(bad)).code, thrown(() => call(bad)).message]).toEqual([expected.code, expected.message]);
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
+  });
+});
+
 describe('argument errors', () => {
   it('bad targets, flags, positions and buffers are typed errors', async () => {
     const file = path.join(dir, 'args');
