@@ -67,14 +67,18 @@ void DropRange(int fd, bool written, int64_t offset, int64_t length) {
   posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
 }
 
-// What direct I/O can work on: regular files, block and character devices. A directory is EISDIR; a FIFO, socket
-// or anonymous inode is ESPIPE, what a positional read or write of it answers.
+// What direct I/O can work on: regular files and block devices, whose reads end once the device answered. A
+// directory is EISDIR; anything else ESPIPE: a FIFO, socket or anonymous inode answers a positional read so, and
+// a character device's read may wait forever (/dev/kmsg), holding an engine thread that no cancel can free.
+int KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return -EISDIR;
+  return S_ISREG(mode) || S_ISBLK(mode) ? 0 : -ESPIPE;
+}
+
 int CheckKind(int fd) {
   struct stat st;
   if (fstat(fd, &st) == -1) return -errno;
-  if (S_ISDIR(st.st_mode)) return -EISDIR;
-  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) return -ESPIPE;
-  return 0;
+  return KindOf(st.st_mode);
 }
 
 }  // namespace
@@ -82,6 +86,10 @@ int CheckKind(int fd) {
 int OpenPath(const char* path, int flags, mode_t mode, Opened* out) {
   // O_NONBLOCK so that a FIFO (refused right after) cannot block the open; cleared once the file is known.
   int base = flags | O_CLOEXEC | O_NONBLOCK;
+  // An existing path of the wrong kind is refused before open() acts on it (a FIFO or socket opened for writing
+  // would answer ENXIO, a device open has effects); the check on the fd below is the one that holds.
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode) && KindOf(st.st_mode) < 0) return KindOf(st.st_mode);
   int fd = OpenRetrying(path, base | O_DIRECT, mode);
   out->direct = fd != -EINVAL;
   out->reason = out->direct ? nullptr : "refused";

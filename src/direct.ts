@@ -202,19 +202,22 @@ function targetFd(target: unknown): number | undefined {
 }
 
 /**
- * Without the binding, what the native open refuses: a directory (EISDIR), a FIFO, socket or anything else that
- * is not a regular file or a device (ESPIPE, what a positional read of it answers); a closed fd (EBADF).
+ * Without the binding, what the native open refuses: a directory (EISDIR), anything that is not a regular file or
+ * a block device (ESPIPE: a FIFO or socket answers a positional read so, a character device's read may never end);
+ * a closed fd (EBADF).
  */
-function kindRefusal(fd: number): number | undefined {
-  let st: fs.Stats;
+function kindRefusal(st: fs.Stats): number | undefined {
+  if (st.isDirectory()) return -os.constants.errno.EISDIR;
+  if (!st.isFile() && !st.isBlockDevice()) return -os.constants.errno.ESPIPE;
+  return undefined;
+}
+
+function fdKindRefusal(fd: number): number | undefined {
   try {
-    st = fs.fstatSync(fd);
+    return kindRefusal(fs.fstatSync(fd));
   } catch (err) {
     throw asSyscallError(err, 'open');
   }
-  if (st.isDirectory()) return -os.constants.errno.EISDIR;
-  if (!st.isFile() && !st.isBlockDevice() && !st.isCharacterDevice()) return -os.constants.errno.ESPIPE;
-  return undefined;
 }
 
 function open(target: unknown, flags: unknown, options: unknown): Opened {
@@ -226,9 +229,13 @@ function open(target: unknown, flags: unknown, options: unknown): Opened {
     const o = fd === undefined ? binding.openDirect(target as string, access, mode) : binding.reopenDirect(fd);
     return { ...o, reason: o.reason as DirectReason | null, ownsFd: true };
   }
-  // O_NONBLOCK so that a FIFO (refused right after) cannot block the open.
+  // As natively: an existing path of the wrong kind is refused before the open acts on it; O_NONBLOCK so that a
+  // FIFO swapped in meanwhile cannot block the open.
+  const existing = fd === undefined ? fs.statSync(target as string, { throwIfNoEntry: false }) : undefined;
+  const early = existing && !existing.isDirectory() ? kindRefusal(existing) : undefined;
+  if (early !== undefined) throw systemError(early, 'open', target as string);
   const own = fd === undefined ? fs.openSync(target as string, access | fs.constants.O_NONBLOCK, mode) : fd;
-  const refusal = kindRefusal(own);
+  const refusal = fdKindRefusal(own);
   if (refusal !== undefined) {
     if (fd === undefined) fs.closeSync(own);
     throw systemError(refusal, 'open', typeof target === 'string' ? target : undefined);

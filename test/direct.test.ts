@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binding } from '../src/binding';
@@ -376,6 +377,33 @@ describe('a path with a NUL byte', () => {
       expect([thrown(() => call(bad)).code, thrown(() => call(bad)).message]).toEqual([expected.code, expected.message]);
     }
     expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
+  });
+});
+
+describe('what direct I/O takes: regular files and block devices', () => {
+  it('refuses character devices, FIFOs and sockets with ESPIPE before any read, in every mode, paths and fds', async () => {
+    const fifo = path.join(dir, 'kind-fifo');
+    spawnSync('mkfifo', [fifo]);
+    const socketPath = path.join(dir, 'kind-socket');
+    const server = net.createServer().listen(socketPath);
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const cases: [string, 'r' | 'w' | 'r+'][] = [['/dev/null', 'r'], ['/dev/zero', 'r'], ['/dev/null', 'w'],
+        [fifo, 'r'], [fifo, 'w'], [socketPath, 'r'], [socketPath, 'w']];
+      if (fs.existsSync('/dev/kmsg')) cases.push(['/dev/kmsg', 'r']);
+      for (const [target, flags] of cases) {
+        const err = await rejection(openDirect(target, flags));
+        expect([target, flags, err.code, err.syscall]).toEqual([target, flags, 'ESPIPE', 'open']);
+      }
+      const devZero = fs.openSync('/dev/zero', 'r');
+      try {
+        expect(thrown(() => openDirectSync(devZero)).code).toBe('ESPIPE');
+      } finally {
+        fs.closeSync(devZero);
+      }
+    } finally {
+      server.close();
+    }
   });
 });
 
