@@ -22,6 +22,7 @@ export interface NativeDirect {
   setDirectCallback(dispatcher: (job: number, bytes: number, error: SystemError | null, bounce?: Buffer) => void): void;
   openDirect(path: string, flags: number, mode: number): NativeDirectFile;
   reopenDirect(fd: number): NativeDirectFile;
+  closeDirect(fd: number): void;
   directTransferSync(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint,
     dropCache: boolean): number;
   directTransfer(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint,

@@ -257,6 +257,22 @@ export async function openDirect(target: DirectTarget, flags?: DirectFlags, opti
   return openDirectSync(target, flags, options);
 }
 
+/** Closes a DirectFile's own fd as it was opened: natively, or by fs without the binding. */
+function closeOwnFd(fd: number): void {
+  if (binding) binding.closeDirect(fd);
+  else fs.closeSync(fd);
+}
+
+// A DirectFile dropped without close() gives its fd back when collected, as Node's FileHandle does, and says so.
+const unclosed = new FinalizationRegistry<number>((fd) => {
+  process.emitWarning(`Closing file descriptor ${fd} on garbage collection (a DirectFile was not closed)`);
+  try {
+    closeOwnFd(fd);
+  } catch {
+    // nothing to tell anyone any more
+  }
+});
+
 export class DirectFile {
   /** This file's own fd (a new open file description); closed by close(). */
   readonly fd: number;
@@ -280,6 +296,7 @@ export class DirectFile {
     this.alignment = opened.alignment;
     this.bufferAlignment = opened.bufferAlignment;
     this.#ownsFd = opened.ownsFd;
+    if (this.#ownsFd) unclosed.register(this, this.fd, this);
   }
 
   /** Reads into `buffer` at `position` until it is full or the file ends; resolves with the bytes read. */
@@ -332,7 +349,9 @@ export class DirectFile {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsFd) fs.closeSync(this.fd);
+    if (!this.#ownsFd) return;
+    unclosed.unregister(this);
+    closeOwnFd(this.fd);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -407,6 +407,30 @@ describe('what direct I/O takes: regular files and block devices', () => {
   });
 });
 
+describe('the fds of DirectFiles (child processes)', () => {
+  const file = path.join(dir, 'fds');
+  fs.writeFileSync(file, randomBytes(4096));
+  const run = (mode: string) => spawnSync(process.execPath, ['--expose-gc', fixture('direct-fds.mjs'), mode, file], {
+    encoding: 'utf8', timeout: 60_000,
+  });
+
+  it('a DirectFile dropped without close() closes its fd when collected, with a warning', () => {
+    const child = run('dropped');
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ opened: 500, left: 0 });
+    expect(child.stderr).toMatch(/Closing file descriptor \d+ on garbage collection/);
+  });
+
+  it('close() in a worker closes the fd as it was opened: Node\'s fd tracking has nothing to warn about', () => {
+    const child = run('worker');
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ terminated: 1 });
+    expect(child.stderr).not.toMatch(/closed but not opened/);
+  });
+});
+
 describe('argument errors', () => {
   it('bad targets, flags, positions and buffers are typed errors', async () => {
     const file = path.join(dir, 'args');
