@@ -28,7 +28,7 @@ import {
 export type DirectTarget = string | number | FileHandle;
 
 /** Opening flags for a path, as fs names them. For an fd or a FileHandle, its own access mode carries over. */
-export type DirectFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+' | 'a' | 'a+';
+export type DirectFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+';
 
 /**
  * Why a DirectFile does buffered I/O:
@@ -40,7 +40,7 @@ export type DirectFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+' | 'a' | 'a+';
 export type DirectReason = 'refused' | 'tmpfs' | 'no-binding';
 
 export interface OpenDirectOptions {
-  /** Permissions of a file created by 'w', 'wx', 'a' flags. Default 0o666 (before the umask). */
+  /** Permissions of a file created by 'w' and 'wx' flags. Default 0o666 (before the umask). */
   mode?: number;
 }
 
@@ -170,8 +170,11 @@ function awaitTask(start: () => number, signal: AbortSignal | undefined, views: 
   });
 }
 
+// Every direct write is positional, which O_APPEND overrides (pwritev lands at the end of the file, or fails).
+const APPEND_REASON = 'positional writes need a non-append open';
+
 function flagsOf(value: unknown): number {
-  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_APPEND } = fs.constants;
+  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL } = fs.constants;
   const table: Record<DirectFlags, number> = {
     r: O_RDONLY,
     'r+': O_RDWR,
@@ -179,13 +182,24 @@ function flagsOf(value: unknown): number {
     'w+': O_RDWR | O_CREAT | O_TRUNC,
     wx: O_WRONLY | O_CREAT | O_EXCL,
     'wx+': O_RDWR | O_CREAT | O_EXCL,
-    a: O_WRONLY | O_CREAT | O_APPEND,
-    'a+': O_RDWR | O_CREAT | O_APPEND,
   };
+  if (typeof value === 'string' && value.includes('a')) {
+    throw invalidArgValue('flags', value, `is an append mode: ${APPEND_REASON}`);
+  }
   if (typeof value !== 'string' || !Object.hasOwn(table, value)) {
     throw invalidArgValue('flags', value, `must be one of ${Object.keys(table).map((k) => `'${k}'`).join(', ')}`);
   }
   return table[value as DirectFlags];
+}
+
+/** A caller's fd open for appending (its flags in /proc/self/fdinfo), which the reopened one would inherit. */
+function isAppend(fd: number): boolean {
+  try {
+    const flags = /^flags:\s+([0-7]+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return flags !== null && (parseInt(flags[1], 8) & fs.constants.O_APPEND) !== 0;
+  } catch {
+    return false; // a closed fd: the open says EBADF
+  }
 }
 
 function targetFd(target: unknown): number | undefined {
@@ -225,6 +239,7 @@ function open(target: unknown, flags: unknown, options: unknown): Opened {
   const opts = validateOptions<OpenDirectOptions>(options);
   const mode = opts.mode === undefined ? 0o666 : validateLength(opts.mode, 'options.mode');
   const access = fd === undefined ? flagsOf(flags ?? 'r') : 0;
+  if (fd !== undefined && isAppend(fd)) throw invalidArgValue('target', target, `is open for appending: ${APPEND_REASON}`);
   if (binding) {
     const o = fd === undefined ? binding.openDirect(target as string, access, mode) : binding.reopenDirect(fd);
     return { ...o, reason: o.reason as DirectReason | null, ownsFd: true };

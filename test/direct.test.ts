@@ -431,6 +431,28 @@ describe('the fds of DirectFiles (child processes)', () => {
   });
 });
 
+describe('append modes', () => {
+  it('are ERR_INVALID_ARG_VALUE, as flags or as a caller\'s O_APPEND fd or FileHandle: writes are positional', async () => {
+    const file = path.join(dir, 'append');
+    fs.writeFileSync(file, Buffer.alloc(8192, 1));
+    for (const flags of ['a', 'a+'] as unknown as 'r'[]) {
+      const err = thrown(() => openDirectSync(file, flags));
+      expect([err.code, err.message]).toEqual(['ERR_INVALID_ARG_VALUE',
+        `The argument 'flags' is an append mode: positional writes need a non-append open. Received '${flags}'`]);
+    }
+    const fd = fs.openSync(file, 'a');
+    const handle = await fs.promises.open(file, 'a+');
+    try {
+      expect(thrown(() => openDirectSync(fd)).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect((await rejection(openDirect(handle))).code).toBe('ERR_INVALID_ARG_VALUE');
+    } finally {
+      fs.closeSync(fd);
+      await handle.close();
+    }
+    expect(fs.readFileSync(file)).toEqual(Buffer.alloc(8192, 1));
+  });
+});
+
 describe('argument errors', () => {
   it('bad targets, flags, positions and buffers are typed errors', async () => {
     const file = path.join(dir, 'args');
