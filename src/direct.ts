@@ -386,9 +386,12 @@ export class DirectFile {
   #validate(write: boolean, views: unknown, position: unknown, name: string): [ArrayBufferView[], number | bigint] {
     if (!Array.isArray(views)) throw invalidArgType(name, 'an array of ArrayBufferView', views);
     if (views.length > IOV_MAX) throw outOfRange(`${name}.length`, `<= ${IOV_MAX}`, views.length);
-    views.forEach((v, i) => {
-      if (!ArrayBuffer.isView(v)) throw invalidArgType(name === 'buffer' ? name : `${name}[${i}]`, 'an instance of ArrayBufferView', v);
-    });
+    // Every index, holes included (forEach would skip them).
+    for (let i = 0; i < views.length; i++) {
+      if (!ArrayBuffer.isView(views[i])) {
+        throw invalidArgType(name === 'buffer' ? name : `${name}[${i}]`, 'an instance of ArrayBufferView', views[i]);
+      }
+    }
     const pos = validateOffset(position, 'position');
     if (pos === null) throw invalidArgType('position', 'of type number or bigint', position);
     this.#requireOpen(write ? 'pwritev' : 'preadv');

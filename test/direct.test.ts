@@ -468,6 +468,12 @@ describe('argument errors', () => {
     expect((await rejection(f.read(b, -4096))).code).toBe('ERR_OUT_OF_RANGE');
     expect((await rejection(f.readv(Array.from({ length: 1025 }, () => b), 0))).code).toBe('ERR_OUT_OF_RANGE');
     expect((await rejection(f.readv([b, 'x' as unknown as Buffer], 0))).code).toBe('ERR_INVALID_ARG_TYPE');
+    // A hole is an index like any other.
+    const holes = [b, , b] as Buffer[]; // eslint-disable-line no-sparse-arrays
+    for (const err of [await rejection(f.readv(holes, 0)), await rejection(f.writev(holes, 0))]) {
+      expect([err.code, err.message]).toEqual(['ERR_INVALID_ARG_TYPE',
+        'The "buffers[1]" argument must be an instance of ArrayBufferView. Received undefined']);
+    }
     expect(thrown(() => residency(file, { offset: -1 })).code).toBe('ERR_OUT_OF_RANGE');
     const w = await rejection(openDirect(file).then((g) => g.write(b, 0)));
     expect(w.code).toBe('EBADF'); // opened 'r': the kernel's answer to a write on a read-only fd
