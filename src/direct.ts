@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
+import { isSharedArrayBuffer } from 'node:util/types';
 import { binding } from './binding';
 import { handleFd, isFileHandle } from './fds';
 import {
@@ -386,10 +387,13 @@ export class DirectFile {
   #validate(write: boolean, views: unknown, position: unknown, name: string): [ArrayBufferView[], number | bigint] {
     if (!Array.isArray(views)) throw invalidArgType(name, 'an array of ArrayBufferView', views);
     if (views.length > IOV_MAX) throw outOfRange(`${name}.length`, `<= ${IOV_MAX}`, views.length);
-    // Every index, holes included (forEach would skip them).
+    // Every index, holes included (forEach would skip them). Not shared memory: another thread could change or
+    // read it while the call copies or moves it, so both modes refuse it alike.
     for (let i = 0; i < views.length; i++) {
-      if (!ArrayBuffer.isView(views[i])) {
-        throw invalidArgType(name === 'buffer' ? name : `${name}[${i}]`, 'an instance of ArrayBufferView', views[i]);
+      const which = name === 'buffer' ? name : `${name}[${i}]`;
+      if (!ArrayBuffer.isView(views[i])) throw invalidArgType(which, 'an instance of ArrayBufferView', views[i]);
+      if (isSharedArrayBuffer(views[i].buffer)) {
+        throw invalidArgType(which, 'an ArrayBufferView over an ArrayBuffer (not a SharedArrayBuffer)', views[i]);
       }
     }
     const pos = validateOffset(position, 'position');

@@ -468,6 +468,12 @@ describe('argument errors', () => {
     expect((await rejection(f.read(b, -4096))).code).toBe('ERR_OUT_OF_RANGE');
     expect((await rejection(f.readv(Array.from({ length: 1025 }, () => b), 0))).code).toBe('ERR_OUT_OF_RANGE');
     expect((await rejection(f.readv([b, 'x' as unknown as Buffer], 0))).code).toBe('ERR_INVALID_ARG_TYPE');
+    // Shared memory is refused alike natively and without the binding.
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    for (const err of [await rejection(f.read(shared, 0)), thrown(() => f.readSync(shared, 0)),
+      await rejection(f.writev([b, shared], 0))]) {
+      expect(err.code).toBe('ERR_INVALID_ARG_TYPE');
+    }
     // A hole is an index like any other.
     const holes = [b, , b] as Buffer[]; // eslint-disable-line no-sparse-arrays
     for (const err of [await rejection(f.readv(holes, 0)), await rejection(f.writev(holes, 0))]) {
