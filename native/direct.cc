@@ -260,7 +260,8 @@ int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const c
 int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
   int64_t size;
   int err = CachedKind(fd, &size, syscall);
-  if (err < 0) return err;
+  if (err < 0 || length == 0) return err;
+  if (length < 0) length = 0;  // the kernel's "to the end"
   *syscall = "sync_file_range";
   if (sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                               SYNC_FILE_RANGE_WAIT_AFTER) == -1)
@@ -272,9 +273,9 @@ int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
 int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall) {
   int64_t size;
   int err = CachedKind(fd, &size, syscall);
-  if (err < 0) return err;
+  if (err < 0 || length == 0) return err;
   *syscall = "posix_fadvise";
-  return -posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED);
+  return -posix_fadvise(fd, offset, length < 0 ? 0 : length, POSIX_FADV_WILLNEED);
 }
 
 namespace {

@@ -64,11 +64,11 @@ struct Residency {
 // [offset, offset + length) of fd (length -1: to the end of the file).
 int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const char** syscall);
 
-// posix_fadvise DONTNEED over the range (length 0: to the end), after writing dirty pages back (sync_file_range),
-// because the kernel drops only clean pages.
+// posix_fadvise DONTNEED over the range (length -1: to the end; 0: nothing, although the kernel's 0 means to the
+// end), after writing dirty pages back (sync_file_range), because the kernel drops only clean pages.
 int Evict(int fd, int64_t offset, int64_t length, const char** syscall);
 
-// posix_fadvise WILLNEED over the range: the kernel starts reading it in and returns.
+// posix_fadvise WILLNEED over the range (length as Evict): the kernel starts reading it in and returns.
 int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall);
 
 // Memory that an async task may read or write: whoever uses it holds a reference (the Buffer over it one, each

@@ -326,13 +326,14 @@ Napi::Value ResidencyJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// evict(fd, offset, length|null); prefetch(fd, offset, length|null). A null length: to the end of the file.
+// evict(fd, offset, length|null); prefetch(fd, offset, length|null). A null length: to the end of the file; 0:
+// nothing.
 Napi::Value EvictJs(const Napi::CallbackInfo& info) {
   int fd;
   int64_t offset, length;
   if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
   const char* syscall;
-  int err = direct::Evict(fd, offset, length < 0 ? 0 : length, &syscall);
+  int err = direct::Evict(fd, offset, length, &syscall);
   if (err < 0) return ThrowErrno(info.Env(), err, syscall);
   return info.Env().Undefined();
 }
@@ -342,7 +343,7 @@ Napi::Value PrefetchJs(const Napi::CallbackInfo& info) {
   int64_t offset, length;
   if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
   const char* syscall;
-  int err = direct::Prefetch(fd, offset, length < 0 ? 0 : length, &syscall);
+  int err = direct::Prefetch(fd, offset, length, &syscall);
   if (err < 0) return ThrowErrno(info.Env(), err, syscall);
   return info.Env().Undefined();
 }

@@ -244,6 +244,18 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     fs.closeSync(fd);
   });
 
+  it('a range of length 0 is nothing, for evict and prefetch as for residency (the kernel\'s 0 means "to the end")', async () => {
+    const file = path.join(dir, 'zero-length');
+    fs.writeFileSync(file, randomBytes(4 * MiB));
+    expect(residency(file, { length: 0 }).size).toBe(0);
+    expect(evict(file, { offset: 0, length: 0 })).toBe(true);
+    expect(residency(file).cached).toBe(4 * MiB); // written just now: all cached, nothing dropped
+    evict(file);
+    expect(prefetch(file, { offset: 0, length: 0 })).toBe(true);
+    await new Promise((r) => setTimeout(r, 200)); // time for a readahead that must not have been asked for
+    expect(residency(file).cached).toBe(0);
+  });
+
   it('an abort stops a long direct read between chunks with AbortError and the bytes read so far', async () => {
     const file = path.join(dir, 'long');
     fs.writeFileSync(file, '');
