@@ -273,6 +273,16 @@ export async function openDirect(target: DirectTarget, flags?: DirectFlags, opti
   return openDirectSync(target, flags, options);
 }
 
+// The largest file offset (loff_t): a range ending past it would wrap (the kernel answers EINVAL, or worse).
+const MAX_END = 2n ** 63n - 1n;
+
+/** A range [offset, offset + length) must end by MAX_END: ERR_OUT_OF_RANGE naming the offset's limit. */
+function validateEnd(offset: number | bigint, length: number, name: string): void {
+  if (BigInt(offset) + BigInt(length) > MAX_END) {
+    throw outOfRange(name, `<= ${MAX_END - BigInt(length)} (2 ** 63 - 1 less the length ${length})`, offset);
+  }
+}
+
 /** Closes a DirectFile's own fd as it was opened: natively, or by fs without the binding. */
 function closeOwnFd(fd: number): void {
   if (binding) binding.closeDirect(fd);
@@ -398,6 +408,7 @@ export class DirectFile {
     }
     const pos = validateOffset(position, 'position');
     if (pos === null) throw invalidArgType('position', 'of type number or bigint', position);
+    validateEnd(pos, (views as ArrayBufferView[]).reduce((sum, v) => sum + v.byteLength, 0), 'position');
     this.#requireOpen(write ? 'pwritev' : 'preadv');
     if (this.direct) this.#checkAlignment(views as ArrayBufferView[], pos, name);
     return [views as ArrayBufferView[], pos];
@@ -515,6 +526,7 @@ function validateRange(range: unknown): [number | bigint, number | null] {
   const r = validateOptions<ResidencyRange>(range, 'range');
   const offset = validateOffset(r.offset, 'range.offset') ?? 0;
   const length = r.length === undefined ? null : validateLength(r.length, 'range.length');
+  if (length !== null) validateEnd(offset, length, 'range.offset');
   return [offset, length];
 }
 

@@ -493,6 +493,14 @@ describe('argument errors', () => {
         'The "buffers[1]" argument must be an instance of ArrayBufferView. Received undefined']);
     }
     expect(thrown(() => residency(file, { offset: -1 })).code).toBe('ERR_OUT_OF_RANGE');
+    // A range that would end past 2 ** 63 - 1 (the largest file offset), for every call.
+    const last = 2n ** 63n - 4096n;
+    for (const err of [thrown(() => residency(file, { offset: 2n ** 63n - 1n, length: Number.MAX_SAFE_INTEGER })),
+      thrown(() => evict(file, { offset: last, length: 8192 })), thrown(() => prefetch(file, { offset: last, length: 8192 })),
+      await rejection(f.read(alignedBuffer(8192), last)), thrown(() => f.readSync(alignedBuffer(8192), last)),
+      await rejection(f.writev([b, b], last))]) {
+      expect(err.code).toBe('ERR_OUT_OF_RANGE');
+    }
     const w = await rejection(openDirect(file).then((g) => g.write(b, 0)));
     expect(w.code).toBe('EBADF'); // opened 'r': the kernel's answer to a write on a read-only fd
   });
