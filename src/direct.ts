@@ -238,7 +238,7 @@ function fdKindRefusal(fd: number): number | undefined {
 function open(target: unknown, flags: unknown, options: unknown): Opened {
   const fd = targetFd(target);
   const opts = validateOptions<OpenDirectOptions>(options);
-  const mode = opts.mode === undefined ? 0o666 : validateLength(opts.mode, 'options.mode');
+  const mode = opts.mode === undefined ? 0o666 : validateMode(opts.mode);
   const access = fd === undefined ? flagsOf(flags ?? 'r') : 0;
   if (fd !== undefined && isAppend(fd)) throw invalidArgValue('target', target, `is open for appending: ${APPEND_REASON}`);
   if (binding) {
@@ -281,6 +281,13 @@ function validateEnd(offset: number | bigint, length: number, name: string): voi
   if (BigInt(offset) + BigInt(length) > MAX_END) {
     throw outOfRange(name, `<= ${MAX_END - BigInt(length)} (2 ** 63 - 1 less the length ${length})`, offset);
   }
+}
+
+/** A file mode as fs takes it (a uint32: a larger one would be cut to its low bits on the way to open()). */
+function validateMode(mode: unknown): number {
+  const value = validateLength(mode, 'options.mode');
+  if (value > 0xffffffff) throw outOfRange('options.mode', '>= 0 && <= 4294967295', value);
+  return value;
 }
 
 /** Closes a DirectFile's own fd as it was opened: natively, or by fs without the binding. */

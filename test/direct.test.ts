@@ -472,6 +472,11 @@ describe('argument errors', () => {
     expect(thrown(() => openDirectSync({} as unknown as string)).code).toBe('ERR_INVALID_ARG_TYPE');
     expect(thrown(() => openDirectSync(file, 'rw' as 'r')).code).toBe('ERR_INVALID_ARG_VALUE');
     expect(thrown(() => openDirectSync(path.join(dir, 'missing'))).code).toBe('ENOENT');
+    // A mode past 32 bits is refused as fs refuses it, and no file is created with its low bits.
+    const moded = path.join(dir, 'moded');
+    expect(thrown(() => openDirectSync(moded, 'w', { mode: 2 ** 40 })).code).toBe('ERR_OUT_OF_RANGE');
+    expect(thrown(() => fs.openSync(moded, 'w', 2 ** 40)).code).toBe('ERR_OUT_OF_RANGE');
+    expect(fs.existsSync(moded)).toBe(false);
     expect(thrown(() => new (DirectFile as unknown as new () => unknown)()).code).toBe('ERR_ILLEGAL_CONSTRUCTOR');
     await using f = await openDirect(file);
     const b = alignedBuffer(4096);
