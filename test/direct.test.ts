@@ -126,6 +126,35 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     expect(residency(file).cached, 'after evict').toBe(0);
   });
 
+  it('views of other memory go through a block of the call\'s own: copied in at the call, copied out at completion', async () => {
+    const file = path.join(dir, 'bounced');
+    await using f = await openDirect(file, 'w+');
+    /** A view at an aligned address inside an ordinary ArrayBuffer (not alignedBuffer memory). */
+    const plain = (length: number) => {
+      const memory = new ArrayBuffer(length + 4096);
+      const skip = (4096 - binding!.misalignment(new Uint8Array(memory), 4096)) % 4096;
+      return new Uint8Array(memory, skip, length);
+    };
+    const data = randomBytes(3 * MiB);
+    const out = [plain(MiB), plain(2 * MiB)];
+    out[0].set(data.subarray(0, MiB));
+    out[1].set(data.subarray(MiB));
+    const written = f.writev(out, 0);
+    out[0].fill(0); // after the call: the write took its copy at the call
+    expect(await written).toBe(data.length);
+    const back = [plain(2 * MiB), plain(MiB)];
+    expect(await f.readv(back, 0)).toBe(data.length);
+    expect(sha256(Buffer.concat(back))).toBe(sha256(data));
+    // A view whose memory went elsewhere meanwhile gets nothing; the others get their bytes.
+    const kept = plain(MiB);
+    const gone = plain(MiB);
+    const read = f.readv([gone, kept], 0);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    expect(await read).toBe(2 * MiB);
+    expect(gone.byteLength).toBe(0);
+    expect(sha256(kept)).toBe(sha256(data.subarray(MiB, 2 * MiB)));
+  });
+
   it('readv and writev move several aligned buffers in order; sync variants too', async () => {
     const parts = [randomBytes(MiB), randomBytes(4096), randomBytes(3 * MiB)];
     const file = path.join(dir, 'vectors');
