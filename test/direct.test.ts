@@ -467,7 +467,7 @@ describe('the fds of DirectFiles (child processes)', () => {
     const child = run('worker');
     expect(child.signal).toBeNull();
     expect(child.status).toBe(0);
-    expect(JSON.parse(child.stdout)).toEqual({ terminated: 1 });
+    expect(JSON.parse(child.stdout)).toEqual({ message: 'closed' });
     expect(child.stderr).not.toMatch(/closed but not opened/);
   });
 });
