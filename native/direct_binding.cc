@@ -2,9 +2,8 @@
 // threads (a direct read waits for the device: never on the JS thread, never in libuv's pool) and complete
 // through this environment's dispatcher.
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <string.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -64,10 +63,8 @@ class DirectSink : public engine::Sink {
     auto* held = new std::shared_ptr<direct::AlignedBlock>(std::move(it->second));
     bounces_.erase(it);
     napi_value buffer;
-    napi_status status = napi_create_external_buffer(
-        env, static_cast<size_t>(bytes), (*held)->data(),
-        DropReference, held,
-        &buffer);
+    napi_status status =
+        napi_create_external_buffer(env, static_cast<size_t>(bytes), (*held)->data(), DropReference, held, &buffer);
     if (status == napi_ok) return Napi::Value(env, buffer);
     Napi::Value copy = Napi::Buffer<char>::Copy(env, (*held)->data(), static_cast<size_t>(bytes));
     delete held;
@@ -274,10 +271,7 @@ Napi::Value AlignedBufferJs(const Napi::CallbackInfo& info) {
   if (!block) return ThrowErrno(env, -ENOMEM, "posix_memalign");
   auto* held = new std::shared_ptr<direct::AlignedBlock>(block);
   napi_value buffer;
-  napi_status status = napi_create_external_buffer(
-      env, size, block->data(),
-      DropReference, held,
-      &buffer);
+  napi_status status = napi_create_external_buffer(env, size, block->data(), DropReference, held, &buffer);
   if (status != napi_ok) {
     delete held;
     if (status == napi_no_external_buffers_allowed) return env.Null();
