@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "cachestat.h"
@@ -65,14 +67,18 @@ void DropRange(int fd, bool written, int64_t offset, int64_t length) {
   posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
 }
 
-// What direct I/O can work on: regular files, block and character devices. A directory is EISDIR; a FIFO, socket
-// or anonymous inode is ESPIPE, what a positional read or write of it answers.
+// What direct I/O can work on: regular files and block devices, whose reads end once the device answered. A
+// directory is EISDIR; anything else ESPIPE: a FIFO, socket or anonymous inode answers a positional read so, and
+// a character device's read may wait forever (/dev/kmsg), holding an engine thread that no cancel can free.
+int KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return -EISDIR;
+  return S_ISREG(mode) || S_ISBLK(mode) ? 0 : -ESPIPE;
+}
+
 int CheckKind(int fd) {
   struct stat st;
   if (fstat(fd, &st) == -1) return -errno;
-  if (S_ISDIR(st.st_mode)) return -EISDIR;
-  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) return -ESPIPE;
-  return 0;
+  return KindOf(st.st_mode);
 }
 
 }  // namespace
@@ -80,6 +86,10 @@ int CheckKind(int fd) {
 int OpenPath(const char* path, int flags, mode_t mode, Opened* out) {
   // O_NONBLOCK so that a FIFO (refused right after) cannot block the open; cleared once the file is known.
   int base = flags | O_CLOEXEC | O_NONBLOCK;
+  // An existing path of the wrong kind is refused before open() acts on it (a FIFO or socket opened for writing
+  // would answer ENXIO, a device open has effects); the check on the fd below is the one that holds.
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode) && KindOf(st.st_mode) < 0) return KindOf(st.st_mode);
   int fd = OpenRetrying(path, base | O_DIRECT, mode);
   out->direct = fd != -EINVAL;
   out->reason = out->direct ? nullptr : "refused";
@@ -250,7 +260,8 @@ int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const c
 int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
   int64_t size;
   int err = CachedKind(fd, &size, syscall);
-  if (err < 0) return err;
+  if (err < 0 || length == 0) return err;
+  if (length < 0) length = 0;  // the kernel's "to the end"
   *syscall = "sync_file_range";
   if (sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                               SYNC_FILE_RANGE_WAIT_AFTER) == -1)
@@ -262,14 +273,14 @@ int Evict(int fd, int64_t offset, int64_t length, const char** syscall) {
 int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall) {
   int64_t size;
   int err = CachedKind(fd, &size, syscall);
-  if (err < 0) return err;
+  if (err < 0 || length == 0) return err;
   *syscall = "posix_fadvise";
-  return -posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED);
+  return -posix_fadvise(fd, offset, length < 0 ? 0 : length, POSIX_FADV_WILLNEED);
 }
 
 namespace {
+
 constexpr size_t kMappedBlock = 1 << 20;  // from this size on, a block is its own mapping
-}  // namespace
 
 void* AllocateAligned(size_t size, size_t alignment) {
   if (size < kMappedBlock) {
@@ -299,6 +310,39 @@ void FreeAligned(void* block, size_t size) {
   }
   size_t page = static_cast<size_t>(PageSize());
   munmap(block, (size + page - 1) / page * page);
+}
+
+// The live blocks by start address, so that a view handed to an async call can be told to lie in one.
+std::mutex gBlocksMutex;
+std::map<uintptr_t, std::weak_ptr<AlignedBlock>> gBlocks;
+
+}  // namespace
+
+std::shared_ptr<AlignedBlock> AlignedBlock::New(size_t size, size_t alignment) {
+  void* memory = AllocateAligned(size, alignment);
+  if (memory == nullptr) return nullptr;
+  std::shared_ptr<AlignedBlock> block(new AlignedBlock(static_cast<char*>(memory), size));
+  std::lock_guard<std::mutex> lock(gBlocksMutex);
+  gBlocks[reinterpret_cast<uintptr_t>(memory)] = block;
+  return block;
+}
+
+std::shared_ptr<AlignedBlock> AlignedBlock::Find(const void* address, size_t length) {
+  uintptr_t start = reinterpret_cast<uintptr_t>(address);
+  std::lock_guard<std::mutex> lock(gBlocksMutex);
+  auto it = gBlocks.upper_bound(start);
+  if (it == gBlocks.begin()) return nullptr;
+  std::shared_ptr<AlignedBlock> block = (--it)->second.lock();
+  if (!block || start + length > it->first + block->size()) return nullptr;
+  return block;
+}
+
+AlignedBlock::~AlignedBlock() {
+  {
+    std::lock_guard<std::mutex> lock(gBlocksMutex);
+    gBlocks.erase(reinterpret_cast<uintptr_t>(data_));
+  }
+  FreeAligned(data_, size_);
 }
 
 }  // namespace direct

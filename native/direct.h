@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <memory>
 
 namespace zc {
 namespace direct {
@@ -63,19 +64,36 @@ struct Residency {
 // [offset, offset + length) of fd (length -1: to the end of the file).
 int GetResidency(int fd, int64_t offset, int64_t length, Residency* out, const char** syscall);
 
-// posix_fadvise DONTNEED over the range (length 0: to the end), after writing dirty pages back (sync_file_range),
-// because the kernel drops only clean pages.
+// posix_fadvise DONTNEED over the range (length -1: to the end; 0: nothing, although the kernel's 0 means to the
+// end), after writing dirty pages back (sync_file_range), because the kernel drops only clean pages.
 int Evict(int fd, int64_t offset, int64_t length, const char** syscall);
 
-// posix_fadvise WILLNEED over the range: the kernel starts reading it in and returns.
+// posix_fadvise WILLNEED over the range (length as Evict): the kernel starts reading it in and returns.
 int Prefetch(int fd, int64_t offset, int64_t length, const char** syscall);
 
-// A zero-filled block of `size` bytes aligned to `alignment` (a power of two >= sizeof(void*)), or nullptr.
-// Big blocks are fresh anonymous mappings, whose pages the kernel zero-fills on first touch: filling them here
-// would fault every page in at once (measured here: 5.4 s for 512 MiB on a loaded VM; Buffer.alloc 33 ms).
-void* AllocateAligned(size_t size, size_t alignment);
-// Frees what AllocateAligned(size, ...) returned.
-void FreeAligned(void* block, size_t size);
+// Memory that an async task may read or write: whoever uses it holds a reference (the Buffer over it one, each
+// task in flight another), and the last one frees it, so a task never touches memory that its caller could free,
+// transfer or detach under it. Zero-filled; aligned to `alignment` (a power of two >= sizeof(void*)). Big blocks
+// are fresh anonymous mappings, whose pages the kernel zero-fills on first touch: filling them here would fault
+// every page in at once (measured here: 5.4 s for 512 MiB on a loaded VM; Buffer.alloc 33 ms).
+class AlignedBlock {
+ public:
+  // nullptr when the memory cannot be had.
+  static std::shared_ptr<AlignedBlock> New(size_t size, size_t alignment);
+  // The live block holding all of [address, address + length), or nullptr.
+  static std::shared_ptr<AlignedBlock> Find(const void* address, size_t length);
+  ~AlignedBlock();
+  AlignedBlock(const AlignedBlock&) = delete;
+  AlignedBlock& operator=(const AlignedBlock&) = delete;
+
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  AlignedBlock(char* data, size_t size) : data_(data), size_(size) {}
+  char* data_;
+  size_t size_;
+};
 
 }  // namespace direct
 }  // namespace zc

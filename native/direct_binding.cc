@@ -2,13 +2,13 @@
 // threads (a direct read waits for the device: never on the JS thread, never in libuv's pool) and complete
 // through this environment's dispatcher.
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "addon.h"
@@ -22,38 +22,32 @@ namespace zc {
 
 namespace {
 
-// The longest an environment going away waits for its tasks in flight: they write into its Buffers.
-constexpr auto kTeardownWait = std::chrono::seconds(30);
+// A Buffer over an AlignedBlock holds a reference to it, as its finalizer's hint.
+void DropReference(napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<direct::AlignedBlock>*>(hint); }
 
-// Delivers task completions to this environment's dispatcher(job, bytes, error|null).
+// Delivers task completions to this environment's dispatcher(job, bytes, error|null, bounce|undefined). Tasks
+// hold it (shared_ptr) past the environment: once that is gone, their results are dropped, and the memory they
+// use is their own (AlignedBlock), so teardown waits for none of them.
 class DirectSink : public engine::Sink {
  public:
   DirectSink(Napi::Env env, Napi::Function dispatcher) : channel_(env, dispatcher, "zerocopy:direct", CallJs) {}
 
-  void Deliver(const engine::Event& event) override {
-    channel_.Post(event);
-    if (event.done) inFlight_--;
-  }
+  void Deliver(const engine::Event& event) override { channel_.Post(event); }
 
   // On the JS thread, around engine::RunTask; the process stays alive while any task runs.
   void Starting(Napi::Env env) {
-    inFlight_++;
     if (active_++ == 0) channel_.Ref(env);
   }
-  void NotStarted(Napi::Env env) {
-    inFlight_--;
-    Ended(env);
-  }
+  void NotStarted(Napi::Env env) { Ended(env); }
 
-  // The environment is going away: no more posts; tasks not started are cancelled, and those in flight (which
-  // write into its Buffers) are waited for.
+  // A read into memory other than an AlignedBlock went to this block instead: the dispatcher gets it at
+  // completion, to copy out from on the JS thread.
+  void Bounced(uint64_t job, std::shared_ptr<direct::AlignedBlock> block) { bounces_[job] = std::move(block); }
+
+  // The environment is going away: no more posts; tasks not started are cancelled.
   void Close() {
     channel_.Close();
     engine::CancelAll(this);
-    auto until = std::chrono::steady_clock::now() + kTeardownWait;
-    while (inFlight_.load() > 0 && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
   }
 
  private:
@@ -61,20 +55,38 @@ class DirectSink : public engine::Sink {
     if (--active_ == 0) channel_.Unref(env);
   }
 
+  // The bounce block of a read, as a Buffer sharing its memory (which then holds a reference), or a copy where
+  // the runtime refuses external buffers.
+  Napi::Value TakeBounce(Napi::Env env, uint64_t job, int64_t bytes) {
+    auto it = bounces_.find(job);
+    if (it == bounces_.end()) return env.Undefined();
+    auto* held = new std::shared_ptr<direct::AlignedBlock>(std::move(it->second));
+    bounces_.erase(it);
+    napi_value buffer;
+    napi_status status =
+        napi_create_external_buffer(env, static_cast<size_t>(bytes), (*held)->data(), DropReference, held, &buffer);
+    if (status == napi_ok) return Napi::Value(env, buffer);
+    Napi::Value copy = Napi::Buffer<char>::Copy(env, (*held)->data(), static_cast<size_t>(bytes));
+    delete held;
+    return copy;
+  }
+
   static void CallJs(Napi::Env env, Napi::Function dispatcher, const engine::Event& e) {
     DirectSink* sink = static_cast<DirectSink*>(GetAddonData(env)->directSink.get());
-    if (sink != nullptr) sink->Ended(env);
+    if (sink == nullptr) return;
+    sink->Ended(env);
     napi_value argv[] = {
         Napi::Number::New(env, static_cast<double>(e.job)),
         Napi::Number::New(env, static_cast<double>(e.bytes)),
         e.error ? ErrnoError(env, e.error, e.syscall ? e.syscall : "engine") : env.Null(),
+        sink->TakeBounce(env, e.job, e.bytes),
     };
-    CallQuietly(env, dispatcher, 3, argv);
+    CallQuietly(env, dispatcher, 4, argv);
   }
 
   JsChannel<engine::Event> channel_;
-  std::atomic<int> inFlight_{0};
   int active_ = 0;  // JS thread only
+  std::unordered_map<uint64_t, std::shared_ptr<direct::AlignedBlock>> bounces_;  // JS thread only
 };
 
 // Our own duplicate of a caller's fd for a task, closed when the task (run or cancelled) is destroyed: the
@@ -89,13 +101,14 @@ void CloseSink(void* arg) { static_cast<DirectSink*>(arg)->Close(); }
 
 DirectSink* Sink(Napi::Env env) { return static_cast<DirectSink*>(GetAddonData(env)->directSink.get()); }
 
-// Runs `work(fd, cancelled, bytes, syscall)` as an engine task on a duplicate of fd; returns the job id.
+// Runs `work(fd, cancelled, bytes, syscall)` as an engine task on a duplicate of fd; returns the job id (0 with
+// an exception pending).
 template <typename Work>
-Napi::Value StartTask(Napi::Env env, int fd, Work work) {
+int64_t StartTask(Napi::Env env, int fd, Work work) {
   DirectSink* sink = Sink(env);
-  if (sink == nullptr) return ThrowType(env, "the direct callback is not set");
+  if (sink == nullptr) return ThrowType(env, "the direct callback is not set"), 0;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) return ThrowErrno(env, -errno, "dup");
+  if (copy < 0) return ThrowErrno(env, -errno, "dup"), 0;
   auto owned = std::make_shared<OwnedFd>(copy);
   sink->Starting(env);
   int64_t id = engine::RunTask(
@@ -105,9 +118,9 @@ Napi::Value StartTask(Napi::Env env, int fd, Work work) {
       GetAddonData(env)->directSink);
   if (id < 0) {
     sink->NotStarted(env);
-    return ThrowErrno(env, static_cast<int>(id), "engine");
+    return ThrowErrno(env, static_cast<int>(id), "engine"), 0;
   }
-  return Napi::Number::New(env, static_cast<double>(id));
+  return id;
 }
 
 Napi::Object OpenedObject(Napi::Env env, const direct::Opened& opened) {
@@ -156,6 +169,16 @@ Napi::Value ReopenDirectJs(const Napi::CallbackInfo& info) {
   return OpenedObject(info.Env(), opened);
 }
 
+// closeDirect(fd): closes an fd openDirect or reopenDirect opened. Natively, as they opened it: fs.closeSync would
+// find an fd that Node did not open (and says so in a worker).
+Napi::Value CloseDirectJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  // Linux frees the fd even when close fails (EINTR included): never retried.
+  if (close(fd) == -1 && errno != EINTR) return ThrowErrno(info.Env(), -errno, "close");
+  return info.Env().Undefined();
+}
+
 // directTransferSync(fd, write, views, position, dropCache) -> bytes; a failure throws with `bytes` moved before it
 Napi::Value DirectTransferSyncJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -180,8 +203,11 @@ Napi::Value DirectTransferSyncJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(moved));
 }
 
-// directTransfer(fd, write, views, position, dropCache) -> job id; completes with the bytes moved. The views'
-// memory stays valid while JS holds them, which the TS layer does until completion.
+// directTransfer(fd, write, views, position, dropCache) -> job id; completes with the bytes moved. The task
+// touches only memory it holds: views inside AlignedBlocks (alignedBuffer) are used in place, with a reference
+// to each block; any other views go through one block of the task's own, copied in here before a write, and
+// handed to the dispatcher after a read, which copies out what it still can (the caller may have detached or
+// transferred its memory meanwhile).
 Napi::Value DirectTransferJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
@@ -191,11 +217,35 @@ Napi::Value DirectTransferJs(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 2, &iov) || !ArgOffset(info, 3, &position, &hasPosition)) return env.Undefined();
   if (!hasPosition) return ThrowType(env, "a direct transfer needs a position");
   bool write = ArgFlag(info, 1), dropCache = ArgFlag(info, 4);
-  return StartTask(env, fd, [write, iov, position, dropCache](int f, const std::atomic<bool>& cancelled, int64_t* bytes,
-                                                              const char** syscall) {
+  std::vector<std::shared_ptr<direct::AlignedBlock>> held;
+  size_t total = 0;
+  for (const struct iovec& v : iov) {
+    total += v.iov_len;
+    auto block = direct::AlignedBlock::Find(v.iov_base, v.iov_len);
+    if (block) held.push_back(std::move(block));
+  }
+  std::shared_ptr<direct::AlignedBlock> bounce;
+  if (held.size() < iov.size()) {
+    bounce = direct::AlignedBlock::New(total, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+    if (!bounce) return ThrowErrno(env, -ENOMEM, "posix_memalign");
+    if (write) {
+      size_t at = 0;
+      for (const struct iovec& v : iov) {
+        memcpy(bounce->data() + at, v.iov_base, v.iov_len);
+        at += v.iov_len;
+      }
+    }
+    held = {bounce};
+    iov = {{bounce->data(), total}};
+  }
+  int64_t id = StartTask(env, fd, [write, iov, held, position, dropCache](
+                                      int f, const std::atomic<bool>& cancelled, int64_t* bytes, const char** syscall) {
     return direct::Transfer(f, write, iov.data(), static_cast<int>(iov.size()), position, dropCache, &cancelled,
                             bytes, syscall);
   });
+  if (id == 0) return env.Undefined();
+  if (bounce && !write) Sink(env)->Bounced(static_cast<uint64_t>(id), bounce);
+  return Napi::Number::New(env, static_cast<double>(id));
 }
 
 // directSync(fd, metadata) -> job id
@@ -203,10 +253,11 @@ Napi::Value DirectSyncJs(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
   bool metadata = ArgFlag(info, 1);
-  return StartTask(info.Env(), fd, [metadata](int f, const std::atomic<bool>&, int64_t*, const char** syscall) {
+  int64_t id = StartTask(info.Env(), fd, [metadata](int f, const std::atomic<bool>&, int64_t*, const char** syscall) {
     *syscall = metadata ? "fsync" : "fdatasync";
     return direct::Sync(f, metadata);
   });
+  return id == 0 ? info.Env().Undefined() : Napi::Number::New(info.Env(), static_cast<double>(id));
 }
 
 // alignedBuffer(size, alignment) -> a zero-filled Buffer, or null where the runtime refuses external buffers
@@ -216,16 +267,13 @@ Napi::Value AlignedBufferJs(const Napi::CallbackInfo& info) {
   size_t size, alignment;
   if (!ArgLength(info, 0, SIZE_MAX, &size) || !ArgLength(info, 1, SIZE_MAX, &alignment)) return env.Undefined();
   if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return ThrowType(env, "bad alignment");
-  void* memory = direct::AllocateAligned(size, alignment);
-  if (memory == nullptr) return ThrowErrno(env, -ENOMEM, "posix_memalign");
+  std::shared_ptr<direct::AlignedBlock> block = direct::AlignedBlock::New(size, alignment);
+  if (!block) return ThrowErrno(env, -ENOMEM, "posix_memalign");
+  auto* held = new std::shared_ptr<direct::AlignedBlock>(block);
   napi_value buffer;
-  // The size travels as the finalizer's hint: FreeAligned needs it.
-  napi_status status = napi_create_external_buffer(
-      env, size, memory,
-      [](napi_env, void* data, void* hint) { direct::FreeAligned(data, reinterpret_cast<uintptr_t>(hint)); },
-      reinterpret_cast<void*>(static_cast<uintptr_t>(size)), &buffer);
+  napi_status status = napi_create_external_buffer(env, size, block->data(), DropReference, held, &buffer);
   if (status != napi_ok) {
-    direct::FreeAligned(memory, size);
+    delete held;
     if (status == napi_no_external_buffers_allowed) return env.Null();
     if (!env.IsExceptionPending()) ThrowErrno(env, -ENOMEM, "napi_create_external_buffer");
     return env.Undefined();
@@ -272,13 +320,14 @@ Napi::Value ResidencyJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// evict(fd, offset, length|null); prefetch(fd, offset, length|null). A null length: to the end of the file.
+// evict(fd, offset, length|null); prefetch(fd, offset, length|null). A null length: to the end of the file; 0:
+// nothing.
 Napi::Value EvictJs(const Napi::CallbackInfo& info) {
   int fd;
   int64_t offset, length;
   if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
   const char* syscall;
-  int err = direct::Evict(fd, offset, length < 0 ? 0 : length, &syscall);
+  int err = direct::Evict(fd, offset, length, &syscall);
   if (err < 0) return ThrowErrno(info.Env(), err, syscall);
   return info.Env().Undefined();
 }
@@ -288,7 +337,7 @@ Napi::Value PrefetchJs(const Napi::CallbackInfo& info) {
   int64_t offset, length;
   if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
   const char* syscall;
-  int err = direct::Prefetch(fd, offset, length < 0 ? 0 : length, &syscall);
+  int err = direct::Prefetch(fd, offset, length, &syscall);
   if (err < 0) return ThrowErrno(info.Env(), err, syscall);
   return info.Env().Undefined();
 }
@@ -299,6 +348,7 @@ void RegisterDirect(Napi::Env env, Napi::Object exports) {
   exports.Set("setDirectCallback", Napi::Function::New(env, SetDirectCallbackJs, "setDirectCallback"));
   exports.Set("openDirect", Napi::Function::New(env, OpenDirectJs, "openDirect"));
   exports.Set("reopenDirect", Napi::Function::New(env, ReopenDirectJs, "reopenDirect"));
+  exports.Set("closeDirect", Napi::Function::New(env, CloseDirectJs, "closeDirect"));
   exports.Set("directTransferSync", Napi::Function::New(env, DirectTransferSyncJs, "directTransferSync"));
   exports.Set("directTransfer", Napi::Function::New(env, DirectTransferJs, "directTransfer"));
   exports.Set("directSync", Napi::Function::New(env, DirectSyncJs, "directSync"));

@@ -19,9 +19,11 @@ type Offset = number | bigint | null;
 
 /** direct_binding.cc: direct I/O and page-cache residency. */
 export interface NativeDirect {
-  setDirectCallback(dispatcher: (job: number, bytes: number, error: SystemError | null) => void): void;
+  /** `bounce`: a read's bytes, when its views were not alignedBuffer() memory (the task read into its own). */
+  setDirectCallback(dispatcher: (job: number, bytes: number, error: SystemError | null, bounce?: Buffer) => void): void;
   openDirect(path: string, flags: number, mode: number): NativeDirectFile;
   reopenDirect(fd: number): NativeDirectFile;
+  closeDirect(fd: number): void;
   directTransferSync(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint,
     dropCache: boolean): number;
   directTransfer(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint,

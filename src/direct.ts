@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
+import { isSharedArrayBuffer } from 'node:util/types';
 import { binding } from './binding';
 import { handleFd, isFileHandle } from './fds';
 import {
@@ -28,7 +29,7 @@ import {
 export type DirectTarget = string | number | FileHandle;
 
 /** Opening flags for a path, as fs names them. For an fd or a FileHandle, its own access mode carries over. */
-export type DirectFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+' | 'a' | 'a+';
+export type DirectFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+';
 
 /**
  * Why a DirectFile does buffered I/O:
@@ -40,7 +41,7 @@ export type DirectFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+' | 'a' | 'a+';
 export type DirectReason = 'refused' | 'tmpfs' | 'no-binding';
 
 export interface OpenDirectOptions {
-  /** Permissions of a file created by 'w', 'wx', 'a' flags. Default 0o666 (before the umask). */
+  /** Permissions of a file created by 'w' and 'wx' flags. Default 0o666 (before the umask). */
   mode?: number;
 }
 
@@ -117,31 +118,47 @@ interface Opened {
 }
 
 interface Pending {
-  /** The buffers the engine thread writes into or reads from: kept reachable until the task settles. */
-  held: unknown;
+  /** The views a read goes to, with their lengths when it started: the bytes of a bounced read are copied there. */
+  views: ArrayBufferView[];
+  lengths: number[];
   resolve(bytes: number): void;
   reject(err: SystemError): void;
 }
 
 const pending = new Map<number, Pending>();
 
-binding?.setDirectCallback((job, bytes, error) => {
+binding?.setDirectCallback((job, bytes, error, bounce) => {
   const p = pending.get(job);
   if (!p) return;
   pending.delete(job);
+  if (bounce) copyOut(bounce, p.views, p.lengths);
   if (error) p.reject(withBytes(error, bytes));
   else p.resolve(bytes);
 });
 
+/**
+ * A read into views other than alignedBuffer() memory went to a block of the task's own (the caller may detach or
+ * transfer its memory while the read waits); its bytes go to each view still attached with its length.
+ */
+function copyOut(bounce: Buffer, views: ArrayBufferView[], lengths: number[]): void {
+  let at = 0;
+  views.forEach((v, i) => {
+    const n = Math.min(lengths[i], bounce.length - at);
+    if (n > 0 && v.byteLength === lengths[i]) new Uint8Array(v.buffer, v.byteOffset, n).set(bounce.subarray(at, at + n));
+    at += lengths[i];
+  });
+}
+
 /** Runs a started engine task to its end; an abort cancels it (see DirectIoOptions.signal). */
-function awaitTask(start: () => number, signal: AbortSignal | undefined, held: unknown): Promise<number> {
+function awaitTask(start: () => number, signal: AbortSignal | undefined, views: ArrayBufferView[]): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const id = start();
     const cancel = () => binding!.cancel(id);
     signal?.addEventListener('abort', cancel, { once: true });
     const settle = () => signal?.removeEventListener('abort', cancel);
     pending.set(id, {
-      held,
+      views,
+      lengths: views.map((v) => v.byteLength),
       resolve(bytes) {
         settle();
         resolve(bytes);
@@ -154,8 +171,11 @@ function awaitTask(start: () => number, signal: AbortSignal | undefined, held: u
   });
 }
 
+// Every direct write is positional, which O_APPEND overrides (pwritev lands at the end of the file, or fails).
+const APPEND_REASON = 'positional writes need a non-append open';
+
 function flagsOf(value: unknown): number {
-  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_APPEND } = fs.constants;
+  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL } = fs.constants;
   const table: Record<DirectFlags, number> = {
     r: O_RDONLY,
     'r+': O_RDWR,
@@ -163,13 +183,24 @@ function flagsOf(value: unknown): number {
     'w+': O_RDWR | O_CREAT | O_TRUNC,
     wx: O_WRONLY | O_CREAT | O_EXCL,
     'wx+': O_RDWR | O_CREAT | O_EXCL,
-    a: O_WRONLY | O_CREAT | O_APPEND,
-    'a+': O_RDWR | O_CREAT | O_APPEND,
   };
+  if (typeof value === 'string' && value.includes('a')) {
+    throw invalidArgValue('flags', value, `is an append mode: ${APPEND_REASON}`);
+  }
   if (typeof value !== 'string' || !Object.hasOwn(table, value)) {
     throw invalidArgValue('flags', value, `must be one of ${Object.keys(table).map((k) => `'${k}'`).join(', ')}`);
   }
   return table[value as DirectFlags];
+}
+
+/** A caller's fd open for appending (its flags in /proc/self/fdinfo), which the reopened one would inherit. */
+function isAppend(fd: number): boolean {
+  try {
+    const flags = /^flags:\s+([0-7]+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return flags !== null && (parseInt(flags[1], 8) & fs.constants.O_APPEND) !== 0;
+  } catch {
+    return false; // a closed fd: the open says EBADF
+  }
 }
 
 function targetFd(target: unknown): number | undefined {
@@ -178,37 +209,49 @@ function targetFd(target: unknown): number | undefined {
   if (typeof target !== 'string') {
     throw invalidArgType('target', 'of type string or number or an instance of FileHandle', target);
   }
+  // As fs refuses it: the kernel would see the path end at the NUL (a write to '/tmp/x\0.bak' truncating /tmp/x).
+  if (target.includes('\0')) {
+    throw invalidArgValue('path', target, 'must be a string, Uint8Array, or URL without null bytes');
+  }
   return undefined;
 }
 
 /**
- * Without the binding, what the native open refuses: a directory (EISDIR), a FIFO, socket or anything else that
- * is not a regular file or a device (ESPIPE, what a positional read of it answers); a closed fd (EBADF).
+ * Without the binding, what the native open refuses: a directory (EISDIR), anything that is not a regular file or
+ * a block device (ESPIPE: a FIFO or socket answers a positional read so, a character device's read may never end);
+ * a closed fd (EBADF).
  */
-function kindRefusal(fd: number): number | undefined {
-  let st: fs.Stats;
+function kindRefusal(st: fs.Stats): number | undefined {
+  if (st.isDirectory()) return -os.constants.errno.EISDIR;
+  if (!st.isFile() && !st.isBlockDevice()) return -os.constants.errno.ESPIPE;
+  return undefined;
+}
+
+function fdKindRefusal(fd: number): number | undefined {
   try {
-    st = fs.fstatSync(fd);
+    return kindRefusal(fs.fstatSync(fd));
   } catch (err) {
     throw asSyscallError(err, 'open');
   }
-  if (st.isDirectory()) return -os.constants.errno.EISDIR;
-  if (!st.isFile() && !st.isBlockDevice() && !st.isCharacterDevice()) return -os.constants.errno.ESPIPE;
-  return undefined;
 }
 
 function open(target: unknown, flags: unknown, options: unknown): Opened {
   const fd = targetFd(target);
   const opts = validateOptions<OpenDirectOptions>(options);
-  const mode = opts.mode === undefined ? 0o666 : validateLength(opts.mode, 'options.mode');
+  const mode = opts.mode === undefined ? 0o666 : validateMode(opts.mode);
   const access = fd === undefined ? flagsOf(flags ?? 'r') : 0;
+  if (fd !== undefined && isAppend(fd)) throw invalidArgValue('target', target, `is open for appending: ${APPEND_REASON}`);
   if (binding) {
     const o = fd === undefined ? binding.openDirect(target as string, access, mode) : binding.reopenDirect(fd);
     return { ...o, reason: o.reason as DirectReason | null, ownsFd: true };
   }
-  // O_NONBLOCK so that a FIFO (refused right after) cannot block the open.
+  // As natively: an existing path of the wrong kind is refused before the open acts on it; O_NONBLOCK so that a
+  // FIFO swapped in meanwhile cannot block the open.
+  const existing = fd === undefined ? fs.statSync(target as string, { throwIfNoEntry: false }) : undefined;
+  const early = existing && !existing.isDirectory() ? kindRefusal(existing) : undefined;
+  if (early !== undefined) throw systemError(early, 'open', target as string);
   const own = fd === undefined ? fs.openSync(target as string, access | fs.constants.O_NONBLOCK, mode) : fd;
-  const refusal = kindRefusal(own);
+  const refusal = fdKindRefusal(own);
   if (refusal !== undefined) {
     if (fd === undefined) fs.closeSync(own);
     throw systemError(refusal, 'open', typeof target === 'string' ? target : undefined);
@@ -229,6 +272,39 @@ export function openDirectSync(target: DirectTarget, flags?: DirectFlags, option
 export async function openDirect(target: DirectTarget, flags?: DirectFlags, options?: OpenDirectOptions): Promise<DirectFile> {
   return openDirectSync(target, flags, options);
 }
+
+// The largest file offset (loff_t): a range ending past it would wrap (the kernel answers EINVAL, or worse).
+const MAX_END = 2n ** 63n - 1n;
+
+/** A range [offset, offset + length) must end by MAX_END: ERR_OUT_OF_RANGE naming the offset's limit. */
+function validateEnd(offset: number | bigint, length: number, name: string): void {
+  if (BigInt(offset) + BigInt(length) > MAX_END) {
+    throw outOfRange(name, `<= ${MAX_END - BigInt(length)} (2 ** 63 - 1 less the length ${length})`, offset);
+  }
+}
+
+/** A file mode as fs takes it (a uint32: a larger one would be cut to its low bits on the way to open()). */
+function validateMode(mode: unknown): number {
+  const value = validateLength(mode, 'options.mode');
+  if (value > 0xffffffff) throw outOfRange('options.mode', '>= 0 && <= 4294967295', value);
+  return value;
+}
+
+/** Closes a DirectFile's own fd as it was opened: natively, or by fs without the binding. */
+function closeOwnFd(fd: number): void {
+  if (binding) binding.closeDirect(fd);
+  else fs.closeSync(fd);
+}
+
+// A DirectFile dropped without close() gives its fd back when collected, as Node's FileHandle does, and says so.
+const unclosed = new FinalizationRegistry<number>((fd) => {
+  process.emitWarning(`Closing file descriptor ${fd} on garbage collection (a DirectFile was not closed)`);
+  try {
+    closeOwnFd(fd);
+  } catch {
+    // nothing to tell anyone any more
+  }
+});
 
 export class DirectFile {
   /** This file's own fd (a new open file description); closed by close(). */
@@ -253,6 +329,7 @@ export class DirectFile {
     this.alignment = opened.alignment;
     this.bufferAlignment = opened.bufferAlignment;
     this.#ownsFd = opened.ownsFd;
+    if (this.#ownsFd) unclosed.register(this, this.fd, this);
   }
 
   /** Reads into `buffer` at `position` until it is full or the file ends; resolves with the bytes read. */
@@ -298,14 +375,16 @@ export class DirectFile {
       });
       return;
     }
-    await awaitTask(() => binding!.directSync(this.fd, metadata), signal, undefined);
+    await awaitTask(() => binding!.directSync(this.fd, metadata), signal, []);
   }
 
   /** Closes this file's fd (not a caller's fd or FileHandle it was opened from). A second close does nothing. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsFd) fs.closeSync(this.fd);
+    if (!this.#ownsFd) return;
+    unclosed.unregister(this);
+    closeOwnFd(this.fd);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -325,11 +404,18 @@ export class DirectFile {
   #validate(write: boolean, views: unknown, position: unknown, name: string): [ArrayBufferView[], number | bigint] {
     if (!Array.isArray(views)) throw invalidArgType(name, 'an array of ArrayBufferView', views);
     if (views.length > IOV_MAX) throw outOfRange(`${name}.length`, `<= ${IOV_MAX}`, views.length);
-    views.forEach((v, i) => {
-      if (!ArrayBuffer.isView(v)) throw invalidArgType(name === 'buffer' ? name : `${name}[${i}]`, 'an instance of ArrayBufferView', v);
-    });
+    // Every index, holes included (forEach would skip them). Not shared memory: another thread could change or
+    // read it while the call copies or moves it, so both modes refuse it alike.
+    for (let i = 0; i < views.length; i++) {
+      const which = name === 'buffer' ? name : `${name}[${i}]`;
+      if (!ArrayBuffer.isView(views[i])) throw invalidArgType(which, 'an instance of ArrayBufferView', views[i]);
+      if (isSharedArrayBuffer(views[i].buffer)) {
+        throw invalidArgType(which, 'an ArrayBufferView over an ArrayBuffer (not a SharedArrayBuffer)', views[i]);
+      }
+    }
     const pos = validateOffset(position, 'position');
     if (pos === null) throw invalidArgType('position', 'of type number or bigint', position);
+    validateEnd(pos, (views as ArrayBufferView[]).reduce((sum, v) => sum + v.byteLength, 0), 'position');
     this.#requireOpen(write ? 'pwritev' : 'preadv');
     if (this.direct) this.#checkAlignment(views as ArrayBufferView[], pos, name);
     return [views as ArrayBufferView[], pos];
@@ -447,6 +533,7 @@ function validateRange(range: unknown): [number | bigint, number | null] {
   const r = validateOptions<ResidencyRange>(range, 'range');
   const offset = validateOffset(r.offset, 'range.offset') ?? 0;
   const length = r.length === undefined ? null : validateLength(r.length, 'range.length');
+  if (length !== null) validateEnd(offset, length, 'range.offset');
   return [offset, length];
 }
 

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binding } from '../src/binding';
@@ -125,6 +126,35 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     expect(residency(file).cached, 'after evict').toBe(0);
   });
 
+  it('views of other memory go through a block of the call\'s own: copied in at the call, copied out at completion', async () => {
+    const file = path.join(dir, 'bounced');
+    await using f = await openDirect(file, 'w+');
+    /** A view at an aligned address inside an ordinary ArrayBuffer (not alignedBuffer memory). */
+    const plain = (length: number) => {
+      const memory = new ArrayBuffer(length + 4096);
+      const skip = (4096 - binding!.misalignment(new Uint8Array(memory), 4096)) % 4096;
+      return new Uint8Array(memory, skip, length);
+    };
+    const data = randomBytes(3 * MiB);
+    const out = [plain(MiB), plain(2 * MiB)];
+    out[0].set(data.subarray(0, MiB));
+    out[1].set(data.subarray(MiB));
+    const written = f.writev(out, 0);
+    out[0].fill(0); // after the call: the write took its copy at the call
+    expect(await written).toBe(data.length);
+    const back = [plain(2 * MiB), plain(MiB)];
+    expect(await f.readv(back, 0)).toBe(data.length);
+    expect(sha256(Buffer.concat(back))).toBe(sha256(data));
+    // A view whose memory went elsewhere meanwhile gets nothing; the others get their bytes.
+    const kept = plain(MiB);
+    const gone = plain(MiB);
+    const read = f.readv([gone, kept], 0);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    expect(await read).toBe(2 * MiB);
+    expect(gone.byteLength).toBe(0);
+    expect(sha256(kept)).toBe(sha256(data.subarray(MiB, 2 * MiB)));
+  });
+
   it('readv and writev move several aligned buffers in order; sync variants too', async () => {
     const parts = [randomBytes(MiB), randomBytes(4096), randomBytes(3 * MiB)];
     const file = path.join(dir, 'vectors');
@@ -241,6 +271,18 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     expect(prefetch(fd, { offset: 4 * MiB, length: 4 * MiB })).toBe(true);
     expect(await until(() => residency(fd, { offset: 4 * MiB }).cached === 4 * MiB)).toBe(true);
     fs.closeSync(fd);
+  });
+
+  it('a range of length 0 is nothing, for evict and prefetch as for residency (the kernel\'s 0 means "to the end")', async () => {
+    const file = path.join(dir, 'zero-length');
+    fs.writeFileSync(file, randomBytes(4 * MiB));
+    expect(residency(file, { length: 0 }).size).toBe(0);
+    expect(evict(file, { offset: 0, length: 0 })).toBe(true);
+    expect(residency(file).cached).toBe(4 * MiB); // written just now: all cached, nothing dropped
+    evict(file);
+    expect(prefetch(file, { offset: 0, length: 0 })).toBe(true);
+    await new Promise((r) => setTimeout(r, 200)); // time for a readahead that must not have been asked for
+    expect(residency(file).cached).toBe(0);
   });
 
   it('an abort stops a long direct read between chunks with AbortError and the bytes read so far', async () => {
@@ -361,6 +403,97 @@ describe.skipIf(!FALLBACK)('without the binding', () => {
   });
 });
 
+describe('a path with a NUL byte', () => {
+  it('is ERR_INVALID_ARG_VALUE as fs.openSync gives, for every mode and call, and touches no file', async () => {
+    const file = path.join(dir, 'nul-victim');
+    fs.writeFileSync(file, 'keep me');
+    const bad = `${file}\0.bak`;
+    const expected = thrown(() => fs.openSync(bad, 'w'));
+    for (const flags of ['r', 'w', 'w+', 'wx'] as const) {
+      const err = thrown(() => openDirectSync(bad, flags));
+      expect([err.code, err.message]).toEqual([expected.code, expected.message]);
+      expect((await rejection(openDirect(bad, flags))).code).toBe('ERR_INVALID_ARG_VALUE');
+    }
+    for (const call of [residency, evict, prefetch]) {
+      expect([thrown(() => call(bad)).code, thrown(() => call(bad)).message]).toEqual([expected.code, expected.message]);
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
+  });
+});
+
+describe('what direct I/O takes: regular files and block devices', () => {
+  it('refuses character devices, FIFOs and sockets with ESPIPE before any read, in every mode, paths and fds', async () => {
+    const fifo = path.join(dir, 'kind-fifo');
+    spawnSync('mkfifo', [fifo]);
+    const socketPath = path.join(dir, 'kind-socket');
+    const server = net.createServer().listen(socketPath);
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const cases: [string, 'r' | 'w' | 'r+'][] = [['/dev/null', 'r'], ['/dev/zero', 'r'], ['/dev/null', 'w'],
+        [fifo, 'r'], [fifo, 'w'], [socketPath, 'r'], [socketPath, 'w']];
+      if (fs.existsSync('/dev/kmsg')) cases.push(['/dev/kmsg', 'r']);
+      for (const [target, flags] of cases) {
+        const err = await rejection(openDirect(target, flags));
+        expect([target, flags, err.code, err.syscall]).toEqual([target, flags, 'ESPIPE', 'open']);
+      }
+      const devZero = fs.openSync('/dev/zero', 'r');
+      try {
+        expect(thrown(() => openDirectSync(devZero)).code).toBe('ESPIPE');
+      } finally {
+        fs.closeSync(devZero);
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the fds of DirectFiles (child processes)', () => {
+  const file = path.join(dir, 'fds');
+  fs.writeFileSync(file, randomBytes(4096));
+  const run = (mode: string) => spawnSync(process.execPath, ['--expose-gc', fixture('direct-fds.mjs'), mode, file], {
+    encoding: 'utf8', timeout: 60_000,
+  });
+
+  it('a DirectFile dropped without close() closes its fd when collected, with a warning', () => {
+    const child = run('dropped');
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ opened: 500, left: 0 });
+    expect(child.stderr).toMatch(/Closing file descriptor \d+ on garbage collection/);
+  });
+
+  it('close() in a worker closes the fd as it was opened: Node\'s fd tracking has nothing to warn about', () => {
+    const child = run('worker');
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ message: 'closed' });
+    expect(child.stderr).not.toMatch(/closed but not opened/);
+  });
+});
+
+describe('append modes', () => {
+  it('are ERR_INVALID_ARG_VALUE, as flags or as a caller\'s O_APPEND fd or FileHandle: writes are positional', async () => {
+    const file = path.join(dir, 'append');
+    fs.writeFileSync(file, Buffer.alloc(8192, 1));
+    for (const flags of ['a', 'a+'] as unknown as 'r'[]) {
+      const err = thrown(() => openDirectSync(file, flags));
+      expect([err.code, err.message]).toEqual(['ERR_INVALID_ARG_VALUE',
+        `The argument 'flags' is an append mode: positional writes need a non-append open. Received '${flags}'`]);
+    }
+    const fd = fs.openSync(file, 'a');
+    const handle = await fs.promises.open(file, 'a+');
+    try {
+      expect(thrown(() => openDirectSync(fd)).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect((await rejection(openDirect(handle))).code).toBe('ERR_INVALID_ARG_VALUE');
+    } finally {
+      fs.closeSync(fd);
+      await handle.close();
+    }
+    expect(fs.readFileSync(file)).toEqual(Buffer.alloc(8192, 1));
+  });
+});
+
 describe('argument errors', () => {
   it('bad targets, flags, positions and buffers are typed errors', async () => {
     const file = path.join(dir, 'args');
@@ -368,6 +501,11 @@ describe('argument errors', () => {
     expect(thrown(() => openDirectSync({} as unknown as string)).code).toBe('ERR_INVALID_ARG_TYPE');
     expect(thrown(() => openDirectSync(file, 'rw' as 'r')).code).toBe('ERR_INVALID_ARG_VALUE');
     expect(thrown(() => openDirectSync(path.join(dir, 'missing'))).code).toBe('ENOENT');
+    // A mode past 32 bits is refused as fs refuses it, and no file is created with its low bits.
+    const moded = path.join(dir, 'moded');
+    expect(thrown(() => openDirectSync(moded, 'w', { mode: 2 ** 40 })).code).toBe('ERR_OUT_OF_RANGE');
+    expect(thrown(() => fs.openSync(moded, 'w', 2 ** 40)).code).toBe('ERR_OUT_OF_RANGE');
+    expect(fs.existsSync(moded)).toBe(false);
     expect(thrown(() => new (DirectFile as unknown as new () => unknown)()).code).toBe('ERR_ILLEGAL_CONSTRUCTOR');
     await using f = await openDirect(file);
     const b = alignedBuffer(4096);
@@ -376,7 +514,27 @@ describe('argument errors', () => {
     expect((await rejection(f.read(b, -4096))).code).toBe('ERR_OUT_OF_RANGE');
     expect((await rejection(f.readv(Array.from({ length: 1025 }, () => b), 0))).code).toBe('ERR_OUT_OF_RANGE');
     expect((await rejection(f.readv([b, 'x' as unknown as Buffer], 0))).code).toBe('ERR_INVALID_ARG_TYPE');
+    // Shared memory is refused alike natively and without the binding.
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    for (const err of [await rejection(f.read(shared, 0)), thrown(() => f.readSync(shared, 0)),
+      await rejection(f.writev([b, shared], 0))]) {
+      expect(err.code).toBe('ERR_INVALID_ARG_TYPE');
+    }
+    // A hole is an index like any other.
+    const holes = [b, , b] as Buffer[]; // eslint-disable-line no-sparse-arrays
+    for (const err of [await rejection(f.readv(holes, 0)), await rejection(f.writev(holes, 0))]) {
+      expect([err.code, err.message]).toEqual(['ERR_INVALID_ARG_TYPE',
+        'The "buffers[1]" argument must be an instance of ArrayBufferView. Received undefined']);
+    }
     expect(thrown(() => residency(file, { offset: -1 })).code).toBe('ERR_OUT_OF_RANGE');
+    // A range that would end past 2 ** 63 - 1 (the largest file offset), for every call.
+    const last = 2n ** 63n - 4096n;
+    for (const err of [thrown(() => residency(file, { offset: 2n ** 63n - 1n, length: Number.MAX_SAFE_INTEGER })),
+      thrown(() => evict(file, { offset: last, length: 8192 })), thrown(() => prefetch(file, { offset: last, length: 8192 })),
+      await rejection(f.read(alignedBuffer(8192), last)), thrown(() => f.readSync(alignedBuffer(8192), last)),
+      await rejection(f.writev([b, b], last))]) {
+      expect(err.code).toBe('ERR_OUT_OF_RANGE');
+    }
     const w = await rejection(openDirect(file).then((g) => g.write(b, 0)));
     expect(w.code).toBe('EBADF'); // opened 'r': the kernel's answer to a write on a read-only fd
   });
@@ -396,11 +554,19 @@ describe.skipIf(FALLBACK)('edges of a process\'s life (child processes)', () => 
     expect(JSON.parse(child.stdout)).toEqual({ direct: true });
   });
 
-  it('terminating a worker thread with direct reads in flight waits for them (they write into its Buffers)', () => {
+  it('terminating a worker thread does not wait for its direct reads: they finish into memory of their own', () => {
     const child = run('worker');
     expect(child.signal).toBeNull();
     expect(child.status).toBe(0);
-    expect(JSON.parse(child.stdout)).toEqual({ terminated: 1, readAfter: 0 });
+    expect(JSON.parse(child.stdout)).toEqual({ terminated: 1 });
+  });
+
+  it('a read whose ArrayBuffer is transferred and collected meanwhile writes into none of what comes next', () => {
+    const child = spawnSync(process.execPath, ['--expose-gc', fixture('direct-teardown.mjs'), 'transfer', file,
+      String(64 * MiB)], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ outcomes: [64 * MiB, 64 * MiB, 64 * MiB], dirty: 0 });
   });
 
   it('closing a DirectFile under its reads lets them finish on their own fd', () => {
