@@ -57,6 +57,24 @@ interface HttpResponseState {
 }
 
 /**
+ * Runs `writeHead` (Node holds the headers: nothing is sent yet) and says why the body must not go raw to the
+ * socket beneath the response after it: a middleware (compression) reframed the response in a writeHead hook
+ * (Content-Length gone, Content-Encoding or Transfer-Encoding added: raw bytes would split the response), or
+ * took over res.write / res.end (they transform what they are given). undefined: the body may go zero-copy.
+ */
+export function reframing(res: http.ServerResponse, length: number, writeHead: () => void): string | undefined {
+  const set = (name: string) => String(res.getHeader(name) ?? '');
+  const before = [set('content-encoding'), set('transfer-encoding')];
+  writeHead();
+  if (res.write !== http.ServerResponse.prototype.write || res.end !== http.ServerResponse.prototype.end) {
+    return 'response-patched';
+  }
+  const framed = (res as unknown as HttpResponseState).chunkedEncoding === true || set('content-length') !== String(length);
+  if (framed || set('content-encoding') !== before[0] || set('transfer-encoding') !== before[1]) return 'response-reframed';
+  return undefined;
+}
+
+/**
  * sendFile(res): the response's headers go out first (flushed here), then its socket takes the file. A body
  * that the response would frame (chunked) cannot go raw behind them: refused, as is a response with no socket.
  */

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import express from 'express';
 import Fastify from 'fastify';
+import compression from 'compression';
 import Koa from 'koa';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -415,5 +416,45 @@ describe('with curl', () => {
     const compressed = await curl(work, `${server.url}/static/page.txt`, '--compressed');
     expect([compressed.exitCode, compressed.status, compressed.headers['content-encoding']]).toEqual([0, 200, 'br']);
     expect(sha256(compressed.body)).toBe(sha256(text));
+  });
+});
+
+/** One chunked body from `at` (after the header end): the bytes, and where the next response starts. */
+function dechunk(data: Buffer, at: number): { body: Buffer; next: number } {
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    const size = parseInt(data.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!Number.isInteger(size)) throw new Error(`no chunk size at ${at}`);
+    at = lineEnd + 2;
+    if (size === 0) return { body: Buffer.concat(chunks), next: data.indexOf('\r\n', at) + 2 };
+    chunks.push(data.subarray(at, at + size));
+    at += size + 2;
+  }
+}
+
+describe('behind middleware that reframes the response', () => {
+  it('compression(): the body goes through res.write, compressed, and a pipelined request gets its own answer', async () => {
+    const results: ServeResult[] = [];
+    const app = express();
+    app.use(compression());
+    app.use(createStaticHandler(root, { onResponse: (_req, r) => results.push(r) }));
+    app.use((_req, res) => res.end('second\n'));
+    const server = servers[servers.push(await listen(http.createServer(app))) - 1];
+    const viaCurl = await curl(work, `${server.url}/plain.txt`, '--compressed');
+    expect([viaCurl.exitCode, viaCurl.status, viaCurl.headers['content-encoding']]).toEqual([0, 200, 'br']);
+    expect(sha256(viaCurl.body)).toBe(sha256(text));
+    const reply = await rawExchange(server.port, 'GET /plain.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n' +
+      'GET /none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+    const headEnd = reply.indexOf('\r\n\r\n');
+    const head = reply.subarray(0, headEnd).toString('latin1').toLowerCase();
+    expect(head).toContain('transfer-encoding: chunked');
+    const first = dechunk(reply, headEnd + 4);
+    expect(sha256(zlib.gunzipSync(first.body))).toBe(sha256(text));
+    expect(reply.subarray(first.next, first.next + 17).toString('latin1')).toBe('HTTP/1.1 200 OK\r\n');
+    const second = dechunk(reply, reply.indexOf('\r\n\r\n', first.next) + 4);
+    expect([second.body.toString(), second.next]).toEqual(['second\n', reply.length]);
+    expect(results.map((r) => [r.status, r.bytes, r.zeroCopy, r.fallbackReason])).toEqual([
+      [200, text.length, false, 'response-patched'], [200, text.length, false, 'response-patched']]);
   });
 });

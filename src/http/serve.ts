@@ -26,7 +26,7 @@ import {
 import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
-import { prematureClose, socketFd } from '../sockets';
+import { prematureClose, reframing, socketFd } from '../sockets';
 import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
@@ -373,16 +373,22 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
  * No socket to send a file to (fastify.inject, light-my-request, a mocked response): the body is read into
  * buffers and written through the response.
  */
-async function sendWithoutSocket(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
+function sendWithoutSocket(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
   result: ServeResult): Promise<ServeResult> {
   res.writeHead(result.status);
+  return sendThroughResponse(res, file, body, s, result, 'no-socket');
+}
+
+/** The copy path: the body read into buffers and written with res.write, so the response frames it as it must. */
+async function sendThroughResponse(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
+  result: ServeResult, fallbackReason: string): Promise<ServeResult> {
   for (const part of body.parts) {
     if (part.head) await write(res, part.head);
     await copyRange(res, file, part.range, s.signal);
   }
   if (body.tail) await write(res, body.tail);
   res.end();
-  return { ...result, bytes: body.length, fallbackReason: 'no-socket' };
+  return { ...result, bytes: body.length, fallbackReason };
 }
 
 interface Body {
@@ -420,6 +426,9 @@ function cut(res: Response): void {
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
   const socket = await assignedSocket(req, res);
+  // writeHead sends nothing yet: it runs the hooks that make the headers final (compression's), then we look.
+  const reframed = reframing(res, body.length, () => res.writeHead(result.status));
+  if (reframed) return sendThroughResponse(res, file, body, s, result, reframed);
   const corkFd = binding && !(socket instanceof tls.TLSSocket) ? socketFd(socket) : undefined;
   const corked = corkFd !== undefined && cork(corkFd, true);
   let zeroCopy = true;
@@ -427,7 +436,6 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   const held: HeldLease | undefined = file.lease && { lease: file.lease, path: leasePathFor(socket) };
   if (held?.path === 'sendfile-until-acked') held.lease.guardSocket(socketFd(socket)!);
   try {
-    res.writeHead(result.status);
     res.flushHeaders();
     for (const part of body.parts) {
       if (part.head) {
