@@ -140,6 +140,20 @@ describe('bugs a migration from send / serve-static would hit', () => {
     expect(results.map((r) => r.status)).toEqual([404, 404]);
   });
 
+  it('never sends a body after a caller-set 304 or 204 (the next pipelined response stays its own); 204 kept', async () => {
+    for (const status of [304, 204]) {
+      const { server, results } = await serveFileServer({ root }, (req, res) => {
+        if (req.url === '/4k.bin') res.statusCode = status;
+      });
+      const reply = await rawExchange(server.port, 'GET /4k.bin HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /about.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+      const [first, second] = parseResponses(reply, [true, false]);
+      expect([first.status, first.headers['content-length'], second.status, second.body.toString()])
+        .toEqual([status, undefined, 200, '<h1>about</h1>\n']);
+      expect(results.map((r) => [r.status, r.bytes])).toEqual([[status, 0], [200, 15]]);
+    }
+  });
+
   it('serves an absolute-form request target (RFC 9112 §3.2.2)', async () => {
     const server = await serve(createStaticHandler(root));
     const r = await raw(server, `http://127.0.0.1:${server.port}/4k.bin?x=1`);

@@ -322,8 +322,9 @@ interface OpenFile {
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
-  // A non-2xx status the caller set (a custom 404 page) is kept, whole, with no preconditions: as send does.
-  const kept = res.statusCode < 200 || res.statusCode > 299 ? res.statusCode : undefined;
+  // A non-2xx status the caller set (a custom 404 page) is kept, whole, with no preconditions: as send does. So is
+  // a 204, and it, a 1xx and a 304 never have a body (RFC 9110 §6.4.1): bytes after them would start the next response.
+  const kept = res.statusCode < 200 || res.statusCode > 299 || res.statusCode === 204 ? res.statusCode : undefined;
   const fileSize = Number(file.stat.size);
   // start/end: the file is only those bytes (ranges count from start), as send's options.
   const size = Math.max(0, Math.min(fileSize - 1, s.end ?? Infinity) - s.start + 1);
@@ -336,6 +337,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
   if (s.lastModified && !res.hasHeader('Last-Modified')) res.setHeader('Last-Modified', v.lastModified);
   if (s.cacheControl && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', s.cacheControl);
+  if (kept !== undefined && (kept < 200 || kept === 204 || kept === 304)) return respondEmpty(res, kept, file.path);
   const precondition = kept ? 'proceed' : evaluatePreconditions(req.headers, compared, req.method!);
   if (precondition === 304) return respondEmpty(res, 304, file.path);
   if (precondition === 412) return respondError(res, s, 412, 'precondition failed');
