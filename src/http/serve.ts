@@ -545,7 +545,15 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
       truncated = fileTruncated(Math.max(0, size - start), body.length, file.path);
       stream.close(internalError());
     });
-    stream.respondWithFD(file.fd, headers, { offset: start, length: body.length, waitForTrailers: true });
+    try {
+      stream.respondWithFD(file.fd, headers, { offset: start, length: body.length, waitForTrailers: true });
+    } catch (err) {
+      // Refused (a stream gone, a status without a body): the response's own trailers listener back, never ours,
+      // which would fstat an fd closed by then.
+      stream.removeAllListeners('wantTrailers');
+      for (const send of sendTrailers) stream.on('wantTrailers', send);
+      throw err;
+    }
     await closed;
     if (truncated) throw truncated;
     if (stream.rstCode !== 0 || !stream.writableFinished) throw withBytes(streamError ?? prematureClose(), 0);
