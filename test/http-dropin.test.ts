@@ -198,6 +198,49 @@ describe('bugs a migration from send / serve-static would hit', () => {
     expect(errors).toEqual([expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' })]);
   });
 
+  it('sendFile(res): nothing for HEAD or a 304; a Content-Length other than the bytes to send is refused', async () => {
+    const outcomes: unknown[] = [];
+    const server = await serve(async (req, res) => {
+      const [, status, declared, length] = /^\/(\d+)\/(\d+)(?:\/(\d+))?$/.exec(req.url!) ?? [];
+      if (!status) return res.end('second\n');
+      res.statusCode = Number(status);
+      res.setHeader('Content-Length', declared);
+      await sendFile(res, path.join(root, '4k.bin'), length ? { length: Number(length) } : undefined)
+        .then((r) => outcomes.push([req.method, r.bytes]), (err) => {
+          outcomes.push([req.method, err.code]);
+          res.statusCode = 500;
+          res.setHeader('Content-Length', 0);
+        });
+      res.end();
+    });
+    const pipeline = (method: string, url: string) => rawExchange(server.port, `${method} ${url} HTTP/1.1\r\nHost: x\r\n\r\n` +
+      'GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+    const cases = [['HEAD', '/200/4096', true, 200], ['GET', '/304/4096', true, 304], ['GET', '/200/3', false, 500],
+      ['GET', '/200/100000', false, 500], ['GET', '/200/3/3', false, 200]] as const;
+    for (const [method, url, head, status] of cases) {
+      const [first, second] = parseResponses(await pipeline(method, url), [head, false]);
+      expect([url, first.status, second.body.toString()]).toEqual([url, status, 'second\n']);
+    }
+    expect(outcomes).toEqual([['HEAD', 0], ['GET', 0], ['GET', 'ERR_INVALID_ARG_VALUE'], ['GET', 'ERR_INVALID_ARG_VALUE'],
+      ['GET', 3]]);
+  });
+
+  it('sendFile(res) refuses a response that compression() reframes', async () => {
+    const errors: unknown[] = [];
+    const app = express();
+    app.use(compression({ threshold: 0 }));
+    app.use(async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.setHeader('Content-Type', 'text/plain');
+      res.setHeader('Content-Length', text.length);
+      await sendFile(res, path.join(root, 'plain.txt')).catch((err) => errors.push(err));
+      res.end();
+    });
+    const server = servers[servers.push(await listen(http.createServer(app))) - 1];
+    const r = await curl(work, server.url, '--compressed');
+    expect([r.exitCode, r.body.length]).toEqual([0, 0]);
+    expect(errors).toEqual([expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('reframed') })]);
+  });
+
   it('refuses `..` without a root and applies dotfiles to the given path', async () => {
     const { server } = await serveFileServer({});
     const r = await raw(server, '/../../etc/hostname');

@@ -26,7 +26,7 @@ import {
 import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
-import { prematureClose, reframing, socketFd } from '../sockets';
+import { forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
 import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
@@ -323,7 +323,7 @@ interface OpenFile {
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
   // A non-2xx status the caller set (a custom 404 page) is kept, whole, with no preconditions: as send does. So is
-  // a 204, and it, a 1xx and a 304 never have a body (RFC 9110 §6.4.1): bytes after them would start the next response.
+  // a 204; it, a 1xx and a 304 are answered without a body.
   const kept = res.statusCode < 200 || res.statusCode > 299 || res.statusCode === 204 ? res.statusCode : undefined;
   const fileSize = Number(file.stat.size);
   // start/end: the file is only those bytes (ranges count from start), as send's options.
@@ -337,7 +337,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
   if (s.lastModified && !res.hasHeader('Last-Modified')) res.setHeader('Last-Modified', v.lastModified);
   if (s.cacheControl && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', s.cacheControl);
-  if (kept !== undefined && (kept < 200 || kept === 204 || kept === 304)) return respondEmpty(res, kept, file.path);
+  if (kept !== undefined && forbidsBody(kept)) return respondEmpty(res, kept, file.path);
   const precondition = kept ? 'proceed' : evaluatePreconditions(req.headers, compared, req.method!);
   if (precondition === 304) return respondEmpty(res, 304, file.path);
   if (precondition === 412) return respondError(res, s, 412, 'precondition failed');
