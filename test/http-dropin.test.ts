@@ -287,6 +287,23 @@ describe('bugs a migration from send / serve-static would hit', () => {
   });
 });
 
+describe('validators set by the caller', () => {
+  it('preconditions are evaluated against the ETag and Last-Modified setHeaders set, as send does', async () => {
+    const lastModified = 'Mon, 01 Jan 2001 00:00:00 GMT';
+    const { server } = await serveFileServer({ root, setHeaders: (res) => {
+      res.setHeader('ETag', '"sha-abc"');
+      res.setHeader('Last-Modified', lastModified);
+    } });
+    const ours = (await fetch(`${server.url}/4k.bin`, { headers: { 'if-none-match': '"x"' } })).status;
+    const cases: [Record<string, string>, number][] = [[{ 'if-none-match': '"sha-abc"' }, 304], [{ 'if-match': '"sha-abc"' }, 200],
+      [{ 'if-match': '"other"' }, 412], [{ 'if-range': '"sha-abc"', range: 'bytes=0-1' }, 206],
+      [{ 'if-modified-since': lastModified }, 304], [{ 'if-unmodified-since': 'Sun, 31 Dec 2000 00:00:00 GMT' }, 412]];
+    const statuses = [];
+    for (const [headers] of cases) statuses.push((await fetch(`${server.url}/4k.bin`, { headers })).status);
+    expect([ours, ...statuses]).toEqual([200, ...cases.map(([, status]) => status)]);
+  });
+});
+
 describe('options users pass today', () => {
   it('refuses unknown options with ERR_INVALID_ARG_VALUE naming the known ones', async () => {
     const req = { headers: {}, method: 'GET' } as http.IncomingMessage;

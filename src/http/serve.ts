@@ -27,7 +27,7 @@ import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
 import { forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
-import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
+import { type Validators, evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
 import { maxAgeSeconds } from './max-age';
@@ -329,14 +329,13 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   // start/end: the file is only those bytes (ranges count from start), as send's options.
   const size = Math.max(0, Math.min(fileSize - 1, s.end ?? Infinity) - s.start + 1);
   const v = validators(file.stat);
-  // Turned off, a validator is never set nor matched: an empty tag matches no tag, NaN no date.
-  const compared = { ...v, etag: s.etag ? v.etag : '', mtimeSeconds: s.lastModified ? v.mtimeSeconds : NaN };
   const type = contentType(path.extname(file.typePath ?? file.path)) || 'application/octet-stream';
   s.setHeaders?.(res, file.path, fs.fstatSync(file.fd));
   if (s.acceptRanges && !res.hasHeader('Accept-Ranges')) res.setHeader('Accept-Ranges', 'bytes');
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
   if (s.lastModified && !res.hasHeader('Last-Modified')) res.setHeader('Last-Modified', v.lastModified);
   if (s.cacheControl && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', s.cacheControl);
+  const compared = sentValidators(res);
   if (kept !== undefined && forbidsBody(kept)) return respondEmpty(res, kept, file.path);
   const precondition = kept ? 'proceed' : evaluatePreconditions(req.headers, compared, req.method!);
   if (precondition === 304) return respondEmpty(res, 304, file.path);
@@ -369,6 +368,17 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
     return sendSmall(res, file, body.parts[0].range, result);
   }
   return sendZeroCopy(req as http.IncomingMessage, res, file, body, s, result);
+}
+
+/**
+ * The validators the response carries (ours, or the caller's from setHeaders): preconditions are evaluated against
+ * what the client was given, as send does. None set (turned off): an empty tag matches no tag, NaN no date.
+ */
+function sentValidators(res: Response): Validators {
+  const etag = res.getHeader('ETag');
+  const lastModified = res.getHeader('Last-Modified');
+  const ms = lastModified === undefined ? NaN : Date.parse(String(lastModified));
+  return { etag: etag === undefined ? '' : String(etag), lastModified: String(lastModified ?? ''), mtimeSeconds: Math.floor(ms / 1000) };
 }
 
 /**
