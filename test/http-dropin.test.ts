@@ -1,6 +1,7 @@
 // serveFile and createStaticHandler against what users of send, serve-static (express.static) and @fastify/static
 // rely on: mounted directories, caller statuses and headers, absolute-form targets, responses without a socket
 // (fastify.inject), and the options their code passes. Real Express 5, Fastify 5 and Koa apps, real clients.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -407,6 +408,34 @@ describe('options users pass today', () => {
     expect([r.status, await r.text(), r.headers.get('content-type')]).toEqual([404, '<h1>our own page</h1>', 'text/html']);
     expect(hooked).toEqual([{ status: 404, reason: 'not found' }]);
     expect(results).toEqual([{ status: 404, bytes: 0, zeroCopy: false, reason: 'not found' }]);
+  });
+
+  it('a throwing onError is called once, its error in the result, and the status answered by us', async () => {
+    let calls = 0;
+    const bug = new Error('page bug');
+    const { server, results } = await serveFileServer({ root, onError: () => {
+      calls++;
+      throw bug;
+    } });
+    const r = await fetch(`${server.url}/nothing-here`);
+    expect([r.status, await r.text(), calls]).toEqual([404, 'Not found\n', 1]);
+    expect(results).toEqual([{ status: 404, bytes: 0, zeroCopy: false, reason: 'not found', error: bug }]);
+  });
+
+  it('a throwing onResponse is a process warning, not a crash (child process)', () => {
+    const script = `
+      const http = require('node:http');
+      const { createStaticHandler } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'index.js'))});
+      process.on('warning', (w) => console.log('warning', w.code, w.message));
+      const h = createStaticHandler(${JSON.stringify(root)}, { onResponse: () => { throw new Error('logger bug'); } });
+      const server = http.createServer(h).listen(0, '127.0.0.1', async () => {
+        const r = await fetch('http://127.0.0.1:' + server.address().port + '/about.html');
+        console.log('client', r.status, (await r.text()).length);
+        setTimeout(() => { console.log('alive'); process.exit(0); }, 200);
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script], { timeout: 20_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(out.trim().split('\n').sort()).toEqual(['alive', 'client 200 15',
+      'warning ZEROCOPY_HOOK_THREW options.onResponse threw: logger bug']);
   });
 
   it('works in a Koa app (ctx.respond = false)', async () => {

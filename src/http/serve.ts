@@ -633,7 +633,14 @@ function respondEmpty(res: Response, status: number, file: string): ServeResult 
 function respondError(res: Response, s: ServeSettings | undefined, status: number, reason: string,
   headers: Record<string, string> = {}, error?: Error): ServeResult {
   if (!s?.onError) return respondStatus(res, status, reason, headers);
-  s.onError(error ? { status, reason, error } : { status, reason }, res);
+  try {
+    s.onError(error ? { status, reason, error } : { status, reason }, res);
+  } catch (err) {
+    // The hook's own failure: reported as the result's error, the status answered by us, the hook never called again.
+    if (res.headersSent) cut(res);
+    else respondStatus(res, status, reason, headers);
+    return { status, bytes: 0, zeroCopy: false, reason, error: err as Error };
+  }
   return { status, bytes: 0, zeroCopy: false, reason };
 }
 

@@ -40,7 +40,15 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   }
   if (typeof fallthrough !== 'boolean') throw invalidArgType('options.fallthrough', 'of type boolean', fallthrough);
   return (req, res, next) => {
-    const report = (result: ServeResult) => onResponse?.(req, result);
+    const report = (result: ServeResult) => {
+      try {
+        onResponse?.(req, result);
+      } catch (err) {
+        // A logger's bug must not crash the server (it ran in a promise: an unhandled rejection): a warning.
+        process.emitWarning(`options.onResponse threw: ${(err as Error)?.message ?? String(err)}`,
+          { type: 'ZerocopyHookWarning', code: 'ZEROCOPY_HOOK_THREW', detail: (err as Error)?.stack });
+      }
+    };
     const passOn = next && fallthrough ? next : undefined;
     if (!isReadMethod(req)) return passOn ? passOn() : report(methodNotAllowed(res));
     // Mounted middleware sees a shortened url: the full one decides the redirects, as serve-static's.
