@@ -465,6 +465,15 @@ describe('a single-page app fallback', () => {
     expect(sha256(Buffer.from(await real.arrayBuffer()))).toBe(sha256(data.get('4k.bin')!));
     expect(() => createStaticHandler(root, { fallback: '' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
   });
+
+  it('refuses a fallback that is no relative file path at creation; a directory there is a 404, not a redirect loop', async () => {
+    for (const fallback of ['../x.html', '/index.html', 'docs/../index.html', './index.html', 'docs/']) {
+      expect(() => createStaticHandler(root, { fallback })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    }
+    const server = await serve(createStaticHandler(root, { fallback: 'docs' }));
+    const r = await fetch(`${server.url}/app/route`, { headers: { Accept: 'text/html' }, redirect: 'manual' });
+    expect([r.status, r.headers.get('location')]).toEqual([404, null]);
+  });
 });
 
 describe('precompressed files', () => {
