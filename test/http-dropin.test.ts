@@ -483,6 +483,8 @@ describe('precompressed files', () => {
     const cases: [string | undefined, string | null, Buffer][] = [
       ['gzip, deflate, br', 'br', br], ['gzip', 'gzip', gz], ['br;q=0, *', 'gzip', gz], ['x-gzip', 'gzip', gz],
       ['identity', null, text], [undefined, null, text], ['br;q=0, gzip;q=0', null, text],
+      ['br;q=0.1, gzip;q=1', 'gzip', gz], ['gzip;q=0, gzip', null, text], ['br; q =0, gzip', 'gzip', gz],
+      ['br;q=0.5, gzip;q=0.5', 'br', br],
     ];
     for (const [accept, encoding, body] of cases) {
       const r = await new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
@@ -497,6 +499,11 @@ describe('precompressed files', () => {
     }
     expect(results[0]).toMatchObject({ status: 200, bytes: br.length, zeroCopy: !FALLBACK, path: path.join(root, 'page.txt.br') });
     expect(zlib.brotliDecompressSync(br)).toEqual(text);
+  });
+
+  it("does not repeat Accept-Encoding in the caller's Vary", async () => {
+    const { server } = await serveFileServer({ root, precompressed: true }, (_req, res) => res.setHeader('Vary', 'Origin, accept-encoding'));
+    expect((await fetch(`${server.url}/page.txt`)).headers.get('vary')).toBe('Origin, accept-encoding');
   });
 
   it('takes ranges on the compressed bytes, follows the order given, and never leaves the root', async () => {

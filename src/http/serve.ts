@@ -284,7 +284,8 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
   let typePath: string | undefined;
   if (s.precompressed.length > 0) {
     const vary = res.getHeader('Vary');
-    res.setHeader('Vary', vary === undefined ? 'Accept-Encoding' : `${String(vary)}, Accept-Encoding`);
+    if (vary === undefined) res.setHeader('Vary', 'Accept-Encoding');
+    else if (!/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(String(vary))) res.setHeader('Vary', `${String(vary)}, Accept-Encoding`);
     const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
     if (variant) {
       fs.closeSync(target.fd);
