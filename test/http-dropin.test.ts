@@ -155,6 +155,14 @@ describe('bugs a migration from send / serve-static would hit', () => {
     }
   });
 
+  it('never redirects to a Location starting with // (an empty path, ?x, #x name the root)', async () => {
+    for (const [file, location] of [['', '/'], ['?x=1', '/?x=1'], ['#top', '/#top']]) {
+      const server = await serve((req, res) => void serveFile(req, res, file, { root }));
+      const r = await fetch(server.url, { redirect: 'manual' });
+      expect([file, r.status, r.headers.get('location')]).toEqual([file, 301, location]);
+    }
+  });
+
   it('serves an absolute-form request target (RFC 9112 §3.2.2)', async () => {
     const server = await serve(createStaticHandler(root));
     const r = await raw(server, `http://127.0.0.1:${server.port}/4k.bin?x=1`);
