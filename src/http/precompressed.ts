@@ -30,7 +30,10 @@ export function precompressedVariant(acceptEncoding: string | string[] | undefin
   return undefined;
 }
 
-/** Coding → q from an Accept-Encoding header (`x-gzip` is gzip; `q = 0.5` with spaces; a coding listed twice keeps its lowest q, so a q=0 refusal stands). */
+/**
+ * Coding → q from an Accept-Encoding header (`x-gzip` is gzip, `q = 0.5` with spaces); a coding listed twice
+ * keeps its lowest q, so that a q=0 refusal stands.
+ */
 function acceptedCodings(header: string): Map<string, number> {
   const codings = new Map<string, number>();
   for (const item of header.split(',')) {

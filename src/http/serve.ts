@@ -285,7 +285,9 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
   if (s.precompressed.length > 0) {
     const vary = res.getHeader('Vary');
     if (vary === undefined) res.setHeader('Vary', 'Accept-Encoding');
-    else if (!/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(String(vary))) res.setHeader('Vary', `${String(vary)}, Accept-Encoding`);
+    else if (!/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(String(vary))) {
+      res.setHeader('Vary', `${String(vary)}, Accept-Encoding`);
+    }
     const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
     if (variant) {
       fs.closeSync(target.fd);
@@ -379,7 +381,11 @@ function sentValidators(res: Response): Validators {
   const etag = res.getHeader('ETag');
   const lastModified = res.getHeader('Last-Modified');
   const ms = lastModified === undefined ? NaN : Date.parse(String(lastModified));
-  return { etag: etag === undefined ? '' : String(etag), lastModified: String(lastModified ?? ''), mtimeSeconds: Math.floor(ms / 1000) };
+  return {
+    etag: etag === undefined ? '' : String(etag),
+    lastModified: String(lastModified ?? ''),
+    mtimeSeconds: Math.floor(ms / 1000),
+  };
 }
 
 /**

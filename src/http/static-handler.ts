@@ -33,7 +33,8 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   settings.root = path.resolve(root);
   const { onResponse, fallthrough = true, fallback } = options ?? {};
   // A relative file path, every segment a name: an absolute path, '..' or a directory ('x/') is no file under root.
-  if (fallback !== undefined && (typeof fallback !== 'string' || fallback.split(/[/\\]/).some((seg) => seg === '' || seg === '.' || seg === '..'))) {
+  const segments = typeof fallback === 'string' ? fallback.split(/[/\\]/) : [''];
+  if (fallback !== undefined && segments.some((seg) => seg === '' || seg === '.' || seg === '..')) {
     throw invalidArgValue('options.fallback', fallback, "must be a relative path to a file under root, such as 'index.html'");
   }
   if (onResponse !== undefined && typeof onResponse !== 'function') {
