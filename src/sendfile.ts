@@ -46,7 +46,7 @@ import {
   validateStrategy,
 } from './seam';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
-import { prematureClose, responseSocket, socketFd, unsentHeaders, writeRefusal } from './sockets';
+import { forbidsBody, isResponse, prematureClose, responseSocket, socketFd, unsentHeaders, writeRefusal } from './sockets';
 import { countTransfer, tracked } from './stats';
 
 export interface SendFileOptions {
@@ -199,13 +199,30 @@ function range(offset: number | bigint | null, length: number | undefined, size:
  */
 export function sendFile(out: net.Socket | number | http.ServerResponse, input: FileInput, options?: SendFileOptions):
   Promise<SendResult> {
-  let to: net.Socket | number;
+  if (isResponse(out)) return sendToResponse(out, input, options);
+  return send(out, () => openSource(input, 'input'), options);
+}
+
+/**
+ * sendFile(res): nothing for HEAD or a status without a body; otherwise the file's bytes must be exactly the
+ * Content-Length declared (refused before anything is sent), then the headers go out and the socket takes them.
+ */
+function sendToResponse(res: http.ServerResponse, input: FileInput, options?: SendFileOptions): Promise<SendResult> {
+  let source: Source | undefined;
+  let socket: net.Socket;
   try {
-    to = responseSocket(out) as net.Socket | number;
+    const [, offset, length] = validateSendOptions(options);
+    if (res.req?.method === 'HEAD' || forbidsBody(res.statusCode)) {
+      return Promise.resolve({ bytes: 0, zeroCopy: false, strategy: 'copy', reason: 'no-body' });
+    }
+    source = openSource(input, 'input');
+    socket = responseSocket(res, range(offset, length, source.size)[1]);
   } catch (err) {
+    source?.close();
     return Promise.reject(err);
   }
-  return send(to, () => openSource(input, 'input'), options);
+  let opened = false; // send closes the source once it has taken it; a refusal before that is ours to close
+  return send(socket, () => ((opened = true), source!), options).finally(() => opened || source!.close());
 }
 
 /**

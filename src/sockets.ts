@@ -57,15 +57,61 @@ interface HttpResponseState {
 }
 
 /**
- * sendFile(res): the response's headers go out first (flushed here), then its socket takes the file. A body
- * that the response would frame (chunked) cannot go raw behind them: refused, as is a response with no socket.
+ * Runs `writeHead` (Node holds the headers: nothing is sent yet) and says why the body must not go raw to the
+ * socket beneath the response after it: a middleware (compression) reframed the response in a writeHead hook
+ * (Content-Length gone, Content-Encoding or Transfer-Encoding added: raw bytes would split the response), or
+ * took over res.write / res.end (they transform what they are given). undefined: the body may go zero-copy.
  */
-export function responseSocket(out: unknown): unknown {
-  if (!(out instanceof http.ServerResponse)) return out;
+export function reframing(res: http.ServerResponse, length: number, writeHead: () => void):
+  'response-patched' | 'response-reframed' | undefined {
+  const set = (name: string) => headerValue(res, name);
+  const before = [set('content-encoding'), set('transfer-encoding')];
+  writeHead();
+  if (res.write !== http.ServerResponse.prototype.write || res.end !== http.ServerResponse.prototype.end) {
+    return 'response-patched';
+  }
+  const framed = (res as unknown as HttpResponseState).chunkedEncoding === true || set('content-length') !== String(length);
+  if (framed || set('content-encoding') !== before[0] || set('transfer-encoding') !== before[1]) return 'response-reframed';
+  return undefined;
+}
+
+/** A header as the response has it: as it will go out once writeHead has run (its headers may never be set ones). */
+function headerValue(res: http.ServerResponse, name: string): string {
+  const head = (res as unknown as HttpResponseState)._header;
+  if (!head) return String(res.getHeader(name) ?? '');
+  return new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i').exec(head)?.[1].trim() ?? '';
+}
+
+/** 1xx, 204 and 304 never have a body (RFC 9110 §6.4.1): bytes after them would start the next response. */
+export function forbidsBody(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+export function isResponse(out: unknown): out is http.ServerResponse {
+  return out instanceof http.ServerResponse;
+}
+
+/**
+ * sendFile(res): the response's headers go out first (flushed here), then its socket takes the file. Refused
+ * before anything is sent: a Content-Length other than the `count` bytes to send (more would start the next
+ * response, fewer leave it hanging), a body the response would frame (chunked, compressed by middleware), and
+ * a response with no socket.
+ */
+export function responseSocket(out: http.ServerResponse, count: number): net.Socket {
   const state = out as unknown as HttpResponseState;
   if (state._header ? state.chunkedEncoding : !out.hasHeader('content-length')) {
     throw invalidArgValue('out', '[ServerResponse]', 'is a response without Content-Length: set it (writeHead or ' +
       'setHeader) before sendFile, so that the file is the body as it is, not chunks to frame');
+  }
+  const declared = headerValue(out, 'content-length');
+  if (declared !== String(count)) {
+    throw invalidArgValue('out', '[ServerResponse]', `declares Content-Length ${declared} but ${count} bytes are to ` +
+      'be sent: they must be equal');
+  }
+  const reframed = reframing(out, count, () => state._header || out.writeHead(out.statusCode));
+  if (reframed) {
+    throw invalidArgValue('out', '[ServerResponse]', `is reframed by middleware (${reframed}: compression?): the ` +
+      'file cannot go raw beneath it; write it with res.write, or answer with serveFile (it does)');
   }
   out.flushHeaders();
   if (!out.socket) throw invalidArgValue('out', '[ServerResponse]', 'has no socket (it finished, or is not one of node:http\'s)');

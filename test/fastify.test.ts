@@ -61,6 +61,41 @@ describe('zerocopy/fastify', () => {
     await fastify.close();
   });
 
+  it('reply.sendFile with bad options rejects before taking the reply over (Fastify answers 500, no hang)', async () => {
+    const fastify = Fastify();
+    void fastify.register(zerocopyStatic, { root, serve: false });
+    fastify.get('/bogus', (_request, reply) => reply.sendFile('index.html', { bogus: 1 } as never));
+    fastify.get('/age', async (_request, reply) => { await reply.sendFile('index.html', { maxAge: 'forever' }); });
+    for (const url of ['/bogus', '/age']) {
+      const r = await fastify.inject({ url, signal: AbortSignal.timeout(10_000) } as never); // the old code hung
+      expect([url, r.statusCode, r.json().code]).toEqual([url, 500, 'ERR_INVALID_ARG_VALUE']);
+    }
+    await fastify.close();
+  });
+
+  it("reply.sendFile(path, rootPath) (@fastify/static's signature) serves under that root", async () => {
+    const fastify = Fastify();
+    void fastify.register(zerocopyStatic, { root: work, serve: false });
+    fastify.get('/rooted', (_request, reply) => reply.sendFile('big file.bin', path.join(root, 'docs'), { maxAge: 60 }));
+    const r = await fastify.inject({ url: '/rooted' });
+    expect([r.statusCode, r.headers['cache-control']]).toEqual([200, 'public, max-age=60']);
+    expect(sha256(r.rawPayload)).toBe(sha256(big));
+    await fastify.close();
+  });
+
+  it('carries headers set with reply.header() / reply.type() in hooks and routes onto the response', async () => {
+    const fastify = Fastify();
+    void fastify.register(zerocopyStatic, { root, prefix: '/static/' });
+    fastify.addHook('onRequest', async (_request, reply) => { reply.header('x-hook', 'on'); });
+    fastify.get('/typed', (_request, reply) => reply.header('x-route', '1').type('text/x-app').sendFile('index.html'));
+    const served = await fastify.inject({ url: '/static/index.html' });
+    expect([served.statusCode, served.headers['x-hook']]).toEqual([200, 'on']);
+    const typed = await fastify.inject({ url: '/typed' });
+    expect([typed.headers['x-hook'], typed.headers['x-route'], typed.headers['content-type'], typed.body])
+      .toEqual(['on', '1', 'text/x-app', '<h1>app</h1>\n']);
+    await fastify.close();
+  });
+
   it('sends zero-copy over a real socket', async () => {
     const fastify = app();
     const address = await fastify.listen({ port: 0, host: '127.0.0.1' });

@@ -1,12 +1,14 @@
 // serveFile and createStaticHandler against what users of send, serve-static (express.static) and @fastify/static
 // rely on: mounted directories, caller statuses and headers, absolute-form targets, responses without a socket
 // (fastify.inject), and the options their code passes. Real Express 5, Fastify 5 and Koa apps, real clients.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import express from 'express';
 import Fastify from 'fastify';
+import compression from 'compression';
 import Koa from 'koa';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,6 +141,28 @@ describe('bugs a migration from send / serve-static would hit', () => {
     expect(results.map((r) => r.status)).toEqual([404, 404]);
   });
 
+  it('never sends a body after a caller-set 304 or 204 (the next pipelined response stays its own); 204 kept', async () => {
+    for (const status of [304, 204]) {
+      const { server, results } = await serveFileServer({ root }, (req, res) => {
+        if (req.url === '/4k.bin') res.statusCode = status;
+      });
+      const reply = await rawExchange(server.port, 'GET /4k.bin HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /about.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+      const [first, second] = parseResponses(reply, [true, false]);
+      expect([first.status, first.headers['content-length'], second.status, second.body.toString()])
+        .toEqual([status, undefined, 200, '<h1>about</h1>\n']);
+      expect(results.map((r) => [r.status, r.bytes])).toEqual([[status, 0], [200, 15]]);
+    }
+  });
+
+  it('never redirects to a Location starting with // (an empty path, ?x, #x name the root)', async () => {
+    for (const [file, location] of [['', '/'], ['?x=1', '/?x=1'], ['#top', '/#top']]) {
+      const server = await serve((req, res) => void serveFile(req, res, file, { root }));
+      const r = await fetch(server.url, { redirect: 'manual' });
+      expect([file, r.status, r.headers.get('location')]).toEqual([file, 301, location]);
+    }
+  });
+
   it('serves an absolute-form request target (RFC 9112 §3.2.2)', async () => {
     const server = await serve(createStaticHandler(root));
     const r = await raw(server, `http://127.0.0.1:${server.port}/4k.bin?x=1`);
@@ -181,6 +205,49 @@ describe('bugs a migration from send / serve-static would hit', () => {
     });
     expect(await (await fetch(server.url)).text()).toBe('fine\n');
     expect(errors).toEqual([expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' })]);
+  });
+
+  it('sendFile(res): nothing for HEAD or a 304; a Content-Length other than the bytes to send is refused', async () => {
+    const outcomes: unknown[] = [];
+    const server = await serve(async (req, res) => {
+      const [, status, declared, length] = /^\/(\d+)\/(\d+)(?:\/(\d+))?$/.exec(req.url!) ?? [];
+      if (!status) return res.end('second\n');
+      res.statusCode = Number(status);
+      res.setHeader('Content-Length', declared);
+      await sendFile(res, path.join(root, '4k.bin'), length ? { length: Number(length) } : undefined)
+        .then((r) => outcomes.push([req.method, r.bytes]), (err) => {
+          outcomes.push([req.method, err.code]);
+          res.statusCode = 500;
+          res.setHeader('Content-Length', 0);
+        });
+      res.end();
+    });
+    const pipeline = (method: string, url: string) => rawExchange(server.port, `${method} ${url} HTTP/1.1\r\nHost: x\r\n\r\n` +
+      'GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+    const cases = [['HEAD', '/200/4096', true, 200], ['GET', '/304/4096', true, 304], ['GET', '/200/3', false, 500],
+      ['GET', '/200/100000', false, 500], ['GET', '/200/3/3', false, 200]] as const;
+    for (const [method, url, head, status] of cases) {
+      const [first, second] = parseResponses(await pipeline(method, url), [head, false]);
+      expect([url, first.status, second.body.toString()]).toEqual([url, status, 'second\n']);
+    }
+    expect(outcomes).toEqual([['HEAD', 0], ['GET', 0], ['GET', 'ERR_INVALID_ARG_VALUE'], ['GET', 'ERR_INVALID_ARG_VALUE'],
+      ['GET', 3]]);
+  });
+
+  it('sendFile(res) refuses a response that compression() reframes', async () => {
+    const errors: unknown[] = [];
+    const app = express();
+    app.use(compression({ threshold: 0 }));
+    app.use(async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.setHeader('Content-Type', 'text/plain');
+      res.setHeader('Content-Length', text.length);
+      await sendFile(res, path.join(root, 'plain.txt')).catch((err) => errors.push(err));
+      res.end();
+    });
+    const server = servers[servers.push(await listen(http.createServer(app))) - 1];
+    const r = await curl(work, server.url, '--compressed');
+    expect([r.exitCode, r.body.length]).toEqual([0, 0]);
+    expect(errors).toEqual([expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('reframed') })]);
   });
 
   it('refuses `..` without a root and applies dotfiles to the given path', async () => {
@@ -226,6 +293,23 @@ describe('bugs a migration from send / serve-static would hit', () => {
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     }
     expect(redirect.status).toBe(301);
+  });
+});
+
+describe('validators set by the caller', () => {
+  it('preconditions are evaluated against the ETag and Last-Modified setHeaders set, as send does', async () => {
+    const lastModified = 'Mon, 01 Jan 2001 00:00:00 GMT';
+    const { server } = await serveFileServer({ root, setHeaders: (res) => {
+      res.setHeader('ETag', '"sha-abc"');
+      res.setHeader('Last-Modified', lastModified);
+    } });
+    const ours = (await fetch(`${server.url}/4k.bin`, { headers: { 'if-none-match': '"x"' } })).status;
+    const cases: [Record<string, string>, number][] = [[{ 'if-none-match': '"sha-abc"' }, 304], [{ 'if-match': '"sha-abc"' }, 200],
+      [{ 'if-match': '"other"' }, 412], [{ 'if-range': '"sha-abc"', range: 'bytes=0-1' }, 206],
+      [{ 'if-modified-since': lastModified }, 304], [{ 'if-unmodified-since': 'Sun, 31 Dec 2000 00:00:00 GMT' }, 412]];
+    const statuses = [];
+    for (const [headers] of cases) statuses.push((await fetch(`${server.url}/4k.bin`, { headers })).status);
+    expect([ours, ...statuses]).toEqual([200, ...cases.map(([, status]) => status)]);
   });
 });
 
@@ -334,6 +418,34 @@ describe('options users pass today', () => {
     expect(results).toEqual([{ status: 404, bytes: 0, zeroCopy: false, reason: 'not found' }]);
   });
 
+  it('a throwing onError is called once, its error in the result, and the status answered by us', async () => {
+    let calls = 0;
+    const bug = new Error('page bug');
+    const { server, results } = await serveFileServer({ root, onError: () => {
+      calls++;
+      throw bug;
+    } });
+    const r = await fetch(`${server.url}/nothing-here`);
+    expect([r.status, await r.text(), calls]).toEqual([404, 'Not found\n', 1]);
+    expect(results).toEqual([{ status: 404, bytes: 0, zeroCopy: false, reason: 'not found', error: bug }]);
+  });
+
+  it('a throwing onResponse is a process warning, not a crash (child process)', () => {
+    const script = `
+      const http = require('node:http');
+      const { createStaticHandler } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'index.js'))});
+      process.on('warning', (w) => console.log('warning', w.code, w.message));
+      const h = createStaticHandler(${JSON.stringify(root)}, { onResponse: () => { throw new Error('logger bug'); } });
+      const server = http.createServer(h).listen(0, '127.0.0.1', async () => {
+        const r = await fetch('http://127.0.0.1:' + server.address().port + '/about.html');
+        console.log('client', r.status, (await r.text()).length);
+        setTimeout(() => { console.log('alive'); process.exit(0); }, 200);
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script], { timeout: 20_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(out.trim().split('\n').sort()).toEqual(['alive', 'client 200 15',
+      'warning ZEROCOPY_HOOK_THREW options.onResponse threw: logger bug']);
+  });
+
   it('works in a Koa app (ctx.respond = false)', async () => {
     const app = new Koa();
     const results: ServeResult[] = [];
@@ -361,6 +473,15 @@ describe('a single-page app fallback', () => {
     expect(sha256(Buffer.from(await real.arrayBuffer()))).toBe(sha256(data.get('4k.bin')!));
     expect(() => createStaticHandler(root, { fallback: '' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
   });
+
+  it('refuses a fallback that is no relative file path at creation; a directory there is a 404, not a redirect loop', async () => {
+    for (const fallback of ['../x.html', '/index.html', 'docs/../index.html', './index.html', 'docs/']) {
+      expect(() => createStaticHandler(root, { fallback })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    }
+    const server = await serve(createStaticHandler(root, { fallback: 'docs' }));
+    const r = await fetch(`${server.url}/app/route`, { headers: { Accept: 'text/html' }, redirect: 'manual' });
+    expect([r.status, r.headers.get('location')]).toEqual([404, null]);
+  });
 });
 
 describe('precompressed files', () => {
@@ -370,6 +491,8 @@ describe('precompressed files', () => {
     const cases: [string | undefined, string | null, Buffer][] = [
       ['gzip, deflate, br', 'br', br], ['gzip', 'gzip', gz], ['br;q=0, *', 'gzip', gz], ['x-gzip', 'gzip', gz],
       ['identity', null, text], [undefined, null, text], ['br;q=0, gzip;q=0', null, text],
+      ['br;q=0.1, gzip;q=1', 'gzip', gz], ['gzip;q=0, gzip', null, text], ['br; q =0, gzip', 'gzip', gz],
+      ['br;q=0.5, gzip;q=0.5', 'br', br],
     ];
     for (const [accept, encoding, body] of cases) {
       const r = await new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
@@ -384,6 +507,11 @@ describe('precompressed files', () => {
     }
     expect(results[0]).toMatchObject({ status: 200, bytes: br.length, zeroCopy: !FALLBACK, path: path.join(root, 'page.txt.br') });
     expect(zlib.brotliDecompressSync(br)).toEqual(text);
+  });
+
+  it("does not repeat Accept-Encoding in the caller's Vary", async () => {
+    const { server } = await serveFileServer({ root, precompressed: true }, (_req, res) => res.setHeader('Vary', 'Origin, accept-encoding'));
+    expect((await fetch(`${server.url}/page.txt`)).headers.get('vary')).toBe('Origin, accept-encoding');
   });
 
   it('takes ranges on the compressed bytes, follows the order given, and never leaves the root', async () => {
@@ -415,5 +543,45 @@ describe('with curl', () => {
     const compressed = await curl(work, `${server.url}/static/page.txt`, '--compressed');
     expect([compressed.exitCode, compressed.status, compressed.headers['content-encoding']]).toEqual([0, 200, 'br']);
     expect(sha256(compressed.body)).toBe(sha256(text));
+  });
+});
+
+/** One chunked body from `at` (after the header end): the bytes, and where the next response starts. */
+function dechunk(data: Buffer, at: number): { body: Buffer; next: number } {
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    const size = parseInt(data.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!Number.isInteger(size)) throw new Error(`no chunk size at ${at}`);
+    at = lineEnd + 2;
+    if (size === 0) return { body: Buffer.concat(chunks), next: data.indexOf('\r\n', at) + 2 };
+    chunks.push(data.subarray(at, at + size));
+    at += size + 2;
+  }
+}
+
+describe('behind middleware that reframes the response', () => {
+  it('compression(): the body goes through res.write, compressed, and a pipelined request gets its own answer', async () => {
+    const results: ServeResult[] = [];
+    const app = express();
+    app.use(compression());
+    app.use(createStaticHandler(root, { onResponse: (_req, r) => results.push(r) }));
+    app.use((_req, res) => res.end('second\n'));
+    const server = servers[servers.push(await listen(http.createServer(app))) - 1];
+    const viaCurl = await curl(work, `${server.url}/plain.txt`, '--compressed');
+    expect([viaCurl.exitCode, viaCurl.status, viaCurl.headers['content-encoding']]).toEqual([0, 200, 'br']);
+    expect(sha256(viaCurl.body)).toBe(sha256(text));
+    const reply = await rawExchange(server.port, 'GET /plain.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n' +
+      'GET /none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+    const headEnd = reply.indexOf('\r\n\r\n');
+    const head = reply.subarray(0, headEnd).toString('latin1').toLowerCase();
+    expect(head).toContain('transfer-encoding: chunked');
+    const first = dechunk(reply, headEnd + 4);
+    expect(sha256(zlib.gunzipSync(first.body))).toBe(sha256(text));
+    expect(reply.subarray(first.next, first.next + 17).toString('latin1')).toBe('HTTP/1.1 200 OK\r\n');
+    const second = dechunk(reply, reply.indexOf('\r\n\r\n', first.next) + 4);
+    expect([second.body.toString(), second.next]).toEqual(['second\n', reply.length]);
+    expect(results.map((r) => [r.status, r.bytes, r.zeroCopy, r.fallbackReason])).toEqual([
+      [200, text.length, false, 'response-patched'], [200, text.length, false, 'response-patched']]);
   });
 });

@@ -541,6 +541,53 @@ describe('frameworks, TLS and HTTP/2', () => {
   });
 });
 
+describe('HTTP/2 failure paths', () => {
+  it('a stream gone before respondWithFD: result.error, and the response keeps its own trailers listener', async () => {
+    let seen: { before: unknown[]; after: unknown[]; result: ServeResult } | undefined;
+    const done = new Promise<void>((resolve) => {
+      const h2 = http2.createServer((req, res) => {
+        res.stream.once('close', async () => {
+          const before = res.stream.listeners('wantTrailers');
+          const result = await serveFile(req, res, '/4k.bin', { root });
+          seen = { before, after: res.stream.listeners('wantTrailers'), result };
+          resolve();
+        });
+      });
+      void listen(h2).then((s) => {
+        const session = http2.connect(s.url);
+        const stream = session.request({ ':path': '/4k.bin' });
+        stream.on('error', () => {});
+        stream.once('ready', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+        void done.then(() => { session.close(); return s.close(); });
+      });
+    });
+    await done;
+    expect(seen!.after).toEqual(seen!.before);
+    expect(seen!.result.error?.code).toBe('ERR_HTTP2_INVALID_STREAM');
+  });
+
+  it('a caller-set 304 over HTTP/2 is answered without a body, and the process lives (child process)', () => {
+    const script = `
+      const http2 = require('node:http2');
+      const { serveFile } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'index.js'))});
+      const server = http2.createServer(async (req, res) => {
+        res.statusCode = 304;
+        const r = await serveFile(req, res, '/4k.bin', { root: ${JSON.stringify(root)} });
+        console.log('server', r.status, r.bytes, r.error ? r.error.code : '-');
+      }).listen(0, '127.0.0.1', () => {
+        const c = http2.connect('http://127.0.0.1:' + server.address().port);
+        const s = c.request({ ':path': '/4k.bin' });
+        let status, body = 0;
+        s.on('response', (h) => (status = h[':status']));
+        s.on('data', (d) => (body += d.length));
+        s.on('close', () => setTimeout(() => { console.log('client', status, body); process.exit(0); }, 100));
+        s.end();
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script], { timeout: 20_000, encoding: 'utf8' });
+    expect(out.trim().split('\n').sort()).toEqual(['client 304 0', 'server 304 0 -']);
+  });
+});
+
 describe('CLI', () => {
   it('npx zerocopy serve prints its URL and logs one line per request', async () => {
     const cli = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'zerocopy.js'), 'serve', root, '--port', '0'],

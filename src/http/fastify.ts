@@ -3,7 +3,7 @@
 // The reply is hijacked and the raw response answered by serveFile, so `fastify.inject` works too (the copy path).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { invalidArgType, invalidArgValue } from '../errors';
-import { type ServeOptions, type ServeResult, serveFile } from './serve';
+import { type ServeOptions, type ServeResult, serveFile, serveSettings } from './serve';
 import { type StaticHandlerOptions, createStaticHandler } from './static-handler';
 
 export interface FastifyStaticOptions extends StaticHandlerOptions {
@@ -16,8 +16,12 @@ export interface FastifyStaticOptions extends StaticHandlerOptions {
 
 declare module 'fastify' {
   interface FastifyReply {
-    /** `path` relative to the plugin's root (not percent-encoded); resolves with serveFile's result. */
+    /**
+     * `path` relative to the plugin's root, or to `rootPath` (@fastify/static's signature), not percent-encoded;
+     * resolves with serveFile's result. Bad options reject before the reply is taken over (Fastify answers 500).
+     */
     sendFile(path: string, options?: Omit<ServeOptions, 'root'>): Promise<ServeResult>;
+    sendFile(path: string, rootPath: string, options?: Omit<ServeOptions, 'root'>): Promise<ServeResult>;
   }
 }
 
@@ -30,11 +34,20 @@ async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptio
   const handle = createStaticHandler(root, options); // validates the options once, at registration
   const { onResponse: _onResponse, fallthrough: _fallthrough, fallback: _fallback, ...fileOptions } = options;
   type Override = Omit<ServeOptions, 'root'>;
-  fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, override?: Override) {
-    if (typeof file !== 'string') return Promise.reject(invalidArgType('path', 'of type string', file));
+  fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, rootOrOverride?: string | Override,
+    override?: Override) {
+    const [fileRoot, more] = typeof rootOrOverride === 'string' ? [rootOrOverride, override] : [root, rootOrOverride];
+    const options = { ...fileOptions, ...more, root: fileRoot };
+    try {
+      if (typeof file !== 'string') throw invalidArgType('path', 'of type string', file);
+      serveSettings(options); // before the hijack: a rejection after it would leave the request unanswered
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    carryHeaders(this);
     this.hijack();
     const url = `/${file.split('/').filter((s) => s !== '').map(encodeURIComponent).join('/')}`;
-    return serveFile(this.request.raw, this.raw, url, { ...fileOptions, ...override, root });
+    return serveFile(this.request.raw, this.raw, url, options);
   });
   if (!serve) return;
   const base = prefix.replace(/\/+$/, '');
@@ -49,6 +62,7 @@ async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptio
       // URL for redirects. Restored for Fastify's hooks and logs.
       Object.assign(raw, { url: url!.slice(base.length) || '/', originalUrl: url });
       try {
+        carryHeaders(reply);
         handle(raw, reply.raw, (err) => (passed = { err }));
       } finally {
         Object.assign(raw, { url, originalUrl });
@@ -57,6 +71,16 @@ async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptio
       return passed.err ? reply.send(passed.err) : reply.callNotFound();
     },
   });
+}
+
+/**
+ * Headers set with reply.header() / reply.type() (in hooks, in the route) live on the reply until Fastify sends
+ * it, which a hijacked reply never does: put on the raw response, as @fastify/static's replies carry them.
+ */
+function carryHeaders(reply: FastifyReply): void {
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined && !reply.raw.hasHeader(name)) reply.raw.setHeader(name, value as string | number | string[]);
+  }
 }
 
 // Not encapsulated (as fastify-plugin marks a plugin): reply.sendFile is there for the routes of the parent too.

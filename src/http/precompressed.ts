@@ -21,24 +21,29 @@ export function validatePrecompressed(value: unknown, name: string): Encoding[] 
 export function precompressedVariant(acceptEncoding: string | string[] | undefined, target: Extract<Target, { kind: 'file' }>,
   preferred: Encoding[], root?: string): { target: Extract<Target, { kind: 'file' }>; encoding: Encoding } | undefined {
   const accepted = acceptedCodings(Array.isArray(acceptEncoding) ? acceptEncoding.join(',') : acceptEncoding ?? '');
-  for (const encoding of preferred) {
-    const q = accepted.get(encoding) ?? accepted.get('*') ?? 0;
-    if (q <= 0) continue;
+  const qOf = (encoding: Encoding) => accepted.get(encoding) ?? accepted.get('*') ?? 0;
+  // The client's highest q first; among equal ones, the order preferred (sort is stable).
+  for (const encoding of preferred.filter((e) => qOf(e) > 0).sort((a, b) => qOf(b) - qOf(a))) {
     const variant = openVariant(target.path, SUFFIX[encoding], root);
     if (variant) return { target: variant, encoding };
   }
   return undefined;
 }
 
-/** Coding → q from an Accept-Encoding header (`x-gzip` is gzip). */
+/**
+ * Coding → q from an Accept-Encoding header (`x-gzip` is gzip, `q = 0.5` with spaces); a coding listed twice
+ * keeps its lowest q, so that a q=0 refusal stands.
+ */
 function acceptedCodings(header: string): Map<string, number> {
   const codings = new Map<string, number>();
   for (const item of header.split(',')) {
-    const [name, ...params] = item.trim().toLowerCase().split(';');
+    const [rawName, ...params] = item.toLowerCase().split(';');
+    const name = rawName.trim();
     if (!name) continue;
-    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
-    codings.set(name === 'x-gzip' ? 'gzip' : name, Number.isFinite(q) ? q : 0);
+    const qParam = params.map((p) => p.split('=').map((x) => x.trim())).find(([key]) => key === 'q');
+    const q = qParam === undefined ? 1 : qParam[1] === '' ? NaN : Number(qParam[1]);
+    const coding = name === 'x-gzip' ? 'gzip' : name;
+    codings.set(coding, Math.min(codings.get(coding) ?? 1, Number.isFinite(q) ? q : 0));
   }
   return codings;
 }

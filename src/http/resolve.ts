@@ -81,7 +81,9 @@ export function originForm(url: string): string {
  */
 export function directoryLocation(url: string): string {
   const pathname = url.replace(/[?#].*$/s, '');
-  return encodeUrl(`/${pathname.replace(/^[/\\]+/, '')}/${url.slice(pathname.length)}`);
+  const name = pathname.replace(/^[/\\]+/, '');
+  // Never `//x`: a Location starting with two slashes names another host. The root ('', '?x') is '/'.
+  return encodeUrl(`/${name}${name === '' ? '' : '/'}${url.slice(pathname.length)}`);
 }
 
 /**

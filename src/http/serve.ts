@@ -27,9 +27,9 @@ import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
 import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange, kernel,
   validateStrategy } from '../seam';
-import { prematureClose, socketFd } from '../sockets';
+import { forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
 import { countTransfer } from '../stats';
-import { evaluatePreconditions, ifRangeHolds, validators } from './conditional';
+import { type Validators, evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
 import { maxAgeSeconds } from './max-age';
@@ -293,7 +293,10 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
   let typePath: string | undefined;
   if (s.precompressed.length > 0) {
     const vary = res.getHeader('Vary');
-    res.setHeader('Vary', vary === undefined ? 'Accept-Encoding' : `${String(vary)}, Accept-Encoding`);
+    if (vary === undefined) res.setHeader('Vary', 'Accept-Encoding');
+    else if (!/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(String(vary))) {
+      res.setHeader('Vary', `${String(vary)}, Accept-Encoding`);
+    }
     const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
     if (variant) {
       fs.closeSync(target.fd);
@@ -331,20 +334,21 @@ interface OpenFile {
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
-  // A non-2xx status the caller set (a custom 404 page) is kept, whole, with no preconditions: as send does.
-  const kept = res.statusCode < 200 || res.statusCode > 299 ? res.statusCode : undefined;
+  // A non-2xx status the caller set (a custom 404 page) is kept, whole, with no preconditions: as send does. So is
+  // a 204; it, a 1xx and a 304 are answered without a body.
+  const kept = res.statusCode < 200 || res.statusCode > 299 || res.statusCode === 204 ? res.statusCode : undefined;
   const fileSize = Number(file.stat.size);
   // start/end: the file is only those bytes (ranges count from start), as send's options.
   const size = Math.max(0, Math.min(fileSize - 1, s.end ?? Infinity) - s.start + 1);
   const v = validators(file.stat);
-  // Turned off, a validator is never set nor matched: an empty tag matches no tag, NaN no date.
-  const compared = { ...v, etag: s.etag ? v.etag : '', mtimeSeconds: s.lastModified ? v.mtimeSeconds : NaN };
   const type = contentType(path.extname(file.typePath ?? file.path)) || 'application/octet-stream';
   s.setHeaders?.(res, file.path, fs.fstatSync(file.fd));
   if (s.acceptRanges && !res.hasHeader('Accept-Ranges')) res.setHeader('Accept-Ranges', 'bytes');
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
   if (s.lastModified && !res.hasHeader('Last-Modified')) res.setHeader('Last-Modified', v.lastModified);
   if (s.cacheControl && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', s.cacheControl);
+  const compared = sentValidators(res);
+  if (kept !== undefined && forbidsBody(kept)) return respondEmpty(res, kept, file.path);
   const precondition = kept ? 'proceed' : evaluatePreconditions(req.headers, compared, req.method!);
   if (precondition === 304) return respondEmpty(res, 304, file.path);
   if (precondition === 412) return respondError(res, s, 412, 'precondition failed');
@@ -379,13 +383,35 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
 }
 
 /**
+ * The validators the response carries (ours, or the caller's from setHeaders): preconditions are evaluated against
+ * what the client was given, as send does. None set (turned off): an empty tag matches no tag, NaN no date.
+ */
+function sentValidators(res: Response): Validators {
+  const etag = res.getHeader('ETag');
+  const lastModified = res.getHeader('Last-Modified');
+  const ms = lastModified === undefined ? NaN : Date.parse(String(lastModified));
+  return {
+    etag: etag === undefined ? '' : String(etag),
+    lastModified: String(lastModified ?? ''),
+    mtimeSeconds: Math.floor(ms / 1000),
+  };
+}
+
+/**
  * No socket to send a file to (fastify.inject, light-my-request, a mocked response): the body is read into
  * buffers and written through the response.
  */
-async function sendWithoutSocket(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
+function sendWithoutSocket(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
   result: ServeResult): Promise<ServeResult> {
-  await writeBody(res, result.status, file, body, s.signal);
-  return copied(result, body.length, 'no-socket');
+  res.writeHead(result.status);
+  return sendThroughResponse(res, file, body, s, result, 'no-socket');
+}
+
+/** The copy path: the body read into buffers and written with res.write, so the response frames it as it must. */
+async function sendThroughResponse(res: http.ServerResponse, file: OpenFile, body: Body, s: ServeSettings,
+  result: ServeResult, reason: 'no-socket' | 'response-patched' | 'response-reframed'): Promise<ServeResult> {
+  await writeParts(res, file, body, s.signal);
+  return copied(result, body.length, reason);
 }
 
 interface Body {
@@ -423,6 +449,9 @@ function cut(res: Response): void {
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
   const socket = await assignedSocket(req, res);
+  // writeHead sends nothing yet: it runs the hooks that make the headers final (compression's), then we look.
+  const reframed = reframing(res, body.length, () => res.writeHead(result.status));
+  if (reframed) return sendThroughResponse(res, file, body, s, result, reframed);
   const corkFd = socket instanceof tls.TLSSocket ? undefined : socketFd(socket);
   const corked = corkFd !== undefined && cork(corkFd, true);
   let zeroCopy = true;
@@ -431,7 +460,6 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   const held: HeldLease | undefined = file.lease && { lease: file.lease, path: leasePathFor(socket) };
   if (held?.path === 'sendfile-until-acked') held.lease.guardSocket(socketFd(socket)!);
   try {
-    res.writeHead(result.status);
     res.flushHeaders();
     for (const part of body.parts) {
       if (part.head) {
@@ -543,22 +571,29 @@ async function sendHttp2(res: http2.Http2ServerResponse, file: OpenFile, body: B
       truncated = fileTruncated(Math.max(0, size - start), body.length, file.path);
       stream.close(internalError());
     });
-    stream.respondWithFD(file.fd, headers, { offset: start, length: body.length, waitForTrailers: true });
+    try {
+      stream.respondWithFD(file.fd, headers, { offset: start, length: body.length, waitForTrailers: true });
+    } catch (err) {
+      // Refused (a stream gone, a status without a body): the response's own trailers listener back, never ours,
+      // which would fstat an fd closed by then.
+      stream.removeAllListeners('wantTrailers');
+      for (const send of sendTrailers) stream.on('wantTrailers', send);
+      throw err;
+    }
     await closed;
     if (truncated) throw truncated;
     if (stream.rstCode !== 0 || !stream.writableFinished) throw withBytes(streamError ?? prematureClose(), 0);
     return copied(result, body.length, 'http2');
   }
-  await writeBody(res, result.status, file, body, s.signal);
+  res.writeHead(result.status);
+  await writeParts(res, file, body, s.signal);
   await closed;
   if (streamError) throw withBytes(streamError, 0);
   return { ...copied(result, body.length, 'http2'), ...(file.lease && { leasePath: 'copy' as const }) };
 }
 
-/** The status line, then each part (its multipart head and its range through the 'copy' strategy), then the end. */
-async function writeBody(res: Response, status: number, file: OpenFile, body: Body, signal?: AbortSignal):
-  Promise<void> {
-  res.writeHead(status);
+/** Each part of a body (its multipart head, its range through the 'copy' strategy), then the end. */
+async function writeParts(res: Response, file: OpenFile, body: Body, signal?: AbortSignal): Promise<void> {
   for (const part of body.parts) {
     if (part.head) await write(res, part.head);
     await copyPart(res, file, part.range, signal);
@@ -568,7 +603,8 @@ async function writeBody(res: Response, status: number, file: OpenFile, body: Bo
 }
 
 /** A body Node wrote (the 'copy' strategy), counted like sendFile's transfers. */
-function copied(result: ServeResult, bytes: number, reason: 'small-file' | 'http2' | 'no-socket'): ServeResult {
+function copied(result: ServeResult, bytes: number, reason: 'small-file' | 'http2' | 'no-socket' | 'response-patched' |
+  'response-reframed'): ServeResult {
   countTransfer('copy', reason);
   return { ...result, bytes, strategy: 'copy', strategyReason: reason, fallbackReason: reason };
 }
@@ -614,7 +650,14 @@ function respondEmpty(res: Response, status: number, file: string): ServeResult 
 function respondError(res: Response, s: ServeSettings | undefined, status: number, reason: string,
   headers: Record<string, string> = {}, error?: Error): ServeResult {
   if (!s?.onError) return respondStatus(res, status, reason, headers);
-  s.onError(error ? { status, reason, error } : { status, reason }, res);
+  try {
+    s.onError(error ? { status, reason, error } : { status, reason }, res);
+  } catch (err) {
+    // The hook's own failure: reported as the result's error, the status answered by us, the hook never called again.
+    if (res.headersSent) cut(res);
+    else respondStatus(res, status, reason, headers);
+    return { status, bytes: 0, zeroCopy: false, reason, error: err as Error };
+  }
   return { status, bytes: 0, zeroCopy: false, reason };
 }
 

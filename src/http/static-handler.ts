@@ -2,7 +2,7 @@
 import type * as http from 'node:http';
 import * as path from 'node:path';
 import { invalidArgType, invalidArgValue } from '../errors';
-import { directoryLocation, originForm, resolveTarget } from './resolve';
+import { type Target, directoryLocation, originForm, resolveTarget } from './resolve';
 import { type Request, type Response, SERVE_OPTIONS, type ServeOptions, type ServeResult, failed, isReadMethod,
   methodNotAllowed, respondTarget, serveSettings } from './serve';
 
@@ -32,15 +32,25 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   const settings = serveSettings(options, 'options', STATIC_OPTIONS);
   settings.root = path.resolve(root);
   const { onResponse, fallthrough = true, fallback } = options ?? {};
-  if (fallback !== undefined && (typeof fallback !== 'string' || fallback === '' || fallback.endsWith('/'))) {
-    throw invalidArgValue('options.fallback', fallback, "must be a file under root, such as 'index.html'");
+  // A relative file path, every segment a name: an absolute path, '..' or a directory ('x/') is no file under root.
+  const segments = typeof fallback === 'string' ? fallback.split(/[/\\]/) : [''];
+  if (fallback !== undefined && segments.some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw invalidArgValue('options.fallback', fallback, "must be a relative path to a file under root, such as 'index.html'");
   }
   if (onResponse !== undefined && typeof onResponse !== 'function') {
     throw invalidArgType('options.onResponse', 'of type function', onResponse);
   }
   if (typeof fallthrough !== 'boolean') throw invalidArgType('options.fallthrough', 'of type boolean', fallthrough);
   return (req, res, next) => {
-    const report = (result: ServeResult) => onResponse?.(req, result);
+    const report = (result: ServeResult) => {
+      try {
+        onResponse?.(req, result);
+      } catch (err) {
+        // A logger's bug must not crash the server (it ran in a promise: an unhandled rejection): a warning.
+        process.emitWarning(`options.onResponse threw: ${(err as Error)?.message ?? String(err)}`,
+          { type: 'ZerocopyHookWarning', code: 'ZEROCOPY_HOOK_THREW', detail: (err as Error)?.stack });
+      }
+    };
     const passOn = next && fallthrough ? next : undefined;
     if (!isReadMethod(req)) return passOn ? passOn() : report(methodNotAllowed(res));
     // Mounted middleware sees a shortened url: the full one decides the redirects, as serve-static's.
@@ -48,7 +58,7 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
     let url = originForm(req.url ?? '/');
     // The mount point without its slash (`/static` seen as '/'): a directory asked for without one.
     if (/^\/?(?:[?#]|$)/.test(url) && !/^[^?#]*\/(?:[?#]|$)/.test(original)) url = url.replace(/^\//, '');
-    let target;
+    let target: Target;
     try {
       target = resolveTarget(url, settings);
     } catch (err) {
@@ -56,7 +66,9 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
     }
     if (target.kind === 'refused' && target.status === 404 && fallback !== undefined && acceptsHtml(req)) {
       try {
-        target = resolveTarget(`/${fallback.replace(/^\/+/, '')}`, settings);
+        target = resolveTarget(`/${fallback}`, settings);
+        // Only a regular file is a shell: a directory there is a 404, never a redirect (it would loop).
+        if (target.kind === 'redirect') target = { kind: 'refused', status: 404, reason: 'not found' };
       } catch (err) {
         return next ? next(err) : report(failed(res, err as Error));
       }

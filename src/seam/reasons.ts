@@ -21,7 +21,9 @@ export const DESTINATIONS: readonly Destination[] = ['local-tcp', 'remote-tcp', 
  * - 'no-binding': the native addon is not loaded (only 'copy' exists);
  * - 'tls': the socket encrypts in user space; 'http2': Node's HTTP/2 stream writes the body;
  * - 'no-fd': the socket has no file descriptor (a stream wrapper); 'no-socket': an HTTP response with no socket
- *   beneath it (fastify.inject, a mocked response); 'not-regular-file': the input is a pipe or a
+ *   beneath it (fastify.inject, a mocked response); 'response-patched' / 'response-reframed': a middleware took
+ *   over res.write / res.end or changed the framing at writeHead (compression), so the body goes through them;
+ * - 'no-body': sendFile(res) for a HEAD request or a status without a body (1xx, 204, 304): nothing is sent; 'not-regular-file': the input is a pipe or a
  *   device, read as it comes;
  * - '<syscall>-refused': the kernel refused that call for these fds (the native refusals table);
  * - 'lease-copy': a leased transfer to a peer on this host, a pipe or a file must hand over copies;
@@ -33,6 +35,9 @@ export const FALLBACK_REASONS = [
   'http2',
   'no-fd',
   'no-socket',
+  'response-patched',
+  'response-reframed',
+  'no-body',
   'not-regular-file',
   'sendfile-refused',
   'splice-refused',
