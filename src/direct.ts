@@ -1,17 +1,13 @@
 // Direct I/O (O_DIRECT reads and writes between the device and the program's own aligned buffers, past the page
-// cache) and page-cache residency. Async calls run as tasks on the native engine threads; without the binding,
-// the same surface does buffered I/O with `direct: false` and says why.
+// cache) and page-cache residency: validation and orchestration over the seam's direct kernel (engine tasks
+// natively; without the binding, the same surface does buffered I/O with `direct: false` and says why).
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import { isSharedArrayBuffer } from 'node:util/types';
-import { binding } from './binding';
 import { handleFd, isFileHandle } from './fds';
 import {
   INTERNAL,
-  type SystemError,
-  abortError,
-  asSyscallError,
   illegalConstructor,
   invalidArgType,
   invalidArgValue,
@@ -23,8 +19,8 @@ import {
   validateOffset,
   validateOptions,
   validateSignal,
-  withBytes,
 } from './errors';
+import { type OpenedDirect, kernel } from './seam';
 
 export type DirectTarget = string | number | FileHandle;
 
@@ -82,9 +78,7 @@ export interface Residency {
 }
 
 const { EBADF } = os.constants.errno;
-const PAGE_SIZE = binding?.pageSize ?? 4096;
-// Without the binding, a read or write moves this much per call, with an abort seen between two (as natively).
-const FALLBACK_CHUNK = 8 << 20;
+const { direct } = kernel;
 // The most buffers one readv or writev takes (Linux's IOV_MAX).
 const IOV_MAX = 1024;
 
@@ -94,81 +88,13 @@ const IOV_MAX = 1024;
  * ordinary Buffer is sliced at an aligned address. Without the binding nothing can learn an address, and nothing
  * needs one (I/O is buffered): a plain zero-filled Buffer.
  */
-export function alignedBuffer(size: number, alignment: number = PAGE_SIZE): Buffer {
+export function alignedBuffer(size: number, alignment: number = direct.pageSize): Buffer {
   validateLength(size, 'size');
   validateLength(alignment, 'alignment');
   if (alignment < 8 || (alignment & (alignment - 1)) !== 0 || alignment > 1 << 30) {
     throw outOfRange('alignment', 'a power of two >= 8 && <= 2 ** 30', alignment);
   }
-  if (!binding) return Buffer.alloc(size);
-  const external = binding.alignedBuffer(size, alignment);
-  if (external) return external;
-  const spare = Buffer.alloc(size + alignment);
-  const skip = (alignment - binding.misalignment(spare, alignment)) % alignment;
-  return spare.subarray(skip, skip + size);
-}
-
-interface Opened {
-  fd: number;
-  ownsFd: boolean;
-  direct: boolean;
-  reason: DirectReason | null;
-  alignment: number;
-  bufferAlignment: number;
-}
-
-interface Pending {
-  /** The views a read goes to, with their lengths when it started: the bytes of a bounced read are copied there. */
-  views: ArrayBufferView[];
-  lengths: number[];
-  resolve(bytes: number): void;
-  reject(err: SystemError): void;
-}
-
-const pending = new Map<number, Pending>();
-
-binding?.setDirectCallback((job, bytes, error, bounce) => {
-  const p = pending.get(job);
-  if (!p) return;
-  pending.delete(job);
-  if (bounce) copyOut(bounce, p.views, p.lengths);
-  if (error) p.reject(withBytes(error, bytes));
-  else p.resolve(bytes);
-});
-
-/**
- * A read into views other than alignedBuffer() memory went to a block of the task's own (the caller may detach or
- * transfer its memory while the read waits); its bytes go to each view still attached with its length.
- */
-function copyOut(bounce: Buffer, views: ArrayBufferView[], lengths: number[]): void {
-  let at = 0;
-  views.forEach((v, i) => {
-    const n = Math.min(lengths[i], bounce.length - at);
-    if (n > 0 && v.byteLength === lengths[i]) new Uint8Array(v.buffer, v.byteOffset, n).set(bounce.subarray(at, at + n));
-    at += lengths[i];
-  });
-}
-
-/** Runs a started engine task to its end; an abort cancels it (see DirectIoOptions.signal). */
-function awaitTask(start: () => number, signal: AbortSignal | undefined, views: ArrayBufferView[]): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const id = start();
-    const cancel = () => binding!.cancel(id);
-    signal?.addEventListener('abort', cancel, { once: true });
-    const settle = () => signal?.removeEventListener('abort', cancel);
-    pending.set(id, {
-      views,
-      lengths: views.map((v) => v.byteLength),
-      resolve(bytes) {
-        settle();
-        resolve(bytes);
-      },
-      reject(err) {
-        settle();
-        reject(err.code === 'ECANCELED' && signal?.aborted ? abortError((err as { bytes?: number }).bytes ?? 0, signal) : err);
-      },
-    });
-  });
+  return direct.alignedBuffer(size, alignment);
 }
 
 // Every direct write is positional, which O_APPEND overrides (pwritev lands at the end of the file, or fails).
@@ -216,47 +142,13 @@ function targetFd(target: unknown): number | undefined {
   return undefined;
 }
 
-/**
- * Without the binding, what the native open refuses: a directory (EISDIR), anything that is not a regular file or
- * a block device (ESPIPE: a FIFO or socket answers a positional read so, a character device's read may never end);
- * a closed fd (EBADF).
- */
-function kindRefusal(st: fs.Stats): number | undefined {
-  if (st.isDirectory()) return -os.constants.errno.EISDIR;
-  if (!st.isFile() && !st.isBlockDevice()) return -os.constants.errno.ESPIPE;
-  return undefined;
-}
-
-function fdKindRefusal(fd: number): number | undefined {
-  try {
-    return kindRefusal(fs.fstatSync(fd));
-  } catch (err) {
-    throw asSyscallError(err, 'open');
-  }
-}
-
-function open(target: unknown, flags: unknown, options: unknown): Opened {
+function open(target: unknown, flags: unknown, options: unknown): OpenedDirect {
   const fd = targetFd(target);
   const opts = validateOptions<OpenDirectOptions>(options);
   const mode = opts.mode === undefined ? 0o666 : validateMode(opts.mode);
   const access = fd === undefined ? flagsOf(flags ?? 'r') : 0;
   if (fd !== undefined && isAppend(fd)) throw invalidArgValue('target', target, `is open for appending: ${APPEND_REASON}`);
-  if (binding) {
-    const o = fd === undefined ? binding.openDirect(target as string, access, mode) : binding.reopenDirect(fd);
-    return { ...o, reason: o.reason as DirectReason | null, ownsFd: true };
-  }
-  // As natively: an existing path of the wrong kind is refused before the open acts on it; O_NONBLOCK so that a
-  // FIFO swapped in meanwhile cannot block the open.
-  const existing = fd === undefined ? fs.statSync(target as string, { throwIfNoEntry: false }) : undefined;
-  const early = existing && !existing.isDirectory() ? kindRefusal(existing) : undefined;
-  if (early !== undefined) throw systemError(early, 'open', target as string);
-  const own = fd === undefined ? fs.openSync(target as string, access | fs.constants.O_NONBLOCK, mode) : fd;
-  const refusal = fdKindRefusal(own);
-  if (refusal !== undefined) {
-    if (fd === undefined) fs.closeSync(own);
-    throw systemError(refusal, 'open', typeof target === 'string' ? target : undefined);
-  }
-  return { fd: own, ownsFd: fd === undefined, direct: false, reason: 'no-binding', alignment: 1, bufferAlignment: 1 };
+  return fd === undefined ? direct.open(target as string, access, mode) : direct.reopen(fd);
 }
 
 /**
@@ -290,17 +182,11 @@ function validateMode(mode: unknown): number {
   return value;
 }
 
-/** Closes a DirectFile's own fd as it was opened: natively, or by fs without the binding. */
-function closeOwnFd(fd: number): void {
-  if (binding) binding.closeDirect(fd);
-  else fs.closeSync(fd);
-}
-
 // A DirectFile dropped without close() gives its fd back when collected, as Node's FileHandle does, and says so.
 const unclosed = new FinalizationRegistry<number>((fd) => {
   process.emitWarning(`Closing file descriptor ${fd} on garbage collection (a DirectFile was not closed)`);
   try {
-    closeOwnFd(fd);
+    direct.close(fd);
   } catch {
     // nothing to tell anyone any more
   }
@@ -321,7 +207,7 @@ export class DirectFile {
   #closed = false;
 
   /** @internal */
-  constructor(internal: typeof INTERNAL, opened: Opened) {
+  constructor(internal: typeof INTERNAL, opened: OpenedDirect) {
     if (internal !== INTERNAL) throw illegalConstructor('DirectFile', 'openDirect()');
     this.fd = opened.fd;
     this.direct = opened.direct;
@@ -365,17 +251,8 @@ export class DirectFile {
     const opts = validateOptions<SyncOptions>(options);
     const metadata = validateBoolean(opts.metadata, 'options.metadata');
     const signal = validateSignal(opts.signal);
-    const syscall = metadata ? 'fsync' : 'fdatasync';
-    this.#requireOpen(syscall);
-    if (!binding) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err: Error | null) => (err ? reject(asSyscallError(err, syscall)) : resolve());
-        if (metadata) fs.fsync(this.fd, done);
-        else fs.fdatasync(this.fd, done);
-      });
-      return;
-    }
-    await awaitTask(() => binding!.directSync(this.fd, metadata), signal, []);
+    this.#requireOpen(metadata ? 'fsync' : 'fdatasync');
+    await direct.sync(this.fd, metadata, signal);
   }
 
   /** Closes this file's fd (not a caller's fd or FileHandle it was opened from). A second close does nothing. */
@@ -384,7 +261,7 @@ export class DirectFile {
     this.#closed = true;
     if (!this.#ownsFd) return;
     unclosed.unregister(this);
-    closeOwnFd(this.fd);
+    direct.close(this.fd);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -431,7 +308,7 @@ export class DirectFile {
       if (v.byteLength % alignment !== 0) {
         throw outOfRange(`${which}.byteLength`, `a multiple of ${alignment} (this file's direct I/O alignment)`, v.byteLength);
       }
-      const off = binding!.misalignment(v, bufferAlignment);
+      const off = direct.misalignment(v, bufferAlignment);
       if (off !== 0) {
         throw outOfRange(`${which} address`,
           `a multiple of ${bufferAlignment} (this file's direct I/O buffer alignment; alignedBuffer() makes one)`,
@@ -444,76 +321,14 @@ export class DirectFile {
     return new Promise<number>((resolve) => {
       const [views, pos] = this.#validate(write, name === 'buffer' ? [buffers] : buffers, position, name);
       const signal = validateSignal(validateOptions<DirectIoOptions>(options).signal);
-      if (!binding) return resolve(this.#fallback(write, views, pos, signal));
-      const dropCache = this.reason === 'refused';
-      resolve(awaitTask(() => binding!.directTransfer(this.fd, write, views, pos, dropCache), signal, views));
+      resolve(direct.transfer(this.fd, write, views, pos, this.reason === 'refused', signal));
     });
   }
 
   #sync(write: boolean, buffers: unknown, position: unknown, name: string): number {
     const [views, pos] = this.#validate(write, name === 'buffer' ? [buffers] : buffers, position, name);
-    if (binding) return binding.directTransferSync(this.fd, write, views, pos, this.reason === 'refused');
-    const walk = pieces(views, pos, Infinity);
-    for (let step = walk.next(0); ; ) {
-      if (step.done) return step.value;
-      const p = step.value;
-      try {
-        step = walk.next(write ? fs.writeSync(this.fd, p.bytes, p.offset, p.length, p.position)
-          : fs.readSync(this.fd, p.bytes, p.offset, p.length, p.position));
-      } catch (err) {
-        throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, p.moved);
-      }
-    }
+    return direct.transferSync(this.fd, write, views, pos, this.reason === 'refused');
   }
-
-  /** Without the binding: fs reads and writes in chunks, an abort seen between two. */
-  async #fallback(write: boolean, views: ArrayBufferView[], position: number | bigint, signal?: AbortSignal): Promise<number> {
-    const walk = pieces(views, position, FALLBACK_CHUNK);
-    for (let step = walk.next(0); ; ) {
-      if (step.done) return step.value;
-      const p = step.value;
-      if (signal?.aborted) throw abortError(p.moved, signal);
-      try {
-        step = walk.next(await new Promise<number>((resolve, reject) => {
-          const cb = (err: Error | null, count: number) => (err ? reject(err) : resolve(count));
-          if (write) fs.write(this.fd, p.bytes, p.offset, p.length, p.position, cb);
-          else fs.read(this.fd, p.bytes, p.offset, p.length, p.position, cb);
-        }));
-      } catch (err) {
-        throw withBytes(asSyscallError(err, write ? 'pwritev' : 'preadv') as Error, p.moved);
-      }
-    }
-  }
-}
-
-/** One read or write of the fallback's loop over a list of views, with the bytes moved before it. */
-interface Piece {
-  bytes: Buffer;
-  offset: number;
-  length: number;
-  position: number;
-  moved: number;
-}
-
-/**
- * The fallback's walk over views from a file position, at most `chunk` bytes a call: it yields each call to make
- * and takes the count the call moved, ending (with the total) at the views' end or at a count of 0 (end of file).
- */
-function* pieces(views: ArrayBufferView[], position: number | bigint, chunk: number): Generator<Piece, number, number> {
-  let moved = 0;
-  let at = Number(position);
-  for (const v of views) {
-    if (v.byteLength === 0) continue; // also a detached view, which Buffer.from refuses
-    const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-    for (let done = 0; done < bytes.length;) {
-      const n = yield { bytes, offset: done, length: Math.min(chunk, bytes.length - done), position: at, moved };
-      if (n === 0) return moved;
-      done += n;
-      at += n;
-      moved += n;
-    }
-  }
-  return moved;
 }
 
 /** The fd behind a residency, evict or prefetch target, with how to give it back (a path is opened read-only). */
@@ -545,33 +360,10 @@ export function residency(file: DirectTarget | DirectFile, range?: ResidencyRang
   const [offset, length] = validateRange(range);
   const t = rangeTarget(file, 'cachestat');
   try {
-    if (binding) return binding.residency(t.fd, offset, length) as Residency;
-    const size = cachedKind(t.fd).size;
-    const end = length === null ? size : Math.min(size, Number(offset) + length);
-    return { size: Math.max(0, end - Number(offset)), cached: null, dirty: null, writeback: null, method: null,
-      reason: 'no-binding' };
+    return direct.residency(t.fd, offset, length);
   } finally {
     t.close();
   }
-}
-
-/** Without the binding, what the native calls refuse: only files and block devices have a page cache. */
-function cachedKind(fd: number): fs.Stats {
-  let st: fs.Stats;
-  try {
-    st = fs.fstatSync(fd);
-  } catch (err) {
-    throw asSyscallError(err, 'fstat');
-  }
-  if (st.isDirectory()) throw systemError(-os.constants.errno.EISDIR, 'posix_fadvise');
-  if (!st.isFile() && !st.isBlockDevice()) throw systemError(-os.constants.errno.ESPIPE, 'posix_fadvise');
-  return st;
-}
-
-/** Without the binding no advice can be given: false, for a target the native call would take. */
-function fallbackCannot(fd: number): false {
-  cachedKind(fd);
-  return false;
 }
 
 /**
@@ -583,9 +375,7 @@ export function evict(file: DirectTarget | DirectFile, range?: ResidencyRange): 
   const [offset, length] = validateRange(range);
   const t = rangeTarget(file, 'posix_fadvise');
   try {
-    if (!binding) return fallbackCannot(t.fd);
-    binding.evict(t.fd, offset, length);
-    return true;
+    return direct.evict(t.fd, offset, length);
   } finally {
     t.close();
   }
@@ -599,9 +389,7 @@ export function prefetch(file: DirectTarget | DirectFile, range?: ResidencyRange
   const [offset, length] = validateRange(range);
   const t = rangeTarget(file, 'posix_fadvise');
   try {
-    if (!binding) return fallbackCannot(t.fd);
-    binding.prefetch(t.fd, offset, length);
-    return true;
+    return direct.prefetch(t.fd, offset, length);
   } finally {
     t.close();
   }

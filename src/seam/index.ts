@@ -53,7 +53,7 @@ export function runnable(choice: Choice): Choice {
 }
 
 export { constants } from './constants';
-export type { Kernel, Moved, SendJob, SinkNotice, StreamJobResult } from './kernel';
+export type { DirectKernel, Kernel, Moved, OpenedDirect, SendJob, SinkNotice, StreamJobResult } from './kernel';
 export * from './reasons';
 export { choose, readCalibration, useCalibration, useStrategy, validateStrategy } from './calibration';
 export type { Calibration, Rule } from './calibration';

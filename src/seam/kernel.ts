@@ -3,6 +3,7 @@
 // index.ts picks one at load, once; the public modules validate and orchestrate and never ask which they got.
 // A new way of moving bytes (io_uring) is a Strategy the native kernel's send() runs and sendFast() may run.
 import type { NativeBinding } from '../binding';
+import type { DirectReason, Residency } from '../direct';
 import type { SystemError } from '../errors';
 import type { Lease } from '../lease';
 import type { FallbackReason, Strategy } from './reasons';
@@ -88,6 +89,46 @@ export interface BroadcastJob {
   onNotice(notice: SinkNotice): void;
 }
 
+/** A file opened for direct I/O, as the kernel opened it. */
+export interface OpenedDirect {
+  fd: number;
+  /** The fd is this file's own (close() closes it), not the caller's. */
+  ownsFd: boolean;
+  direct: boolean;
+  reason: DirectReason | null;
+  alignment: number;
+  bufferAlignment: number;
+}
+
+/**
+ * Direct I/O and page-cache residency: natively O_DIRECT and engine tasks; portably buffered fs calls that say
+ * so ('no-binding'). Arguments arrive validated; errors are the typed ones direct.ts promises.
+ */
+export interface DirectKernel {
+  /** The alignment alignedBuffer() gives by default. */
+  readonly pageSize: number;
+  /** Zero-filled, starting at a multiple of `alignment` where the kernel can learn an address. */
+  alignedBuffer(size: number, alignment: number): Buffer;
+  /** How many bytes past a multiple of `alignment` the view starts (native only: a portable file is never direct). */
+  misalignment(view: ArrayBufferView, alignment: number): number;
+  open(path: string, flags: number, mode: number): OpenedDirect;
+  /** A new open file description for a caller's fd (portably, the caller's fd itself). */
+  reopen(fd: number): OpenedDirect;
+  /** Closes an fd open() or reopen() gave with `ownsFd`. */
+  close(fd: number): void;
+  /** Reads (or writes) the views in order from `position` until they are full or the file ends: bytes moved. */
+  transferSync(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint, dropCache: boolean): number;
+  /** transferSync off the JS thread; an abort rejects with AbortError carrying the bytes moved. */
+  transfer(fd: number, write: boolean, views: ArrayBufferView[], position: number | bigint, dropCache: boolean,
+    signal?: AbortSignal): Promise<number>;
+  /** fdatasync, or fsync with `metadata`. */
+  sync(fd: number, metadata: boolean, signal?: AbortSignal): Promise<void>;
+  residency(fd: number, offset: number | bigint, length: number | null): Residency;
+  /** False where nothing can be dropped or read ahead (portably). */
+  evict(fd: number, offset: number | bigint, length: number | null): boolean;
+  prefetch(fd: number, offset: number | bigint, length: number | null): boolean;
+}
+
 export interface Kernel extends Calls {
   /** True for the addon. */
   readonly native: boolean;
@@ -113,4 +154,6 @@ export interface Kernel extends Calls {
   /** Socket -> fd through a pipe (native only: the portable side relays with Node streams). */
   relay(job: RelayJob): Promise<StreamJobResult>;
   broadcast(job: BroadcastJob): { id: number; done: Promise<StreamJobResult> };
+  /** An object, not a call: using it gives no ZEROCOPY_FALLBACK warning (direct I/O says 'no-binding' itself). */
+  readonly direct: DirectKernel;
 }

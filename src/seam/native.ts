@@ -5,6 +5,7 @@ import { runJob, startJob } from '../engine';
 import { abortError, fileTruncated, leaseBroken, withBytes } from '../errors';
 import { constants } from './constants';
 import type { Kernel, SendJob } from './kernel';
+import { nativeDirect } from './native-direct';
 import type { FallbackReason } from './reasons';
 
 export function nativeKernel(binding: NativeBinding): Kernel {
@@ -71,5 +72,6 @@ export function nativeKernel(binding: NativeBinding): Kernel {
         done: started.done.then((r) => ({ ...r, fallbackReason: r.fallbackReason as FallbackReason | null })),
       };
     },
+    direct: nativeDirect(binding),
   };
 }

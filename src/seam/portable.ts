@@ -7,6 +7,7 @@ import { asSyscallError, systemError, unsupported } from '../errors';
 import * as fallback from '../fallback';
 import { copyRange, fdWriter } from './copy-loop';
 import type { Kernel } from './kernel';
+import { portableDirect } from './portable-direct';
 
 export function portableKernel(unavailableReason: string): Kernel {
   /** What fcntl would answer first (EBADF for a closed fd), else that leases need the addon. */
@@ -87,5 +88,6 @@ export function portableKernel(unavailableReason: string): Kernel {
     addSink: unreachable('addSink'),
     removeSink: unreachable('removeSink'),
     cancel: unreachable('cancel'),
+    direct: portableDirect(unavailableReason),
   };
 }
