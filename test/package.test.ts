@@ -184,6 +184,12 @@ describe.skipIf(FALLBACK)('packed tarball from a clean tree', () => {
       fs.writeFileSync('in.txt', 'hello');
       console.log(copyFileRangeSync(fs.openSync('in.txt', 'r'), fs.openSync('raw.txt', 'w'), 5));`]);
     expect(raw.stdout.trim().split('\n').sort()).toEqual(['5', 'ZEROCOPY_FALLBACK']);
+    // Importing it and asking what it can do is no use yet: no warning.
+    const quiet = nodeIn(bareProject, ['-e', `
+      process.on('warning', (w) => console.log(w.code));
+      console.log(require('zerocopy').capabilities().native);
+      setTimeout(() => console.log('quiet'), 50);`]);
+    expect(quiet.stdout.trim().split('\n')).toEqual(['false', 'quiet']);
   });
 
   /** A copy of the installed project, for a test that damages or rebuilds it. */

@@ -13,27 +13,31 @@ export const kernel: Kernel = binding ? nativeKernel(binding)
   : warnsOnFirstUse(portableKernel(unavailableReason ?? 'no native binding'));
 
 /**
- * Without the addon, the first call into the kernel (a transfer, a raw call, a mapping; asking for capabilities
- * is none) says once, as a process warning naming the cause and the fix, that this process is not zero-copy;
- * unless the fallback was forced on purpose.
+ * Without the addon, the first call into the kernel (a transfer, a raw call, a mapping, direct I/O; not asking
+ * for capabilities, nor the callbacks modules register at load) says once, as a process warning naming the
+ * cause and the fix, that this process is not zero-copy; unless the fallback was forced on purpose.
  */
 function warnsOnFirstUse(portable: Kernel): Kernel {
   if (fallbackForced) return portable;
   let warned = false;
-  return new Proxy(portable, {
+  const isUse = (key: string | symbol) => key !== 'capabilities' && !/^set\w*Callback$/.test(String(key));
+  const wrap = <T extends object>(members: T): T => new Proxy(members, {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
-      if (warned || typeof value !== 'function' || key === 'capabilities') return value;
+      if (warned) return value;
+      if (key === 'direct') return wrap(value as object);
+      if (typeof value !== 'function' || !isUse(key)) return value;
       return (...args: unknown[]) => {
         if (!warned) {
           warned = true;
-          process.emitWarning(`zerocopy is not zero-copy in this process: ${target.unavailableReason}`,
+          process.emitWarning(`zerocopy is not zero-copy in this process: ${portable.unavailableReason}`,
             { code: 'ZEROCOPY_FALLBACK' });
         }
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   });
+  return wrap(portable);
 }
 
 /**
