@@ -179,15 +179,21 @@ Napi::Value CloseDirectJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The arguments both transfers take: (fd, write, views, position, dropCache); false after throwing.
+bool TransferArgs(const Napi::CallbackInfo& info, int* fd, std::vector<struct iovec>* iov, int64_t* position) {
+  bool hasPosition;
+  if (!ArgFd(info, 0, fd) || !ArgIovecs(info, 2, iov) || !ArgOffset(info, 3, position, &hasPosition)) return false;
+  if (!hasPosition) ThrowType(info.Env(), "a direct transfer needs a position");
+  return hasPosition;
+}
+
 // directTransferSync(fd, write, views, position, dropCache) -> bytes; a failure throws with `bytes` moved before it
 Napi::Value DirectTransferSyncJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   int64_t position;
-  bool hasPosition;
   std::vector<struct iovec> iov;
-  if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 2, &iov) || !ArgOffset(info, 3, &position, &hasPosition)) return env.Undefined();
-  if (!hasPosition) return ThrowType(env, "a direct transfer needs a position");
+  if (!TransferArgs(info, &fd, &iov, &position)) return env.Undefined();
   bool write = ArgFlag(info, 1);
   int64_t moved = 0;
   const char* syscall;
@@ -212,10 +218,8 @@ Napi::Value DirectTransferJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   int64_t position;
-  bool hasPosition;
   std::vector<struct iovec> iov;
-  if (!ArgFd(info, 0, &fd) || !ArgIovecs(info, 2, &iov) || !ArgOffset(info, 3, &position, &hasPosition)) return env.Undefined();
-  if (!hasPosition) return ThrowType(env, "a direct transfer needs a position");
+  if (!TransferArgs(info, &fd, &iov, &position)) return env.Undefined();
   bool write = ArgFlag(info, 1), dropCache = ArgFlag(info, 4);
   std::vector<std::shared_ptr<direct::AlignedBlock>> held;
   size_t total = 0;

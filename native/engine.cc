@@ -602,6 +602,13 @@ int64_t Submit(const Spec& spec, std::shared_ptr<Sink> sink) {
   if (spec.kind == Kind::kRelay || spec.kind == Kind::kBroadcast || splices) {
     j->pipeSize = spec.pipeSize > 0 ? spec.pipeSize : constants::kDefaultPipeSize;
     int err = AcquirePipe(j->pipeSize, j->pipe);
+    if (err < 0 && splices) {
+      // No pipe of that size to be had (EPERM: the user's pipe budget, pipe-user-pages-soft, is spent): the
+      // file needs none, so it is copied instead, as when splice refuses.
+      j->spec.strategy = Strategy::kCopy;
+      j->fallbackReason = reason::kSpliceRefused;
+      err = 0;
+    }
     if (err == 0 && spec.kind == Kind::kBroadcast) err = NewFanout(j);
     for (size_t i = 0; err == 0 && i < spec.sinkFds.size(); i++) {
       int id = QueueSink(j, spec.sinkFds[i]);  // before any worker sees the job: no byte can pass them by

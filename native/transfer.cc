@@ -98,6 +98,7 @@ int MakePipe(int fds[2], int size, bool nonBlock, const char** failed) {
     int err = errno;
     close(fds[0]);
     close(fds[1]);
+    fds[0] = fds[1] = -1;  // closed: a caller that releases "its pipe" on failure must not close them again
     return -err;
   }
   return actual;

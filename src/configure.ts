@@ -34,20 +34,18 @@ export function configure(options: ConfigureOptions): void {
   // Everything is checked before anything is applied: a bad option changes nothing.
   const strategy = validateStrategy(opts.strategy, 'options.strategy');
   const calibration = opts.calibration === undefined ? undefined : readCalibration(opts.calibration, 'options.calibration');
-  if (opts.engineThreads !== undefined) {
-    const n = opts.engineThreads;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 64) {
-      throw outOfRange('options.engineThreads', 'an integer >= 1 && <= 64', n);
-    }
-    if (!kernel.configure(n)) throw started();
+  const n = opts.engineThreads;
+  if (n !== undefined && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 64)) {
+    throw outOfRange('options.engineThreads', 'an integer >= 1 && <= 64', n);
   }
   const base = kernel.leaseSignalBase;
-  if (opts.leaseSignal !== undefined && base !== undefined) {
-    const sig = opts.leaseSignal;
-    if (typeof sig !== 'number' || !Number.isInteger(sig) || sig < base || sig > base + 30) {
-      throw outOfRange('options.leaseSignal', `a real-time signal, >= ${base} && <= ${base + 30}`, sig);
-    }
-    if (!kernel.configureLeaseSignal(sig - base)) throw started();
+  const sig = base === undefined ? undefined : opts.leaseSignal;
+  if (sig !== undefined && (typeof sig !== 'number' || !Number.isInteger(sig) || sig < base! || sig > base! + 30)) {
+    throw outOfRange('options.leaseSignal', `a real-time signal, >= ${base} && <= ${base! + 30}`, sig);
+  }
+  if (n !== undefined && !kernel.configure(n)) throw started();
+  if (sig !== undefined) {
+    if (!kernel.configureLeaseSignal(sig - base!)) throw started();
     leaseSignal = sig;
   }
   if (strategy !== undefined) useStrategy(strategy);

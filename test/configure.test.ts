@@ -6,14 +6,14 @@ import { configure } from '../src/index';
 import { FALLBACK } from './helpers';
 
 describe('configure()', () => {
-  it('takes engineThreads before the first transfer and refuses it after', () => {
+  it('takes engineThreads before the first transfer and refuses it after; a bad value beside it applies nothing', () => {
     const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'configure.mjs')], {
       env: process.env,
       encoding: 'utf8',
     });
     expect(JSON.parse(out)).toEqual(FALLBACK
       ? { zero: 'ERR_OUT_OF_RANGE', threads: 0, late: 'accepted' }
-      : { zero: 'ERR_OUT_OF_RANGE', threads: 3, late: 'ERR_ZEROCOPY_STARTED' });
+      : { zero: 'ERR_OUT_OF_RANGE', half: 'ERR_OUT_OF_RANGE 2', threads: 3, late: 'ERR_ZEROCOPY_STARTED' });
   });
 
   it('validates its options', () => {

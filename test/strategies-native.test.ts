@@ -125,6 +125,38 @@ describe.skipIf(FALLBACK)('splice into an O_APPEND file (splice answers EINVAL)'
   });
 });
 
+/** Whether an unprivileged user can read `file`: every directory above it searchable by all, itself readable. */
+function readableByAll(file: string): boolean {
+  for (let p = file; ; p = path.dirname(p)) {
+    const mode = fs.statSync(p).mode;
+    if ((mode & (p === file ? 0o004 : 0o001)) === 0) return false;
+    if (p === path.dirname(p)) return true;
+  }
+}
+
+const lib = path.join(__dirname, '..', 'lib', 'index.js');
+const asNobody = process.getuid?.() === 0 && readableByAll(lib);
+
+describe.skipIf(FALLBACK)('splice past the per-user pipe budget (pipe-user-pages-soft)', () => {
+  // Root may exceed the budget: the transfers run as nobody. 100 pooled 1 MiB pipes are past 16,384 pages.
+  it.skipIf(!asNobody)('copies what it cannot splice, and never closes an fd it gave back (it aborted libuv)', () => {
+    const shared = fs.mkdtempSync('/tmp/zerocopy-budget-');
+    fs.chmodSync(shared, 0o755);
+    const { file, data } = randomFile(shared, 4 * MiB, 'budget-source');
+    fs.chmodSync(file, 0o644);
+    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'splice-budget.mjs'), lib, file, '100'],
+      { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 60_000 });
+    fs.rmSync(shared, { recursive: true });
+    const { outcomes, received } = JSON.parse(out) as { outcomes: Record<string, number>; received: string[] };
+    const ended = Object.keys(outcomes);
+    expect(ended.every((k) => k === 'splice/forced' || k === 'copy/splice-refused'), JSON.stringify(outcomes)).toBe(true);
+    expect(received).toEqual([`${4 * MiB} ${sha256(data)}`]);
+    // Past the budget (the default 16,384 pages), some had no pipe: they were copied.
+    const budget = Number(fs.readFileSync('/proc/sys/fs/pipe-user-pages-soft', 'utf8'));
+    if (budget > 0 && budget < 100 * 256) expect(outcomes['copy/splice-refused']).toBeGreaterThan(0);
+  });
+});
+
 describe.skipIf(FALLBACK)('a copying strategy under a lease', () => {
   it.each(['mmap', 'copy'] as Strategy[])('%s: a lease given up stops it before the next chunk (ECANCELED)',
     async (strategy) => {

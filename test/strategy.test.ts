@@ -2,7 +2,7 @@
 // chooses by destination and says why; bad strategies and calibrations are refused with their codes; a file
 // truncated by another process mid-transfer never ends as a success, whatever the strategy. Same suite on the
 // fallback, where 'copy' is the only strategy and every other answers 'copy' with reason 'no-binding'.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -239,10 +239,19 @@ describe('bad strategies and calibrations', () => {
       [{ ...good, rules: [{ destination: 'file', minBytes: 0, strategy: 'dma' }] }, 'ERR_INVALID_ARG_VALUE'],
       [{ ...good, machine: 3 }, 'ERR_INVALID_ARG_TYPE'],
       [42, 'ERR_INVALID_ARG_TYPE'],
+      // A hole: map() would skip it, and every 'auto' transfer after would throw a TypeError.
+      // eslint-disable-next-line no-sparse-arrays
+      [{ ...good, rules: [, { destination: 'file', minBytes: 0, strategy: 'copy' }] }, 'ERR_INVALID_ARG_TYPE'],
+      // No file of rules: a FIFO without a writer would wait in open() forever, /dev/zero would never end.
+      ['/dev/zero', 'ERR_INVALID_ARG_VALUE'],
     ];
     const notJson = path.join(dir, 'not.json');
     fs.writeFileSync(notJson, '{ rules: ');
-    bad.push([notJson, 'ERR_INVALID_ARG_VALUE']);
+    const fifo = path.join(dir, 'calibration.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const huge = path.join(dir, 'huge.json');
+    fs.writeFileSync(huge, `{"pad":"${'x'.repeat(2 << 20)}"}`);
+    bad.push([notJson, 'ERR_INVALID_ARG_VALUE'], [fifo, 'ERR_INVALID_ARG_VALUE'], [huge, 'ERR_INVALID_ARG_VALUE']);
     for (const [calibration, code] of bad) {
       expect(() => configure({ calibration: calibration as never, strategy: 'copy' }), code).toThrow(
         expect.objectContaining({ code }));

@@ -100,19 +100,11 @@ export function encodeUrl(url: string): string {
 
 function openUnder(root: string, relative: string, slash: boolean, opts: ResolveOptions): Target {
   const full = path.join(root, relative);
-  let rootFd: number;
-  try {
-    rootFd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  } catch (err) {
-    return openFailure(err);
-  }
-  try {
+  return withRoot(root, (rootFd) => {
     const fd = openBeneath(rootFd, root, relative === '' ? '.' : relative);
     if (typeof fd !== 'number') return fd === NOT_FOUND && !slash ? withExtension(rootFd, root, relative, opts) : fd;
     return settle(fd, full, slash, opts.index, (name) => openBeneath(fd, full, name));
-  } finally {
-    fs.closeSync(rootFd);
-  }
+  });
 }
 
 /**
@@ -120,6 +112,11 @@ function openUnder(root: string, relative: string, slash: boolean, opts: Resolve
  * caller that reads the directory itself (the listing), so that what it reads is what was confined.
  */
 export function openBeneathRoot(root: string, relative: string): number | Target {
+  return withRoot(root, (rootFd) => openBeneath(rootFd, root, relative === '' ? '.' : relative));
+}
+
+/** Runs `use` with the root directory open (closed after), or answers why the root cannot be opened. */
+function withRoot<T>(root: string, use: (rootFd: number) => T): T | Target {
   let rootFd: number;
   try {
     rootFd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
@@ -127,7 +124,7 @@ export function openBeneathRoot(root: string, relative: string): number | Target
     return openFailure(err);
   }
   try {
-    return openBeneath(rootFd, root, relative === '' ? '.' : relative);
+    return use(rootFd);
   } finally {
     fs.closeSync(rootFd);
   }

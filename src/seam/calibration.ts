@@ -32,7 +32,7 @@ export function validateStrategy(value: unknown, name: string): StrategyOption |
 /** A calibration given as a path to its JSON or as the parsed object, checked field by field. */
 export function readCalibration(value: unknown, name: string): Calibration {
   if (typeof value === 'string') {
-    const text = fs.readFileSync(value, 'utf8'); // ENOENT, EACCES, ... as fs says them, with the path
+    const text = readSmallFile(value, name);
     try {
       return checkCalibration(JSON.parse(text), name);
     } catch (err) {
@@ -41,6 +41,25 @@ export function readCalibration(value: unknown, name: string): Calibration {
     }
   }
   return checkCalibration(value, name);
+}
+
+// A calibration file holds a few rules: anything larger is no calibration (and /dev/zero would never end).
+const CALIBRATION_MAX_BYTES = 1 << 20;
+
+/**
+ * The text of a regular file of at most CALIBRATION_MAX_BYTES. Opened non-blocking, so that a FIFO without a
+ * writer is refused instead of waiting in open(); ENOENT, EACCES, ... as fs says them, with the path.
+ */
+function readSmallFile(file: string, name: string): string {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw invalidArgValue(name, file, 'must name a regular file');
+    if (st.size > CALIBRATION_MAX_BYTES) throw invalidArgValue(name, file, `is larger than ${CALIBRATION_MAX_BYTES} bytes`);
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function checkCalibration(value: unknown, name: string): Calibration {
@@ -52,7 +71,8 @@ function checkCalibration(value: unknown, name: string): Calibration {
   if (typeof c.measured !== 'string') throw invalidArgType(`${name}.measured`, 'of type string', c.measured);
   if (typeof c.machine !== 'string') throw invalidArgType(`${name}.machine`, 'of type string', c.machine);
   if (!Array.isArray(c.rules)) throw invalidArgType(`${name}.rules`, 'an array', c.rules);
-  const rules = c.rules.map((r: unknown, i) => {
+  // Array.from visits holes too (as undefined), which map would skip.
+  const rules = Array.from(c.rules as unknown[], (r, i) => {
     const at = `${name}.rules[${i}]`;
     if (typeof r !== 'object' || r === null) throw invalidArgType(at, 'an object', r);
     const rule = r as Partial<Rule>;
