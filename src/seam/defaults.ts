@@ -1,16 +1,22 @@
 // The rules 'auto' follows until configure({ calibration }) loads measured ones: per destination, the strategy
 // from a size up (the rule with the largest minBytes <= the transfer's length wins).
-// Measured 2026-11-29 on this 2-core machine while other work ran (load 4-6, so ±50% and more), sendFile per
-// forced strategy to a receiver process on 127.0.0.1, 5-7 interleaved rounds (/tmp/seamjs/measure.mjs, see the
-// seam-js report): 64 KiB ×256 sendfile 0.32 GB/s, copy 0.36, splice 0.07, mmap 0.03 (a mapping per request costs
-// more than it saves); 1 MiB ×64 sendfile 1.14, copy 1.57, splice 0.93, mmap 0.93; 64 MiB sendfile 0.32, copy
-// 0.35, mmap 0.36, splice 0.27. Copying beat sendfile to a loopback peer at 1 MiB, but not by more than the
-// noise at other sizes: sendfile stays the default (and 'zeroCopy' results stay what they were) until
-// `npm run bench -- --calibrate` on a quiet machine says otherwise. TLS copies in user space whatever is chosen.
+// Measured 2026-11-29 on this 2-core machine with nothing else running (`npm run bench -- --only file-to-socket
+// --runs 5`, three runs; sendFile forced to each strategy and the C sender's methods interleaved round by round),
+// to a receiving process on 127.0.0.1, as a ratio to the fastest C method of the same run:
+// - 1 MiB x64: copy 0.96-0.97 (C read+write was fastest), sendfile 0.47-0.62, mmap 0.54-0.56, splice 0.40-0.49;
+// - 64 MiB: mmap 0.87-1.15 (C mmap+write fastest), copy 0.60-0.81, sendfile 0.52-0.76, splice 0.52-0.74;
+// - 256 MiB: mmap 0.78-0.92, copy 0.60-0.63, sendfile 0.40-0.51, splice 0.34-0.47.
+// From 64 MiB mmap+write is the default to a peer on this host (it copies what it receives anyway). Copy won at
+// 1 MiB too, but is not the default there: it would make every default send of a mid-sized file to a local peer a
+// user-space copy, for a gain this one machine measured; `npm run bench -- --calibrate` writes it where it holds.
+// Below that a page-cached file goes out in one sendfile on the JS thread, cheaper per file than anything else.
+// The other destinations keep sendfile until `npm run bench -- --calibrate` on the user's machine says otherwise;
+// TLS copies in user space whatever is chosen.
 import type { Rule } from './calibration';
 
 export const DEFAULT_RULES: readonly Rule[] = [
   { destination: 'local-tcp', minBytes: 0, strategy: 'sendfile' },
+  { destination: 'local-tcp', minBytes: 64 << 20, strategy: 'mmap' },
   { destination: 'remote-tcp', minBytes: 0, strategy: 'sendfile' },
   { destination: 'unix', minBytes: 0, strategy: 'sendfile' },
   { destination: 'tls', minBytes: 0, strategy: 'copy' },
