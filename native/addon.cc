@@ -1,5 +1,9 @@
 #include "addon.h"
 
+#include <dlfcn.h>
+
+#include <mutex>
+
 #include "errors.h"
 #include "mapping_table.h"
 
@@ -16,7 +20,22 @@ static Napi::Value SetErrorFactoryJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The engine threads, the lease-signal thread and the SIGBUS handler are process-wide and outlive any one
+// environment. Node unloads an addon once the last environment that loaded it is gone (a worker that ends): its
+// code would then be unmapped under those threads (an engine task finishing after a worker's terminate() crashed
+// the process with SIGSEGV). So the library stays loaded for the life of the process.
+static void PinLibrary() {
+  static std::once_flag pinned;
+  std::call_once(pinned, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&PinLibrary), &info) != 0 && info.dli_fname != nullptr) {
+      dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinLibrary();
   AddonData* data = new AddonData();
   data->env = env;
   env.SetInstanceData(data);

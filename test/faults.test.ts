@@ -133,6 +133,14 @@ describe('faults', () => {
     server.close();
   });
 
+  // Node unloads an addon with the last environment that loaded it; the engine threads are the process's.
+  it.skipIf(FALLBACK)('a worker that alone loaded the addon ends while an engine task runs: the process lives', () => {
+    const lib = path.join(__dirname, '..', 'lib', 'index.js');
+    const child = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'worker-only-addon.mjs'), lib,
+      path.join(dir, 'worker-only-dirty')], { encoding: 'utf8', timeout: 60_000 });
+    expect([child.signal, child.status, child.stdout.trim()], child.stderr).toEqual([null, 0, 'alive']);
+  });
+
   it('a source truncated by another process mid-copy: the whole original or ERR_FILE_TRUNCATED, never short', async () => {
     let truncations = 0;
     for (let round = 0; round < 4; round++) {
