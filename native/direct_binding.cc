@@ -324,16 +324,18 @@ Napi::Value ResidencyJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// evict(fd, offset, length|null); prefetch(fd, offset, length|null). A null length: to the end of the file; 0:
+// evict(fd, offset, length|null) -> job id: a task, since writing dirty pages back waits for the device.
+// prefetch(fd, offset, length|null): WILLNEED only starts the reads. A null length: to the end of the file; 0:
 // nothing.
 Napi::Value EvictJs(const Napi::CallbackInfo& info) {
   int fd;
   int64_t offset, length;
   if (!ArgRange(info, &fd, &offset, &length)) return info.Env().Undefined();
-  const char* syscall;
-  int err = direct::Evict(fd, offset, length, &syscall);
-  if (err < 0) return ThrowErrno(info.Env(), err, syscall);
-  return info.Env().Undefined();
+  int64_t id = StartTask(info.Env(), fd, [offset, length](int f, const std::atomic<bool>&, int64_t*,
+                                                          const char** syscall) {
+    return direct::Evict(f, offset, length, syscall);
+  });
+  return id == 0 ? info.Env().Undefined() : Napi::Number::New(info.Env(), static_cast<double>(id));
 }
 
 Napi::Value PrefetchJs(const Napi::CallbackInfo& info) {

@@ -34,7 +34,8 @@ export interface NativeDirect {
   misalignment(view: ArrayBufferView, alignment: number): number;
   residency(fd: number, offset: number | bigint, length: number | null): { size: number; cached: number;
     dirty: number | null; writeback: number | null; method: 'cachestat' | 'mincore' };
-  evict(fd: number, offset: number | bigint, length: number | null): void;
+  /** A task's job id (it writes dirty pages back: that waits for the device). */
+  evict(fd: number, offset: number | bigint, length: number | null): number;
   prefetch(fd: number, offset: number | bigint, length: number | null): void;
 }
 

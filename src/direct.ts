@@ -352,33 +352,34 @@ function validateRange(range: unknown): [number | bigint, number | null] {
   return [offset, length];
 }
 
-/**
- * How much of a file (a path, fd, FileHandle or DirectFile), or of a range of it, is in the page cache: what a
- * read would find without waiting for the device.
- */
-export function residency(file: DirectTarget | DirectFile, range?: ResidencyRange): Residency {
+/** Validates `range`, opens `file` (a path: read-only, closed after) and hands both to `use`. */
+function onRange<T>(file: unknown, range: unknown, syscall: string,
+  use: (fd: number, offset: number | bigint, length: number | null) => T): T {
   const [offset, length] = validateRange(range);
-  const t = rangeTarget(file, 'cachestat');
+  const t = rangeTarget(file, syscall);
   try {
-    return direct.residency(t.fd, offset, length);
+    return use(t.fd, offset, length);
   } finally {
     t.close();
   }
 }
 
 /**
- * Drops a range (default: the whole file) from the page cache (POSIX_FADV_DONTNEED), after writing its dirty
- * pages back (the kernel drops only clean pages), so this waits for the device when pages are dirty.
- * Returns false without the binding (nothing can be dropped from JS).
+ * How much of a file (a path, fd, FileHandle or DirectFile), or of a range of it, is in the page cache: what a
+ * read would find without waiting for the device.
  */
-export function evict(file: DirectTarget | DirectFile, range?: ResidencyRange): boolean {
-  const [offset, length] = validateRange(range);
-  const t = rangeTarget(file, 'posix_fadvise');
-  try {
-    return direct.evict(t.fd, offset, length);
-  } finally {
-    t.close();
-  }
+export function residency(file: DirectTarget | DirectFile, range?: ResidencyRange): Residency {
+  return onRange(file, range, 'cachestat', direct.residency);
+}
+
+/**
+ * Drops a range (default: the whole file) from the page cache (POSIX_FADV_DONTNEED), after writing its dirty
+ * pages back (the kernel drops only clean pages). That waits for the device, so it runs as a task on the engine
+ * threads, never on the JS thread; the task holds its own duplicate of the fd. Resolves false without the binding
+ * (nothing can be dropped from JS).
+ */
+export function evict(file: DirectTarget | DirectFile, range?: ResidencyRange): Promise<boolean> {
+  return new Promise((resolve) => resolve(onRange(file, range, 'posix_fadvise', direct.evict)));
 }
 
 /**
@@ -386,11 +387,5 @@ export function evict(file: DirectTarget | DirectFile, range?: ResidencyRange): 
  * e.g. to warm a file before a zero-copy send. Returns false without the binding.
  */
 export function prefetch(file: DirectTarget | DirectFile, range?: ResidencyRange): boolean {
-  const [offset, length] = validateRange(range);
-  const t = rangeTarget(file, 'posix_fadvise');
-  try {
-    return direct.prefetch(t.fd, offset, length);
-  } finally {
-    t.close();
-  }
+  return onRange(file, range, 'posix_fadvise', direct.prefetch);
 }

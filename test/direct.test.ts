@@ -122,7 +122,7 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     // A buffered read caches all of it; evict drops it again.
     expect(sha256(fs.readFileSync(file))).toBe(sha256(data));
     expect(residency(file).cached, 'after a buffered read').toBe(data.length);
-    expect(evict(file)).toBe(true);
+    expect(await evict(file)).toBe(true);
     expect(residency(file).cached, 'after evict').toBe(0);
   });
 
@@ -261,7 +261,7 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     const dirty = residency(file);
     expect(dirty.cached).toBe(data.length);
     expect((dirty.dirty ?? 0) + (dirty.writeback ?? 0)).toBeGreaterThan(0);
-    expect(evict(file)).toBe(true); // writes the dirty pages back first, else they would stay
+    expect(await evict(file)).toBe(true); // writes the dirty pages back first, else they would stay
     expect(residency(file)).toEqual({ size: data.length, cached: 0, dirty: 0, writeback: 0, method: 'cachestat' });
     const fd = fs.openSync(file, 'r');
     fs.readSync(fd, Buffer.alloc(2 * MiB), 0, 2 * MiB, 2 * MiB);
@@ -273,13 +273,30 @@ describe.skipIf(FALLBACK)('direct I/O on ext4', () => {
     fs.closeSync(fd);
   });
 
+  it.skipIf(FALLBACK)('evict writes dirty pages back off the JS thread: the event loop turns while it waits', async () => {
+    const file = path.join(dir, 'dirty-evict');
+    fs.writeFileSync(file, randomBytes(128 * MiB)); // dirty until written back: the device decides how long
+    let turns = 0;
+    let waiting = true;
+    const turn = () => {
+      turns++;
+      if (waiting) setImmediate(turn);
+    };
+    const evicted = evict(file);
+    setImmediate(turn);
+    expect(await evicted).toBe(true);
+    waiting = false;
+    expect(turns).toBeGreaterThan(0); // a synchronous evict returned before the loop could turn once
+    expect(residency(file).cached).toBe(0);
+  });
+
   it('a range of length 0 is nothing, for evict and prefetch as for residency (the kernel\'s 0 means "to the end")', async () => {
     const file = path.join(dir, 'zero-length');
     fs.writeFileSync(file, randomBytes(4 * MiB));
     expect(residency(file, { length: 0 }).size).toBe(0);
-    expect(evict(file, { offset: 0, length: 0 })).toBe(true);
+    expect(await evict(file, { offset: 0, length: 0 })).toBe(true);
     expect(residency(file).cached).toBe(4 * MiB); // written just now: all cached, nothing dropped
-    evict(file);
+    await evict(file);
     expect(prefetch(file, { offset: 0, length: 0 })).toBe(true);
     await new Promise((r) => setTimeout(r, 200)); // time for a readahead that must not have been asked for
     expect(residency(file).cached).toBe(0);
@@ -398,7 +415,7 @@ describe.skipIf(!FALLBACK)('without the binding', () => {
     expect(sha256(back)).toBe(sha256(data));
     expect(residency(file)).toEqual({ size: data.length, cached: null, dirty: null, writeback: null, method: null,
       reason: 'no-binding' });
-    expect(evict(file)).toBe(false);
+    expect(await evict(file)).toBe(false);
     expect(prefetch(file)).toBe(false);
   });
 });
@@ -414,9 +431,11 @@ describe('a path with a NUL byte', () => {
       expect([err.code, err.message]).toEqual([expected.code, expected.message]);
       expect((await rejection(openDirect(bad, flags))).code).toBe('ERR_INVALID_ARG_VALUE');
     }
-    for (const call of [residency, evict, prefetch]) {
+    for (const call of [residency, prefetch]) {
       expect([thrown(() => call(bad)).code, thrown(() => call(bad)).message]).toEqual([expected.code, expected.message]);
     }
+    const evicting = await rejection(evict(bad));
+    expect([evicting.code, evicting.message]).toEqual([expected.code, expected.message]);
     expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
   });
 });
@@ -530,7 +549,7 @@ describe('argument errors', () => {
     // A range that would end past 2 ** 63 - 1 (the largest file offset), for every call.
     const last = 2n ** 63n - 4096n;
     for (const err of [thrown(() => residency(file, { offset: 2n ** 63n - 1n, length: Number.MAX_SAFE_INTEGER })),
-      thrown(() => evict(file, { offset: last, length: 8192 })), thrown(() => prefetch(file, { offset: last, length: 8192 })),
+      await rejection(evict(file, { offset: last, length: 8192 })), thrown(() => prefetch(file, { offset: last, length: 8192 })),
       await rejection(f.read(alignedBuffer(8192), last)), thrown(() => f.readSync(alignedBuffer(8192), last)),
       await rejection(f.writev([b, b], last))]) {
       expect(err.code).toBe('ERR_OUT_OF_RANGE');

@@ -90,8 +90,8 @@ export const direct = {
       const extra = [];
       for (let i = 0; i < runs; i++) {
         progress(`direct read: ${method} (${i + 1}/${runs})`);
-        evict(cold);
-        evict(hot);
+        await evict(cold);
+        await evict(hot);
         readLoop(hot, hotSize, readBuffer); // the hot set, cached
         samples.push(await timed(read));
         extra.push({
@@ -101,8 +101,8 @@ export const direct = {
       }
       rows.push({ scenario: 'direct', case: `read ${coldSize / MiB} MiB`, method, runs, ...summary(samples, coldSize, extra) });
     }
-    evict(cold);
-    evict(hot);
+    await evict(cold);
+    await evict(hot);
 
     const writeBuffer = alignedBuffer(CHUNK);
     writeBuffer.fill(0x5a);

@@ -125,7 +125,7 @@ export interface DirectKernel {
   sync(fd: number, metadata: boolean, signal?: AbortSignal): Promise<void>;
   residency(fd: number, offset: number | bigint, length: number | null): Residency;
   /** False where nothing can be dropped or read ahead (portably). */
-  evict(fd: number, offset: number | bigint, length: number | null): boolean;
+  evict(fd: number, offset: number | bigint, length: number | null): Promise<boolean>;
   prefetch(fd: number, offset: number | bigint, length: number | null): boolean;
 }
 

@@ -70,8 +70,8 @@ export function nativeDirect(binding: NativeBinding): DirectKernel {
       await awaitTask(() => binding.directSync(fd, metadata), signal, []);
     },
     residency: (fd, offset, length) => binding.residency(fd, offset, length) as Residency,
-    evict(fd, offset, length) {
-      binding.evict(fd, offset, length);
+    async evict(fd, offset, length) {
+      await awaitTask(() => binding.evict(fd, offset, length), undefined, []);
       return true;
     },
     prefetch(fd, offset, length) {

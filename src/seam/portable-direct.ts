@@ -83,7 +83,7 @@ export function portableDirect(unavailableReason: string): DirectKernel {
         reason: 'no-binding' };
     },
     // No advice can be given: false, for a target the native call would take.
-    evict: (fd) => cannotAdvise(fd),
+    evict: async (fd) => cannotAdvise(fd),
     prefetch: (fd) => cannotAdvise(fd),
   };
 }
