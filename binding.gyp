@@ -37,6 +37,7 @@
             "native/lease_binding.cc",
             "native/socket.cc",
             "native/http_binding.cc",
+            "native/watch.cc",
             "native/direct.cc",
             "native/direct_binding.cc"
           ]

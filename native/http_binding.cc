@@ -1,7 +1,7 @@
-// Two syscalls the static-file server needs and Node does not expose: openat2(RESOLVE_BENEATH), so that a
-// request path can never open a file outside the served root (the kernel refuses `..` and symlinks that leave
-// it, with no check-then-open race), and TCP_CORK, so that response headers and the first body bytes leave in
-// one segment.
+// What the static-file server needs and Node does not expose: openat2(RESOLVE_BENEATH), so that a request path
+// can never open a file outside the served root (the kernel refuses `..` and symlinks that leave it, with no
+// check-then-open race); TCP_CORK, so that response headers and the first body bytes leave in one segment; and
+// directory watches read synchronously, so that the open-file cache sees a rename before the next request.
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +16,7 @@
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "watch.h"
 
 #ifndef SYS_openat2
 #define SYS_openat2 437  // the same number on every architecture (added in Linux 5.6)
@@ -64,7 +65,61 @@ static Napi::Value SetCorkJs(const Napi::CallbackInfo& info) {
   return ThrowErrno(info.Env(), -errno, "setsockopt");
 }
 
+// watchOpen() -> an inotify fd (non-blocking, close-on-exec).
+static Napi::Value WatchOpenJs(const Napi::CallbackInfo& info) {
+  int fd = watch::Open();
+  if (fd < 0) return ThrowErrno(info.Env(), fd, "inotify_init1");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// watchAdd(fd, directoryPath) -> a watch descriptor.
+static Napi::Value WatchAddJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  if (!info[1].IsString()) return ThrowType(info.Env(), "path must be a string");
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  if (path.find('\0') != std::string::npos) return ThrowErrno(info.Env(), -ENOENT, "inotify_add_watch", path.c_str());
+  int wd = watch::Add(fd, path.c_str());
+  if (wd < 0) return ThrowErrno(info.Env(), wd, "inotify_add_watch", path.c_str());
+  return Napi::Number::New(info.Env(), wd);
+}
+
+// watchRemove(fd, wd) -> false when the watch had ended already.
+static Napi::Value WatchRemoveJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  if (!info[1].IsNumber()) return ThrowType(info.Env(), "wd must be a number");
+  int err = watch::Remove(fd, info[1].As<Napi::Number>().Int32Value());
+  if (err == -EINVAL) return Napi::Boolean::New(info.Env(), false);
+  if (err < 0) return ThrowErrno(info.Env(), err, "inotify_rm_watch");
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// watchDrain(fd) -> null when nothing changed (the common case: no allocation), else [{ wd, name, gone }].
+static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return env.Undefined();
+  std::vector<watch::Event> events;
+  int err = watch::Drain(fd, &events);
+  if (err < 0) return ThrowErrno(env, err, "read");
+  if (events.empty()) return env.Null();
+  Napi::Array out = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("wd", events[i].wd);
+    e.Set("name", events[i].name);
+    e.Set("gone", events[i].gone);
+    out.Set(static_cast<uint32_t>(i), e);
+  }
+  return out;
+}
+
 void RegisterHttp(Napi::Env env, Napi::Object exports) {
+  exports.Set("watchOpen", Napi::Function::New(env, WatchOpenJs, "watchOpen"));
+  exports.Set("watchAdd", Napi::Function::New(env, WatchAddJs, "watchAdd"));
+  exports.Set("watchRemove", Napi::Function::New(env, WatchRemoveJs, "watchRemove"));
+  exports.Set("watchDrain", Napi::Function::New(env, WatchDrainJs, "watchDrain"));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneathJs, "openBeneath"));
   exports.Set("setCork", Napi::Function::New(env, SetCorkJs, "setCork"));
 }

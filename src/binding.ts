@@ -166,6 +166,18 @@ export interface NativeBinding extends NativeDirect {
 
   openBeneath(dirFd: number, path: string): number;
   setCork(socketFd: number, on: boolean): boolean;
+  watchOpen(): number;
+  watchAdd(fd: number, directory: string): number;
+  watchRemove(fd: number, wd: number): boolean;
+  watchDrain(fd: number): WatchEvent[] | null;
+}
+
+/** A change in a watched directory: `name` in it ('' for the directory itself); `gone`: the watch ended. wd -1:
+ * events were lost (the queue overflowed). */
+export interface WatchEvent {
+  wd: number;
+  name: string;
+  gone: boolean;
 }
 
 function load(): { binding: NativeBinding | null; reason?: string } {

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kernel } from '../seam';
 import type { SystemError } from '../errors';
+import type { CachedFile, FileCache } from './file-cache';
 
 export type Dotfiles = 'deny' | 'ignore' | 'allow';
 
@@ -16,10 +17,13 @@ export interface ResolveOptions {
   redirect: boolean;
   /** Extensions tried, in order, for a path that names no file (`['html']`: `/about` is `about.html`). */
   extensions: string[];
+  /** Where files found are kept open (a hit opens nothing); each file target must then be given to closeTarget. */
+  cache?: FileCache;
 }
 
 export type Target =
-  | { kind: 'file'; fd: number; path: string; stat: fs.BigIntStats }
+  /** `cached`: the fd is the cache's, given back by closeTarget, never closed. */
+  | { kind: 'file'; fd: number; path: string; stat: fs.BigIntStats; cached?: CachedFile }
   | { kind: 'redirect'; location: string }
   | { kind: 'refused'; status: 400 | 403 | 404; reason: string };
 
@@ -36,7 +40,11 @@ export function resolveTarget(requestPath: string, opts: ResolveOptions): Target
     const segments = requestPath.split(/[/\\]/);
     if (segments.includes('..')) return refused(403, 'dot segment in path');
     const dotted = dotfileRefusal(segments.filter((s) => s !== '.'), opts.dotfiles);
-    return dotted ?? openTrusted(requestPath, opts.index);
+    if (dotted) return dotted;
+    if (!opts.cache) return openTrusted(requestPath, opts.index);
+    // The same path names another file after a chdir, or with another index: all in the key.
+    const file = path.resolve(requestPath);
+    return opts.cache.lookup(`\0${file}\0${opts.index.join('/')}`, file, false, () => openTrusted(requestPath, opts.index));
   }
   const url = originForm(requestPath);
   const pathname = url.replace(/[?#].*$/s, '');
@@ -54,12 +62,24 @@ export function resolveTarget(requestPath: string, opts: ResolveOptions): Target
   if (dotted) return dotted;
   const relative = segments.join('/');
   // '' is a mount point asked for without its slash (the static handler passes it): a redirect, as serve-static.
-  const target = openUnder(opts.root, relative, pathname === '' ? false : decoded.endsWith('/'), opts);
+  const slash = pathname === '' ? false : decoded.endsWith('/');
+  const open = () => openUnder(opts.root!, relative, slash, opts);
+  // What decides the answer beyond the path: the slash, the index files and the extensions tried (dotfiles and dot
+  // segments are refused above, before any lookup; redirects are never kept).
+  const target = opts.cache ? opts.cache.lookup(
+    [opts.root, relative, slash, opts.index.join('/'), opts.extensions.join('/')].join('\0'),
+    path.join(opts.root, relative), slash, open) : open();
   if (target.kind === 'redirect') {
     if (!opts.redirect) return refused(404, 'directory without a trailing slash');
     target.location = directoryLocation(url);
   }
   return target;
+}
+
+/** A file target is done with: the cache's fd given back, or our own closed. */
+export function closeTarget(target: Extract<Target, { kind: 'file' }>): void {
+  if (target.cached) target.cached.release();
+  else fs.closeSync(target.fd);
 }
 
 function dotfileRefusal(segments: string[], dotfiles: Dotfiles): Target | undefined {

@@ -2,7 +2,7 @@
 // zero-copy on plain HTTP/1.1: Node writes the status line and headers, the body goes out by sendFile's strategy
 // (sendfile(2) unless chosen otherwise) behind them through the socket's ordered output queue, and TCP_CORK makes headers and the first body bytes
 // leave together. TLS goes through read/write; HTTP/2 through Node's respondWithFD.
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
@@ -18,6 +18,7 @@ import {
   invalidArgType,
   invalidArgValue,
   leaseBroken,
+  outOfRange,
   validateLength,
   validateOptions,
   withBytes,
@@ -34,7 +35,8 @@ import { multipart } from './multipart';
 import { type ByteRange, overlapping, parseRange } from './ranges';
 import { maxAgeSeconds } from './max-age';
 import { type Encoding, precompressedVariant, validatePrecompressed } from './precompressed';
-import { type Dotfiles, type Target, resolveTarget } from './resolve';
+import { type Dotfiles, type Target, closeTarget, resolveTarget } from './resolve';
+import { DEFAULT_FILE_CACHE, type FileCache, MAX_FILE_CACHE, sharedFileCache } from './file-cache';
 
 // node:http2 is loaded when an HTTP/2 response needs it (its caller has loaded it already): loading it when
 // zerocopy is imported would turn the process's stderr non-blocking.
@@ -87,6 +89,12 @@ export interface ServeOptions {
   lease?: boolean | 'required';
   /** After a lease break, how long the response may go on before it is cut. Default 1000. */
   leaseGraceMs?: number;
+  /**
+   * Files kept open between requests (fd, stat, validators), dropped when a writer opens one or a name on its
+   * path changes: at most this many (default 128, two fds each), or false for none. serveFile's calls share one
+   * cache (the last size given wins); each createStaticHandler has its own. Not used with `lease`.
+   */
+  fileCache?: boolean | number;
   /** Bodies up to this size are read into memory and written with the headers in one write. */
   smallFileThreshold?: number;
   /** How the body moves, as sendFile's `strategy` (HTTP/1.x without TLS; default: configure()'s, else 'auto'). */
@@ -141,6 +149,9 @@ export interface ServeSettings {
   maxRanges: number;
   lease: false | true | 'required';
   leaseGraceMs: number;
+  /** The size asked for: serveFile and the handler pick the cache itself (`cache`). */
+  fileCache: number | false;
+  cache?: FileCache;
   smallFileThreshold: number;
   strategy?: StrategyOption;
   signal?: AbortSignal;
@@ -156,7 +167,7 @@ const readAsync = promisify(fs.read);
  */
 export const SERVE_OPTIONS: readonly string[] = ['root', 'dotfiles', 'index', 'extensions', 'redirect', 'maxAge',
   'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges', 'setHeaders', 'precompressed', 'maxRanges',
-  'lease', 'leaseGraceMs', 'smallFileThreshold', 'strategy', 'start', 'end', 'onError', 'signal'];
+  'lease', 'leaseGraceMs', 'fileCache', 'smallFileThreshold', 'strategy', 'start', 'end', 'onError', 'signal'];
 
 const BOOLEAN_OPTIONS = ['redirect', 'immutable', 'cacheControl', 'etag', 'lastModified', 'acceptRanges'] as const;
 
@@ -201,6 +212,7 @@ export function serveSettings(options: unknown, name = 'options', known = SERVE_
     throw invalidArgValue(`${name}.lease`, opts.lease, "must be true, false or 'required'");
   }
   const maxAge = opts.maxAge === undefined ? undefined : maxAgeSeconds(opts.maxAge, `${name}.maxAge`);
+  const fileCache = fileCacheSize(opts.fileCache, `${name}.fileCache`);
   const maxRanges = opts.maxRanges === undefined ? 16 : validateLength(opts.maxRanges, `${name}.maxRanges`);
   return {
     root: opts.root === undefined ? undefined : path.resolve(opts.root),
@@ -221,12 +233,31 @@ export function serveSettings(options: unknown, name = 'options', known = SERVE_
     maxRanges,
     lease: opts.lease ?? false,
     leaseGraceMs: opts.leaseGraceMs === undefined ? 1000 : validateLength(opts.leaseGraceMs, `${name}.leaseGraceMs`),
+    // A response under a lease needs an open file description of its own: one lease per description, and the
+    // cache's gives way at once where the response's holds the writer back.
+    fileCache: opts.lease ? false : fileCache,
     smallFileThreshold: opts.smallFileThreshold === undefined ? DEFAULT_SMALL_FILE_THRESHOLD :
       validateLength(opts.smallFileThreshold, `${name}.smallFileThreshold`),
     strategy: validateStrategy(opts.strategy, `${name}.strategy`),
     // Aborted already is no bad argument: serveFile answers it as an abort (result.error), never a rejection.
     signal: opts.signal,
   };
+}
+
+function fileCacheSize(value: unknown, name: string): number | false {
+  if (value === undefined || value === true) return DEFAULT_FILE_CACHE;
+  if (value === false) return false;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type boolean or number', value);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_FILE_CACHE) {
+    throw outOfRange(name, `an integer from 1 to ${MAX_FILE_CACHE}, or false`, value);
+  }
+  return value;
+}
+
+/** The cache closes its files when the server that served them closes. */
+export function keepOpenFor(req: Request, cache: FileCache): void {
+  const server = (req.socket as (net.Socket & { server?: unknown }) | undefined)?.server;
+  if (server instanceof EventEmitter) cache.closeWith(server);
 }
 
 /**
@@ -246,6 +277,11 @@ export async function serveFile(req: Request, res: Response, file: string, optio
   const settings = serveSettings(options);
   if (settings.signal?.aborted) return failed(res, abortError(0, settings.signal));
   if (!isReadMethod(req)) return methodNotAllowed(res);
+  if (settings.fileCache !== false) {
+    sharedFileCache.resize(settings.fileCache);
+    settings.cache = sharedFileCache;
+    keepOpenFor(req, sharedFileCache);
+  }
   let target: Target;
   try {
     target = resolveTarget(file, settings);
@@ -299,7 +335,7 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
     }
     const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
     if (variant) {
-      fs.closeSync(target.fd);
+      closeTarget(target);
       [target, typePath] = [variant.target, target.path];
       res.setHeader('Content-Encoding', variant.encoding);
     }
@@ -317,10 +353,11 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
         }
       }
     }
-    return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease }, s);
+    return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease,
+      validators: target.cached?.validators }, s);
   } finally {
     lease?.release();
-    fs.closeSync(target.fd);
+    closeTarget(target);
   }
 }
 
@@ -331,6 +368,8 @@ interface OpenFile {
   typePath?: string;
   stat: fs.BigIntStats;
   lease?: Lease;
+  /** The stat's, computed once by the file cache. */
+  validators?: Validators;
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
@@ -340,7 +379,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   const fileSize = Number(file.stat.size);
   // start/end: the file is only those bytes (ranges count from start), as send's options.
   const size = Math.max(0, Math.min(fileSize - 1, s.end ?? Infinity) - s.start + 1);
-  const v = validators(file.stat);
+  const v = file.validators ?? validators(file.stat);
   const type = contentType(path.extname(file.typePath ?? file.path)) || 'application/octet-stream';
   s.setHeaders?.(res, file.path, fs.fstatSync(file.fd));
   if (s.acceptRanges && !res.hasHeader('Accept-Ranges')) res.setHeader('Accept-Ranges', 'bytes');

@@ -3,8 +3,9 @@ import type * as http from 'node:http';
 import * as path from 'node:path';
 import { invalidArgType, invalidArgValue } from '../errors';
 import { type Target, directoryLocation, originForm, resolveTarget } from './resolve';
+import { FileCache } from './file-cache';
 import { type Request, type Response, SERVE_OPTIONS, type ServeOptions, type ServeResult, failed, isReadMethod,
-  methodNotAllowed, respondTarget, serveSettings } from './serve';
+  keepOpenFor, methodNotAllowed, respondTarget, serveSettings } from './serve';
 
 export interface StaticHandlerOptions extends Omit<ServeOptions, 'root' | 'signal' | 'start' | 'end' | 'onError'> {
   /** Called once per request answered (not for those passed to `next`); `result.error` for a cut response. */
@@ -31,6 +32,8 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   if (typeof root !== 'string') throw invalidArgType('root', 'of type string', root);
   const settings = serveSettings(options, 'options', STATIC_OPTIONS);
   settings.root = path.resolve(root);
+  const cache = settings.fileCache === false ? undefined : new FileCache(settings.fileCache);
+  settings.cache = cache;
   const { onResponse, fallthrough = true, fallback } = options ?? {};
   // A relative file path, every segment a name: an absolute path, '..' or a directory ('x/') is no file under root.
   const segments = typeof fallback === 'string' ? fallback.split(/[/\\]/) : [''];
@@ -53,6 +56,7 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
     };
     const passOn = next && fallthrough ? next : undefined;
     if (!isReadMethod(req)) return passOn ? passOn() : report(methodNotAllowed(res));
+    if (cache) keepOpenFor(req, cache);
     // Mounted middleware sees a shortened url: the full one decides the redirects, as serve-static's.
     const original = originForm((req as http.IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/');
     let url = originForm(req.url ?? '/');

@@ -49,6 +49,11 @@ export function portableKernel(unavailableReason: string): Kernel {
       throw systemError(-os.constants.errno.ENOSYS, 'openat2');
     },
     setCork: () => false,
+    // The open-file cache needs leases: without the addon there is none, so nothing watches directories.
+    watchOpen: unreachable('watchOpen'),
+    watchAdd: unreachable('watchAdd'),
+    watchRemove: unreachable('watchRemove'),
+    watchDrain: unreachable('watchDrain'),
 
     map: () => null,
     unmap: unreachable('unmap'),
