@@ -1,0 +1,309 @@
+// The open-file cache of serveFile and createStaticHandler against another process changing the files: every
+// change is served (new bytes, or 404) on the very next request over the same keep-alive connection, checked by
+// sha256. That a file is kept is seen from the kernel's side: its fds in /proc/self/fd and its lease in /proc/locks.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createStaticHandler, serveFile } from '../src/index';
+import { listen, type Server } from './http-clients';
+import { FALLBACK, randomFile, settleFds, sha256, stableFdCount, tempDir } from './helpers';
+
+const work = tempDir();
+const fixture = (name: string) => path.join(__dirname, 'fixtures', name);
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+let dirs = 0;
+/** A fresh root (under its own directory, so that one test's changes never drop another's entries). */
+function freshRoot(): string {
+  const root = path.join(work, `root-${dirs++}`);
+  fs.mkdirSync(root);
+  return root;
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+afterAll(() => agent.destroy());
+
+function get(server: Server, url: string, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    http.get(`${server.url}${url}`, { agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/** The fds this process holds on `file` (the cache keeps two per file: its own and the lease's duplicate). */
+function fdsOn(file: string): number {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
+    } catch {
+      // closed meanwhile (the readdir's own fd)
+    }
+  }
+  return n;
+}
+
+/** Read leases this process holds on `file`'s inode, as /proc/locks lists them. */
+function leasesOn(file: string): number {
+  const { ino } = fs.statSync(file);
+  return fs.readFileSync('/proc/locks', 'utf8').split('\n')
+    .filter((l) => /\bLEASE\b.*\bREAD\b/.test(l) && l.includes(` ${process.pid} `) && l.includes(`:${ino} `)).length;
+}
+
+/** file-changer.mjs in a child process: another process's hands on the files. */
+class Changer {
+  #child: ChildProcessWithoutNullStreams;
+  #lines: AsyncIterator<string>;
+
+  constructor() {
+    this.#child = spawn(process.execPath, [fixture('file-changer.mjs')]);
+    this.#lines = createInterface({ input: this.#child.stdout })[Symbol.asyncIterator]();
+  }
+
+  async run(command: string): Promise<void> {
+    this.#child.stdin.write(`${command}\n`);
+    const line = await Promise.race([this.#lines.next(), new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`file-changer did not answer "${command}"`)), 20_000))]);
+    if (line.value !== 'done') throw new Error(`file-changer: ${String(line.value)}`);
+  }
+
+  end(): Promise<void> {
+    this.#child.stdin.end();
+    return new Promise((resolve) => this.#child.once('exit', () => resolve()));
+  }
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function staticServer(root: string, options: object = {}): Promise<Server> {
+  const s = await listen(http.createServer(createStaticHandler(root, options)));
+  servers.push(s);
+  return s;
+}
+
+describe.skipIf(FALLBACK)('the open-file cache', () => {
+  it('keeps a served file open under a read lease; fileCache: false keeps nothing', async () => {
+    const root = freshRoot();
+    const { file, data } = randomFile(root, 4096, 'page.bin');
+    const cached = await staticServer(root);
+    const r = await get(cached, '/page.bin');
+    expect(sha256(r.body)).toBe(sha256(data));
+    expect(fdsOn(file)).toBe(2);
+    expect(leasesOn(file)).toBe(1);
+    expect(sha256((await get(cached, '/page.bin')).body)).toBe(sha256(data));
+    expect(fdsOn(file)).toBe(2); // a hit opened nothing more
+    await cached.close();
+    servers.length = 0;
+    expect(await settleFds(0)).toBeGreaterThan(0);
+    expect(fdsOn(file)).toBe(0); // the server closed: so did the cache
+    const uncached = await staticServer(root, { fileCache: false });
+    expect(sha256((await get(uncached, '/page.bin')).body)).toBe(sha256(data));
+    expect(fdsOn(file)).toBe(0);
+  });
+
+  const changes: [string, (file: string) => string, (file: string) => Buffer | undefined][] = [
+    ['an in-place write (longer)', (f) => `write ${f} ${'n'.repeat(6000)}`, () => Buffer.from('n'.repeat(6000))],
+    ['an in-place write (shorter)', (f) => `write ${f} short`, () => Buffer.from('short')],
+    ['a truncation by path', (f) => `truncate ${f} 100`, () => undefined],
+    ['an atomic rename over the path', (f) => `replace ${f} renamed over`, () => Buffer.from('renamed over')],
+    ['an unlink', (f) => `unlink ${f}`, () => undefined],
+  ];
+  it.each(changes)('serves %s on the very next request', async (_name, command, expected) => {
+    const root = freshRoot();
+    const { file, data } = randomFile(root, 4096, 'page.bin');
+    const s = await staticServer(root);
+    const first = await get(s, '/page.bin');
+    expect(sha256(first.body)).toBe(sha256(data));
+    expect(fdsOn(file)).toBe(2);
+    const changer = new Changer();
+    try {
+      await changer.run(command(file));
+      const next = await get(s, '/page.bin');
+      const now = fs.existsSync(file) ? (expected(file) ?? fs.readFileSync(file)) : undefined;
+      if (now === undefined) {
+        expect(next.status).toBe(404);
+      } else {
+        expect(next.status).toBe(200);
+        expect(sha256(next.body)).toBe(sha256(now));
+        expect(Number(next.headers['content-length'])).toBe(now.length);
+        expect(next.headers.etag).not.toBe(first.headers.etag);
+      }
+    } finally {
+      await changer.end();
+    }
+  });
+
+  it('a file open for writing elsewhere is never kept, and each write through that fd is served next', async () => {
+    const root = freshRoot();
+    const { file } = randomFile(root, 4096, 'page.bin');
+    const s = await staticServer(root);
+    const changer = new Changer();
+    try {
+      await changer.run(`hold ${file}`); // opened before any entry could be made
+      for (const text of ['first version', 'second, longer version', '3']) {
+        await changer.run(`held ${text}`);
+        const r = await get(s, '/page.bin');
+        expect(r.body.toString()).toBe(text);
+        expect(fdsOn(file)).toBe(0); // no lease to be had (EAGAIN): served, not kept
+      }
+    } finally {
+      await changer.end();
+    }
+    // The writer gone, the file is kept again.
+    expect((await get(s, '/page.bin')).body.toString()).toBe('3');
+    expect(fdsOn(file)).toBe(2);
+  });
+
+  it('a file mapped writable and shared elsewhere is never kept: writes through the mapping are served next', async () => {
+    const root = freshRoot();
+    const file = path.join(root, 'mapped.txt');
+    fs.writeFileSync(file, 'aaaaaaaa');
+    const s = await staticServer(root);
+    const changer = new Changer();
+    try {
+      await changer.run(`map ${file}`); // the mapper's fd is closed: only the mapping holds the file writable
+      for (const text of ['bbbbbbbb', 'cccccccc']) {
+        await changer.run(`mapped ${text}`);
+        expect((await get(s, '/mapped.txt')).body.toString()).toBe(text);
+        expect(fdsOn(file)).toBe(0);
+      }
+    } finally {
+      await changer.end();
+    }
+  });
+
+  it('a directory swapped for a symlink out of the root is refused on the next request, as the resolver does', async () => {
+    const root = freshRoot();
+    const outside = path.join(work, `outside-${dirs}`);
+    fs.mkdirSync(path.join(root, 'sub'));
+    const { data } = randomFile(path.join(root, 'sub'), 4096, 'page.bin');
+    const s = await staticServer(root);
+    expect(sha256((await get(s, '/sub/page.bin')).body)).toBe(sha256(data));
+    expect(fdsOn(path.join(root, 'sub', 'page.bin'))).toBe(2);
+    // The very file, still open in the cache, now reached through a symlink that leaves the root.
+    fs.renameSync(path.join(root, 'sub'), outside);
+    fs.symlinkSync(outside, path.join(root, 'sub'));
+    expect((await get(s, '/sub/page.bin')).status).toBe(404);
+  });
+
+  it('a better candidate appearing (an extension, an index, a precompressed variant) is served next', async () => {
+    const root = freshRoot();
+    fs.writeFileSync(path.join(root, 'about.html'), 'about.html');
+    fs.mkdirSync(path.join(root, 'docs'));
+    fs.writeFileSync(path.join(root, 'docs', 'index.htm'), 'index.htm');
+    fs.writeFileSync(path.join(root, 'app.js'), 'plain');
+    const s = await staticServer(root, { extensions: ['html'], index: ['index.html', 'index.htm'], precompressed: true });
+    const br = { 'accept-encoding': 'br' };
+    expect((await get(s, '/about')).body.toString()).toBe('about.html');
+    expect((await get(s, '/docs/')).body.toString()).toBe('index.htm');
+    expect((await get(s, '/app.js', br)).body.toString()).toBe('plain');
+    fs.writeFileSync(path.join(root, 'about'), 'about itself');
+    fs.writeFileSync(path.join(root, 'docs', 'index.html'), 'index.html');
+    fs.writeFileSync(path.join(root, 'app.js.br'), 'compressed');
+    expect((await get(s, '/about')).body.toString()).toBe('about itself');
+    expect((await get(s, '/docs/')).body.toString()).toBe('index.html');
+    const variant = await get(s, '/app.js', br);
+    expect(variant.headers['content-encoding']).toBe('br');
+    expect(variant.body.toString()).toBe('compressed');
+  });
+
+  it('holds no more fds than its bound under many distinct files, and none once the server closes', async () => {
+    const root = freshRoot();
+    const files = Array.from({ length: 40 }, (_, i) => randomFile(root, 1000 + i, `f${i}.bin`));
+    const before = await stableFdCount();
+    const s = await staticServer(root, { fileCache: 4 });
+    const open = () => files.reduce((n, { file }) => n + fdsOn(file), 0);
+    for (let round = 0; round < 2; round++) {
+      for (const { file, data } of files) {
+        expect(sha256((await get(s, `/${path.basename(file)}`)).body)).toBe(sha256(data));
+        expect(open()).toBeLessThanOrEqual(2 * 4);
+      }
+    }
+    // Many at once: responses in flight keep their entries; the bound still holds.
+    const all = await Promise.all(files.map(({ file }) => new Promise<Buffer>((resolve, reject) => {
+      http.get(`${s.url}/${path.basename(file)}`, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      }).on('error', reject);
+    })));
+    expect(all.map(sha256)).toEqual(files.map(({ data }) => sha256(data)));
+    expect(open()).toBeLessThanOrEqual(2 * 4);
+    await s.close();
+    servers.length = 0;
+    agent.destroy();
+    expect(await settleFds(before)).toBe(before);
+  });
+
+  it('serveFile shares one cache; lease: true gets its own open file and lease, and the writer waits for it', async () => {
+    const root = freshRoot();
+    const { file, data } = randomFile(root, 16 * 2 ** 20, 'big.bin');
+    const s = await listen(http.createServer((req, res) => {
+      void serveFile(req, res, req.url!, { root, lease: req.headers['x-lease'] === '1', leaseGraceMs: 20_000 });
+    }));
+    servers.push(s);
+    expect(sha256((await get(s, '/big.bin')).body)).toBe(sha256(data));
+    expect(fdsOn(file)).toBe(2); // kept, under the cache's lease
+    // A leased response, read slowly: a writer that truncates meanwhile must wait until it is sent whole.
+    const body = new Promise<Buffer>((resolve, reject) => {
+      http.get(`${s.url}/big.bin`, { headers: { 'x-lease': '1' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.pause();
+        setTimeout(() => res.resume(), 500);
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const changer = new Changer();
+    try {
+      const truncated = changer.run(`truncate ${file} 5`);
+      expect(sha256(await body)).toBe(sha256(data));
+      await truncated;
+    } finally {
+      await changer.end();
+    }
+    const after = await get(s, '/big.bin');
+    expect(after.body.length).toBe(5);
+    expect(sha256(after.body)).toBe(sha256(data.subarray(0, 5)));
+  });
+
+  it('refuses a bad size with a typed error', () => {
+    expect(() => createStaticHandler(work, { fileCache: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => createStaticHandler(work, { fileCache: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => createStaticHandler(work, { fileCache: 65_537 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => createStaticHandler(work, { fileCache: '8' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => createStaticHandler(work, { fileCache: true })).not.toThrow();
+  });
+});
+
+describe.runIf(FALLBACK)('without the addon', () => {
+  it('keeps nothing open (no lease to keep a file by) and serves every change', async () => {
+    const root = freshRoot();
+    const { file } = randomFile(root, 4096, 'page.bin');
+    const s = await staticServer(root);
+    for (const text of ['one', 'two']) {
+      fs.writeFileSync(file, text);
+      expect((await get(s, '/page.bin')).body.toString()).toBe(text);
+      expect(fdsOn(file)).toBe(0);
+    }
+  });
+});
