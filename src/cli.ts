@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { respondListing } from './http/listing';
 import type { ServeResult } from './http/serve';
+import { MAX_FILE_CACHE } from './http/file-cache';
 import { createStaticHandler } from './http/static-handler';
 
 interface Option {
@@ -30,6 +31,8 @@ const OPTIONS: Option[] = [
     help: 'on SIGINT/SIGTERM, how long responses in flight may go on before they are cut; a second signal exits at once' },
   { name: 'max-age', short: 'm', value: '<seconds>', help: 'send Cache-Control: public, max-age=<seconds>' },
   { name: 'lease', short: 'L', help: 'hold a read lease while sending: a file written mid-send cuts the response' },
+  { name: 'file-cache', short: 'f', value: '<files|off>', default: '128',
+    help: 'files kept open between requests (two fds each), dropped when written, renamed or unlinked; off: none' },
   { name: 'precompressed', short: 'z', help: 'serve x.br or x.gz beside x when the client accepts it' },
   { name: 'spa', short: 's', help: 'answer GETs for HTML that find nothing with /index.html (a single-page app)' },
   { name: 'listing', short: 'l', help: 'an HTML index for directories without index.html' },
@@ -63,6 +66,7 @@ interface Config {
   drainMs: number;
   maxAge?: number;
   lease: boolean;
+  fileCache: number | false;
   precompressed: boolean;
   spa: boolean;
   listing: boolean;
@@ -117,11 +121,15 @@ function parse(argv: string[]): Config | undefined {
   if (values['max-age'] !== undefined && maxAge === undefined) {
     fail(`--max-age must be whole seconds, got ${JSON.stringify(values['max-age'])}`);
   }
+  const fileCache = values['file-cache'] === 'off' ? false : wholeNumber(values['file-cache'] as string);
+  if (fileCache === undefined || fileCache === 0 || (fileCache !== false && fileCache > MAX_FILE_CACHE)) {
+    fail(`--file-cache must be a whole number from 1 to ${MAX_FILE_CACHE}, or off, got ${JSON.stringify(values['file-cache'])}`);
+  }
   const root = path.resolve(dir);
   if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) fail(`${root} is not a directory`);
   return {
     root, port, host: values.host as string, workers, drainMs: drain * 1000, maxAge,
-    lease: values.lease === true, precompressed: values.precompressed === true, spa: values.spa === true,
+    lease: values.lease === true, fileCache, precompressed: values.precompressed === true, spa: values.spa === true,
     listing: values.listing === true, cors: values.cors === true,
     quiet: values.quiet === true,
   };
@@ -190,6 +198,7 @@ function runServer(config: Config): void {
   const handler = createStaticHandler(config.root, {
     maxAge: config.maxAge,
     lease: config.lease,
+    fileCache: config.fileCache,
     precompressed: config.precompressed,
     fallback: config.spa ? 'index.html' : undefined,
     onResponse: (req, result) => report(req as http.IncomingMessage, result),

@@ -169,8 +169,8 @@ describe('zerocopy --version, --help and bad arguments', () => {
   it('lists every option with its short form and its default under --help and -h', async () => {
     const expected: [string, string, string | undefined][] = [
       ['-p', '--port', '8080'], ['-H', '--host', '127.0.0.1'], ['-w', '--workers', '1'], ['-d', '--drain-timeout', '10'],
-      ['-m', '--max-age', 'none'], ['-L', '--lease', 'off'], ['-z', '--precompressed', 'off'], ['-s', '--spa', 'off'],
-      ['-l', '--listing', 'off'], ['-c', '--cors', 'off'],
+      ['-m', '--max-age', 'none'], ['-L', '--lease', 'off'], ['-f', '--file-cache', '128'],
+      ['-z', '--precompressed', 'off'], ['-s', '--spa', 'off'], ['-l', '--listing', 'off'], ['-c', '--cors', 'off'],
       ['-q', '--quiet', 'off'], ['-h', '--help', undefined], ['-v', '--version', undefined],
     ];
     for (const flag of ['--help', '-h']) {
@@ -219,6 +219,7 @@ describe('zerocopy --version, --help and bad arguments', () => {
     const bad: [string, string][] = [
       ['--workers', '1e0'], ['--workers', '0x2'], ['--workers', ' 2 '], ['--workers', '2.0'],
       ['--port', ''], ['--port', '0x50'], ['--max-age', '1e21'], ['--max-age', '1000000000000000000000'],
+      ['--file-cache', '0'], ['--file-cache', 'none'], ['--file-cache', '65537'],
     ];
     const runs = await Promise.all(bad.map(([flag, value]) => run(['serve', root, flag, value])));
     runs.forEach(({ code, stderr }, i) => {

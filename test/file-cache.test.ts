@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createStaticHandler, serveFile } from '../src/index';
-import { listen, type Server } from './http-clients';
+import { listen, rawExchange, type Server } from './http-clients';
 import { FALLBACK, randomFile, settleFds, sha256, stableFdCount, tempDir } from './helpers';
 
 const work = tempDir();
@@ -123,6 +123,7 @@ describe.skipIf(FALLBACK)('the open-file cache', () => {
     ['a truncation by path', (f) => `truncate ${f} 100`, () => undefined],
     ['an atomic rename over the path', (f) => `replace ${f} renamed over`, () => Buffer.from('renamed over')],
     ['an unlink', (f) => `unlink ${f}`, () => undefined],
+    ['a touch (new validators, the same bytes)', (f) => `touch ${f}`, () => undefined],
   ];
   it.each(changes)('serves %s on the very next request', async (_name, command, expected) => {
     const root = freshRoot();
@@ -146,6 +147,28 @@ describe.skipIf(FALLBACK)('the open-file cache', () => {
       }
     } finally {
       await changer.end();
+    }
+  });
+
+  it('a rename this process makes is seen by the next request, pipelined on the same connection', async () => {
+    // No event-loop turn between the two requests: a watch delivered as a callback (fs.watch) comes too late here.
+    const root = freshRoot();
+    const file = path.join(root, 'page.txt');
+    fs.writeFileSync(file, 'version 0');
+    const handler = createStaticHandler(root);
+    let version = 0;
+    const s = await listen(http.createServer((req, res) => {
+      if (req.url !== '/publish') return handler(req, res);
+      fs.writeFileSync(`${file}.tmp`, `version ${++version}`);
+      fs.renameSync(`${file}.tmp`, file);
+      res.end('published');
+    }));
+    servers.push(s);
+    for (let round = 1; round <= 3; round++) {
+      const got = await rawExchange(s.port, 'GET /page.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /publish HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /page.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', () => false);
+      const bodies = got.toString().split('\r\n\r\n').slice(1).map((b) => b.split('HTTP/1.1')[0]);
+      expect(bodies).toEqual([`version ${round - 1}`, 'published', `version ${round}`]);
     }
   });
 
