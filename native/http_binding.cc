@@ -1,7 +1,8 @@
 // What the static-file server needs and Node does not expose: openat2(RESOLVE_BENEATH), so that a request path
 // can never open a file outside the served root (the kernel refuses `..` and symlinks that leave it, with no
 // check-then-open race); TCP_CORK, so that response headers and the first body bytes leave in one segment; and
-// directory watches read synchronously, so that the open-file cache sees a rename before the next request.
+// directory and mount-table watches read synchronously, so that the open-file cache sees a rename or a mount
+// before the next request.
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -72,6 +73,13 @@ static Napi::Value WatchOpenJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// watchMounts() -> an fd of /proc/self/mountinfo, for watchDrain.
+static Napi::Value WatchMountsJs(const Napi::CallbackInfo& info) {
+  int fd = watch::OpenMounts();
+  if (fd < 0) return ThrowErrno(info.Env(), fd, "open", "/proc/self/mountinfo");
+  return Napi::Number::New(info.Env(), fd);
+}
+
 // watchAdd(fd, directoryPath) -> a watch descriptor.
 static Napi::Value WatchAddJs(const Napi::CallbackInfo& info) {
   int fd;
@@ -95,14 +103,15 @@ static Napi::Value WatchRemoveJs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// watchDrain(fd) -> null when nothing changed (the common case: no allocation), else [{ wd, name, gone }].
+// watchDrain(fd, mountsFd) -> null when nothing changed (the common case: no allocation), else
+// [{ wd, name, gone }] (wd -1: forget everything).
 static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd;
-  if (!ArgFd(info, 0, &fd)) return env.Undefined();
+  int fd, mountsFd;
+  if (!ArgFd(info, 0, &fd) || !ArgFd(info, 1, &mountsFd)) return env.Undefined();
   std::vector<watch::Event> events;
-  int err = watch::Drain(fd, &events);
-  if (err < 0) return ThrowErrno(env, err, "read");
+  int err = watch::Drain(fd, mountsFd, &events);
+  if (err < 0) return ThrowErrno(env, err, "poll");
   if (events.empty()) return env.Null();
   Napi::Array out = Napi::Array::New(env, events.size());
   for (size_t i = 0; i < events.size(); i++) {
@@ -117,6 +126,7 @@ static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
 
 void RegisterHttp(Napi::Env env, Napi::Object exports) {
   exports.Set("watchOpen", Napi::Function::New(env, WatchOpenJs, "watchOpen"));
+  exports.Set("watchMounts", Napi::Function::New(env, WatchMountsJs, "watchMounts"));
   exports.Set("watchAdd", Napi::Function::New(env, WatchAddJs, "watchAdd"));
   exports.Set("watchRemove", Napi::Function::New(env, WatchRemoveJs, "watchRemove"));
   exports.Set("watchDrain", Napi::Function::New(env, WatchDrainJs, "watchDrain"));

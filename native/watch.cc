@@ -1,7 +1,9 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -22,6 +24,11 @@ int Open() {
   return fd == -1 ? -errno : fd;
 }
 
+int OpenMounts() {
+  int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  return fd == -1 ? -errno : fd;
+}
+
 int Add(int fd, const char* path) {
   int wd = inotify_add_watch(fd, path, kMask);
   return wd == -1 ? -errno : wd;
@@ -29,7 +36,16 @@ int Add(int fd, const char* path) {
 
 int Remove(int fd, int wd) { return inotify_rm_watch(fd, wd) == -1 ? -errno : 0; }
 
-int Drain(int fd, std::vector<Event>* events) {
+int Drain(int fd, int mountsFd, std::vector<Event>* events) {
+  // /proc/self/mountinfo polls POLLPRI | POLLERR once per change of the mount table.
+  struct pollfd p[2] = {{fd, POLLIN, 0}, {mountsFd, POLLPRI, 0}};
+  int ready;
+  do {
+    ready = poll(p, 2, 0);
+  } while (ready == -1 && errno == EINTR);
+  if (ready == -1) return -errno;
+  if (p[1].revents != 0) events->push_back({-1, "", false});
+  if ((p[0].revents & POLLIN) == 0) return 0;
   alignas(struct inotify_event) char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);

@@ -11,6 +11,10 @@ namespace watch {
 // A non-blocking, close-on-exec inotify instance: its fd, or -errno.
 int Open();
 
+// This process's mount table, to poll: a mount or unmount (which inotify does not report) changes what a path
+// names as much as a rename. Its fd, or -errno.
+int OpenMounts();
+
 // Watches the directory `path` (never following a final symlink): its watch descriptor, or -errno (ENOTDIR
 // when it is no directory). Watching the same directory again answers the same descriptor.
 int Add(int fd, const char* path);
@@ -19,13 +23,14 @@ int Add(int fd, const char* path);
 int Remove(int fd, int wd);
 
 struct Event {
-  int wd;            // -1: the queue overflowed and events were lost (everything must be forgotten)
+  int wd;            // -1: events were lost (the queue overflowed) or the mount table changed: forget everything
   std::string name;  // the entry of the directory that changed; "" for the directory itself
   bool gone;         // the watch ended (its directory was deleted, or it was removed)
 };
 
-// Appends every event queued now; 0 when there were some or none, or -errno.
-int Drain(int fd, std::vector<Event>* events);
+// Appends every event queued now, and one with wd -1 when the mount table changed since the last call; one
+// poll(2) when nothing changed. 0, or -errno.
+int Drain(int fd, int mountsFd, std::vector<Event>* events);
 
 }  // namespace watch
 }  // namespace zc

@@ -167,13 +167,14 @@ export interface NativeBinding extends NativeDirect {
   openBeneath(dirFd: number, path: string): number;
   setCork(socketFd: number, on: boolean): boolean;
   watchOpen(): number;
+  watchMounts(): number;
   watchAdd(fd: number, directory: string): number;
   watchRemove(fd: number, wd: number): boolean;
-  watchDrain(fd: number): WatchEvent[] | null;
+  watchDrain(fd: number, mountsFd: number): WatchEvent[] | null;
 }
 
 /** A change in a watched directory: `name` in it ('' for the directory itself); `gone`: the watch ended. wd -1:
- * events were lost (the queue overflowed). */
+ * events were lost (the queue overflowed) or the mount table changed. */
 export interface WatchEvent {
   wd: number;
   name: string;

@@ -1,7 +1,7 @@
 // The open-file cache of serveFile and createStaticHandler against another process changing the files: every
 // change is served (new bytes, or 404) on the very next request over the same keep-alive connection, checked by
 // sha256. That a file is kept is seen from the kernel's side: its fds in /proc/self/fd and its lease in /proc/locks.
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -223,6 +223,30 @@ describe.skipIf(FALLBACK)('the open-file cache', () => {
     fs.renameSync(path.join(root, 'sub'), outside);
     fs.symlinkSync(outside, path.join(root, 'sub'));
     expect((await get(s, '/sub/page.bin')).status).toBe(404);
+  });
+
+  it('a mount over a directory on the path (which inotify does not report) is served next', (ctx) => {
+    const root = freshRoot();
+    const other = path.join(work, `mounted-${dirs}`);
+    fs.mkdirSync(path.join(root, 'sub'));
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(root, 'sub', 'page.txt'), 'the directory');
+    fs.writeFileSync(path.join(other, 'page.txt'), 'the mount');
+    return (async () => {
+      const s = await staticServer(root);
+      expect((await get(s, '/sub/page.txt')).body.toString()).toBe('the directory');
+      try {
+        execFileSync('mount', ['--bind', other, path.join(root, 'sub')], { stdio: 'ignore' });
+      } catch {
+        ctx.skip('no bind mounts here (needs CAP_SYS_ADMIN)');
+      }
+      try {
+        expect((await get(s, '/sub/page.txt')).body.toString()).toBe('the mount');
+      } finally {
+        execFileSync('umount', ['--lazy', path.join(root, 'sub')]); // the kept fd keeps it busy
+      }
+      expect((await get(s, '/sub/page.txt')).body.toString()).toBe('the directory');
+    })();
   });
 
   it('a flood of events that overflows the watch queue drops every entry: a rename lost in it is still served', async () => {

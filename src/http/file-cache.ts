@@ -6,8 +6,11 @@
 //   somewhere, not ours without CAP_LEASE, a filesystem without leases, no addon) is never kept.
 // - Names: every directory from / down to the file's is watched (inotify). A rename, unlink, creation, or change
 //   of attributes in the file's directory, or of the next name on the path in an ancestor, drops the entries that
-//   depend on it. The kernel queues the event before the syscall that made it returns, and every lookup reads the
-//   queue first (one non-blocking read), so the next request sees it: fs.watch delivers it a loop turn later.
+//   depend on it. The kernel queues the event before the syscall that made it returns, and every lookup polls the
+//   queue first (one poll(2) when nothing changed), so the next request sees it; fs.watch's callback can come a
+//   loop turn too late (a rename by this process, then a pipelined request: late 300 times in 300).
+// - Mounts: inotify does not report them, so the same poll(2) watches /proc/self/mountinfo too, and a change of
+//   the mount table drops every entry.
 // - Only a file whose path has no symlink in it is kept (its /proc/self/fd link is the path asked for): the
 //   watches then cover every name the resolver walked, so a directory swapped for a symlink out of the root is
 //   seen like any rename.
@@ -54,6 +57,7 @@ class Entry implements CachedFile {
 export class FileCache {
   #max: number;
   #watchFd = -1;
+  #mountsFd = -1;
   /** Insertion order is recency: a hit moves its entry to the end. */
   readonly #entries = new Map<string, Entry>();
   /** Retired entries still used by responses: their fds count against the bound until closed. */
@@ -123,7 +127,8 @@ export class FileCache {
     this.#retireAll();
     if (this.#watchFd >= 0 && this.#watchRefs.size === 0) {
       fs.closeSync(this.#watchFd);
-      this.#watchFd = -1;
+      fs.closeSync(this.#mountsFd);
+      this.#watchFd = this.#mountsFd = -1;
     }
   }
 
@@ -192,16 +197,20 @@ export class FileCache {
     if (this.#watchFd < 0) {
       if (!kernel.native) return false;
       try {
+        this.#mountsFd = kernel.watchMounts();
         this.#watchFd = kernel.watchOpen();
       } catch {
-        return false; // out of inotify instances: no cache rather than an unwatched one
+        // Out of inotify instances (or fds): no cache rather than an unwatched one.
+        if (this.#mountsFd >= 0) fs.closeSync(this.#mountsFd);
+        this.#mountsFd = -1;
+        return false;
       }
     }
-    const events = kernel.watchDrain(this.#watchFd);
+    const events = kernel.watchDrain(this.#watchFd, this.#mountsFd);
     if (events === null) return true;
     for (const { wd, name } of events) {
       if (wd === -1) {
-        this.#retireAll(); // events were lost: nothing kept can be trusted
+        this.#retireAll(); // events were lost, or a mount changed what paths name: nothing kept can be trusted
         continue;
       }
       const names = this.#dependents.get(wd);
@@ -244,9 +253,10 @@ export class FileCache {
   }
 }
 
-/** Files kept by default: a site's hot set, at 257 fds (two per file and the watch's), far below RLIMIT_NOFILE. */
+/** Files kept by default: a site's hot set, at 258 fds (two per file, the watches' and the mount table's), far
+ * below RLIMIT_NOFILE. */
 export const DEFAULT_FILE_CACHE = 128;
-/** At most this many (131,073 fds). */
+/** At most this many (131,074 fds). */
 export const MAX_FILE_CACHE = 65_536;
 
 /** serveFile's, shared by its calls (per-call options would otherwise each need a cache of their own). */

@@ -11,8 +11,8 @@ import type { FallbackReason, Strategy } from './reasons';
 /** The calls the native kernel passes through as the addon has them, and the portable one emulates. */
 export type Calls = Pick<NativeBinding,
   | 'sendfile' | 'splice' | 'tee' | 'vmsplice' | 'copyFileRange' | 'createPipe' | 'mappedTruncated'
-  | 'regularSize' | 'mayBlock' | 'ready' | 'openBeneath' | 'setCork' | 'watchOpen' | 'watchAdd' | 'watchRemove'
-  | 'watchDrain'
+  | 'regularSize' | 'mayBlock' | 'ready' | 'openBeneath' | 'setCork' | 'watchOpen' | 'watchMounts'
+  | 'watchAdd' | 'watchRemove' | 'watchDrain'
   | 'map' | 'unmap' | 'msync' | 'madvise' | 'mlock' | 'readInto' | 'truncated' | 'setTruncatedCallback'
   | 'madviseValues'
   | 'setLeaseCallback' | 'acquireLease' | 'releaseLease' | 'guardLease' | 'guardLeaseSocket' | 'leaseUnacked'

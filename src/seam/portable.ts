@@ -51,6 +51,7 @@ export function portableKernel(unavailableReason: string): Kernel {
     setCork: () => false,
     // The open-file cache needs leases: without the addon there is none, so nothing watches directories.
     watchOpen: unreachable('watchOpen'),
+    watchMounts: unreachable('watchMounts'),
     watchAdd: unreachable('watchAdd'),
     watchRemove: unreachable('watchRemove'),
     watchDrain: unreachable('watchDrain'),
