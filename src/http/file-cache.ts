@@ -99,17 +99,12 @@ export class FileCache {
       }
       this.#retire(hit);
     }
-    // Watched before the resolver looks, so that any change after it looked is queued for the next lookup.
-    const directories = directoriesOf(file, directory);
-    const wds = this.#watch(directories);
     const target = open();
-    const entry = wds && target.kind === 'file' ? this.#admit(key, target, directories, wds) : undefined;
-    if (!entry) {
-      if (wds) this.#unwatch(wds);
-      return target;
-    }
+    if (target.kind !== 'file') return target;
+    const entry = this.#admit(key, target, directoriesOf(file, directory), open);
+    if (!entry) return target;
     entry.refs += 1;
-    return { ...target, cached: entry } as Target;
+    return { ...target, stat: entry.stat, cached: entry };
   }
 
   /** Cleared when `server` closes, so that a closed server leaves no fd behind. Once per server. */
@@ -142,13 +137,16 @@ export class FileCache {
     fs.closeSync(entry.fd);
   }
 
+  /**
+   * Keeps `target` when it can be: leased, its directories watched, and then found again by `open()` as the same
+   * file with no symlink on its path. Whatever changed before the watches stood is in what that second look found;
+   * whatever changes after is queued for the next lookup. A miss that is not kept costs nothing more than before.
+   */
   #admit(key: string, target: { fd: number; path: string; stat: fs.BigIntStats }, directories: string[],
-    wds: number[]): Entry | undefined {
+    open: () => Target): Entry | undefined {
     const file = path.resolve(target.path);
     // The index of a directory asked for without its slash (a caller's path) lives below the watched directories.
     if (path.dirname(file) !== directories[directories.length - 1]) return undefined;
-    // A symlink on the way: the watches on the path asked for would not see its target's directories change.
-    if (fs.readlinkSync(`/proc/self/fd/${target.fd}`) !== file) return undefined;
     while (this.size >= this.#max) if (!this.#evictOne()) return undefined;
     let lease: Lease;
     try {
@@ -156,8 +154,27 @@ export class FileCache {
     } catch {
       return undefined; // open for writing elsewhere, not ours, no leases here: served, not kept
     }
-    const dependencies = wds.map((wd, i) => ({ wd, name: i === wds.length - 1 ? '' : path.basename(directories[i + 1]) }));
-    const entry = new Entry(key, target.fd, target.path, target.stat, lease, dependencies, this);
+    const wds = this.#watch(directories);
+    let again: Target | undefined;
+    if (wds) {
+      try {
+        again = open();
+      } catch {
+        again = undefined; // served from the first look, not kept
+      }
+      if (again?.kind === 'file') fs.closeSync(again.fd);
+    }
+    // The same file, its stat taken under the lease (a write between the first fstat and the lease is in it);
+    // and no symlink on the way, or the watches on the path asked for would miss its target's directories.
+    const kept = again?.kind === 'file' && again.stat.dev === target.stat.dev && again.stat.ino === target.stat.ino &&
+      lease.held && fs.readlinkSync(`/proc/self/fd/${target.fd}`) === file ? again.stat : undefined;
+    if (!kept) {
+      lease.release();
+      if (wds) this.#unwatch(wds);
+      return undefined;
+    }
+    const dependencies = wds!.map((wd, i) => ({ wd, name: i === wds!.length - 1 ? '' : path.basename(directories[i + 1]) }));
+    const entry = new Entry(key, target.fd, target.path, kept, lease, dependencies, this);
     lease.once('break', () => this.#retire(entry));
     for (const { wd, name } of dependencies) {
       let names = this.#dependents.get(wd);
