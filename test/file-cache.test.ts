@@ -225,6 +225,20 @@ describe.skipIf(FALLBACK)('the open-file cache', () => {
     expect((await get(s, '/sub/page.bin')).status).toBe(404);
   });
 
+  it('a file reached through a symlink is not kept: a rename in its real directory is served next', async () => {
+    const root = freshRoot();
+    fs.mkdirSync(path.join(root, 'sub'));
+    const real = path.join(root, 'sub', 'page.txt');
+    fs.writeFileSync(real, 'version 1');
+    fs.symlinkSync('sub/page.txt', path.join(root, 'alias.txt')); // inside the root: the resolver follows it
+    const s = await staticServer(root);
+    expect((await get(s, '/alias.txt')).body.toString()).toBe('version 1');
+    fs.writeFileSync(`${real}.tmp`, 'version 2');
+    fs.renameSync(`${real}.tmp`, real); // in sub/, which no watch on the path asked for (/, ..., root) covers
+    expect((await get(s, '/alias.txt')).body.toString()).toBe('version 2');
+    expect(fdsOn(real)).toBe(0);
+  });
+
   it('a mount over a directory on the path (which inotify does not report) is served next', (ctx) => {
     const root = freshRoot();
     const other = path.join(work, `mounted-${dirs}`);
