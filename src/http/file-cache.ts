@@ -19,6 +19,7 @@
 import type { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { contentType } from 'mime-types';
 import type { Lease } from '../lease';
 import { leaseFd } from '../lease';
 import { kernel } from '../seam';
@@ -30,6 +31,8 @@ export interface CachedFile {
   readonly path: string;
   readonly stat: fs.BigIntStats;
   readonly validators: Validators;
+  /** Content-Type, from the path's extension. */
+  readonly type: string;
   /** The response is done with the fd. Once per lookup that returned it. */
   release(): void;
 }
@@ -42,10 +45,12 @@ class Entry implements CachedFile {
   /** Out of the cache (evicted, invalidated): the fd closes once no response uses it. */
   retired = false;
   readonly validators: Validators;
+  readonly type: string;
 
   constructor(readonly key: string, readonly fd: number, readonly path: string, readonly stat: fs.BigIntStats,
     readonly lease: Lease, readonly dependencies: Dependency[], private readonly owner: FileCache) {
     this.validators = validators(stat);
+    this.type = typeOf(path);
   }
 
   release(): void {
@@ -278,6 +283,11 @@ export const MAX_FILE_CACHE = 65_536;
 
 /** serveFile's, shared by its calls (per-call options would otherwise each need a cache of their own). */
 export const sharedFileCache = new FileCache(DEFAULT_FILE_CACHE);
+
+/** Content-Type from a path's extension (the mime-types database). */
+export function typeOf(file: string): string {
+  return contentType(path.extname(file)) || 'application/octet-stream';
+}
 
 /** Every directory from / down to the file's own (or to `file` itself, for a directory). */
 function directoriesOf(file: string, directory: boolean): string[] {

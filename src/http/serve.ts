@@ -10,7 +10,6 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
-import { contentType } from 'mime-types';
 import {
   type SystemError,
   abortError,
@@ -36,7 +35,7 @@ import { type ByteRange, overlapping, parseRange } from './ranges';
 import { maxAgeSeconds } from './max-age';
 import { type Encoding, precompressedVariant, validatePrecompressed } from './precompressed';
 import { type Dotfiles, type Target, closeTarget, resolveTarget } from './resolve';
-import { DEFAULT_FILE_CACHE, type FileCache, MAX_FILE_CACHE, sharedFileCache } from './file-cache';
+import { DEFAULT_FILE_CACHE, type FileCache, MAX_FILE_CACHE, sharedFileCache, typeOf } from './file-cache';
 
 // node:http2 is loaded when an HTTP/2 response needs it (its caller has loaded it already): loading it when
 // zerocopy is imported would turn the process's stderr non-blocking.
@@ -354,7 +353,7 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
       }
     }
     return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease,
-      validators: target.cached?.validators }, s);
+      validators: target.cached?.validators, type: target.cached?.type }, s);
   } finally {
     lease?.release();
     closeTarget(target);
@@ -368,8 +367,9 @@ interface OpenFile {
   typePath?: string;
   stat: fs.BigIntStats;
   lease?: Lease;
-  /** The stat's, computed once by the file cache. */
+  /** The stat's validators and the path's Content-Type, computed once by the file cache. */
   validators?: Validators;
+  type?: string;
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
@@ -380,7 +380,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   // start/end: the file is only those bytes (ranges count from start), as send's options.
   const size = Math.max(0, Math.min(fileSize - 1, s.end ?? Infinity) - s.start + 1);
   const v = file.validators ?? validators(file.stat);
-  const type = contentType(path.extname(file.typePath ?? file.path)) || 'application/octet-stream';
+  const type = file.type ?? typeOf(file.typePath ?? file.path);
   s.setHeaders?.(res, file.path, fs.fstatSync(file.fd));
   if (s.acceptRanges && !res.hasHeader('Accept-Ranges')) res.setHeader('Accept-Ranges', 'bytes');
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
