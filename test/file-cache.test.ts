@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createStaticHandler, serveFile } from '../src/index';
-import { listen, rawExchange, type Server } from './http-clients';
+import { listen, parseMultipart, rawExchange, type Server } from './http-clients';
 import { FALLBACK, randomFile, settleFds, sha256, stableFdCount, tempDir } from './helpers';
 
 const work = tempDir();
@@ -328,6 +328,38 @@ describe.skipIf(FALLBACK)('the open-file cache', () => {
     servers.length = 0;
     agent.destroy();
     expect(await settleFds(before)).toBe(before);
+  });
+
+  it('an entry in use is not closed under its response: evicted or renamed over, it closes when the response ends', async () => {
+    const root = freshRoot();
+    const { file, data } = randomFile(root, 16 * 2 ** 20, 'big.bin');
+    const small = Array.from({ length: 6 }, (_, i) => randomFile(root, 100 + i, `s${i}.bin`));
+    const s = await staticServer(root, { fileCache: 2 });
+    // A slow reader keeps big.bin's response (and its kept fd) in flight: two ranges, each part sent from the fd
+    // after the one before has gone, so a closed (or reused) fd number would cut the second or fill it with another file.
+    const half = 8 * 2 ** 20;
+    const body = new Promise<{ type: string; body: Buffer }>((resolve, reject) => {
+      http.get(`${s.url}/big.bin`, { headers: { range: `bytes=0-${half - 1},${half}-${2 * half - 1}` } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.pause();
+        setTimeout(() => res.resume(), 500);
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ type: res.headers['content-type']!, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fdsOn(file)).toBeGreaterThanOrEqual(2); // kept (and maybe the engine's duplicate for the transfer)
+    fs.writeFileSync(`${file}.tmp`, 'the new big.bin');
+    fs.renameSync(`${file}.tmp`, file); // drops the entry; the response goes on from the old file
+    for (const { file: f, data: d } of small) expect(sha256((await get(s, `/${path.basename(f)}`)).body)).toBe(sha256(d));
+    const multipart = await body;
+    expect(parseMultipart(multipart.body, multipart.type).map((p) => sha256(p.body)))
+      .toEqual([sha256(data.subarray(0, half)), sha256(data.subarray(half))]);
+    expect((await get(s, '/big.bin')).body.toString()).toBe('the new big.bin');
+    await settleFds(0);
+    const open = [file, ...small.map((x) => x.file)].reduce((n, f) => n + fdsOn(f), 0);
+    expect(open).toBeLessThanOrEqual(2 * 2);
   });
 
   it('serveFile shares one cache; lease: true gets its own open file and lease, and the writer waits for it', async () => {
