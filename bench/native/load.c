@@ -7,7 +7,8 @@
 // A response is parsed by its status line and Content-Length, and its body skipped by count (recv MSG_TRUNC:
 // TCP drops the bytes without copying them, so the client's CPU stays off the server's core, as a remote
 // client's would); it counts once its last byte has arrived before the deadline: one still in flight then does
-// not. A connection that fails is counted and replaced; the run ends at the deadline whatever the server does.
+// not. A connection that fails is counted and replaced (a failed connect is retried at the next sweep); the run ends at
+// the deadline whatever the server does.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,8 +29,9 @@
 #define HEAD_MAX 8192     // a response head larger than this is a bad response
 #define MAX_CONNECTIONS 4096
 #define MAX_EVENTS 256
+#define SWEEP_SECONDS 0.1  // how often failed connects are retried and stalled connections looked for
 
-enum state { CONNECTING, SENDING, HEAD, BODY };
+enum state { DOWN, CONNECTING, SENDING, HEAD, BODY };  // DOWN: its connect failed, it retries at the next sweep
 
 struct conn {
   int fd;
@@ -126,6 +128,13 @@ static void open_conn(struct conn *c, double t) {
 static void close_conn(struct conn *c) {
   close(c->fd);  // also removes it from the epoll set
   c->fd = -1;
+}
+
+/** A connect that failed: counted, and retried at the next sweep rather than at once (no busy loop on a dead port). */
+static void connect_failed(struct conn *c) {
+  counts.connect_errors++;
+  close_conn(c);
+  c->state = DOWN;
 }
 
 /** Drops the connection (counting why) and opens a new one in its place. */
@@ -278,7 +287,7 @@ static void on_event(struct conn *c, uint32_t events, double t) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
-      replace(c, &counts.connect_errors, t);
+      connect_failed(c);
       return;
     }
     start_request(c, t);
@@ -333,7 +342,7 @@ int main(int argc, char **argv) {
   for (long i = 0; i < connections; i++) open_conn(&conns[i], start);
 
   struct epoll_event events[MAX_EVENTS];
-  double next_sweep = start + 0.1;
+  double next_sweep = start + SWEEP_SECONDS;
   for (double t = start; t < deadline;) {
     double wait_until = deadline < next_sweep ? deadline : next_sweep;
     int ms = (int)((wait_until - t) * 1000) + 1;
@@ -346,12 +355,16 @@ int main(int argc, char **argv) {
     if (t >= deadline) break;  // whatever arrived after the deadline is not counted
     for (int i = 0; i < n; i++) on_event(events[i].data.ptr, events[i].events, t);
     if (t >= next_sweep) {
-      // A connection that has not moved for the timeout (a server that stopped answering) is replaced.
+      // A failed connect is retried; a connection that has not moved for the timeout (a server that stopped
+      // answering) is replaced.
       for (long i = 0; i < connections; i++) {
-        if (t - conns[i].progressed <= timeout) continue;
-        replace(&conns[i], conns[i].state == CONNECTING ? &counts.connect_errors : &counts.timeouts, t);
+        struct conn *c = &conns[i];
+        if (c->state == DOWN) open_conn(c, t);
+        else if (t - c->progressed <= timeout) continue;
+        else if (c->state == CONNECTING) connect_failed(c);
+        else replace(c, &counts.timeouts, t);
       }
-      next_sweep = t + 0.1;
+      next_sweep = t + SWEEP_SECONDS;
     }
   }
   for (long i = 0; i < connections; i++)
