@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { capabilities } from 'zerocopy';
 import { renderChart } from './lib/chart.mjs';
 import { makeFile } from './lib/files.mjs';
+import { fixed, percent } from './lib/format.mjs';
 import { measure, summarize } from './lib/measure.mjs';
 import { Skipped } from './lib/skipped.mjs';
 import { calibrate } from './calibrate.mjs';
@@ -97,7 +98,6 @@ if (values.calibrate) {
 }
 
 const human = (n) => (n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`);
-const fixed = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const progress = (text) => process.stderr.isTTY && process.stderr.write(`\r\x1b[K${text}`);
 
 function table(header, lines) {
@@ -131,7 +131,7 @@ function printTable(scenario, size, rows) {
   console.log(`\n${scenario.title}: ${human(size)}${sends}`);
   console.log(base ? `× base: the ratio to ${scenario.baseline} in this same run (higher throughput and lower CPU are better)`
     : `× base: none (${scenario.baseline} did not run)`);
-  const spreadOf = (r) => `${Math.round(r.gbPerSecondSpread * 100)}%`;
+  const spreadOf = (r) => percent(r.gbPerSecondSpread);
   if (scenario.perItem) {
     const item = scenario.perItem;
     const us = (cpu) => (cpu ? fixed((cpu / times) * 1e6, 1) : '-');
@@ -183,7 +183,7 @@ const results = [];
 try {
   for (const scenario of scenarios) {
     const started = performance.now();
-    const took = () => console.log(`(${scenario.name}: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    const took = () => console.log(`(${scenario.name}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     if (scenario.run) {
       // A scenario that measures something else than throughput runs and prints itself.
       progress(`${scenario.name}`);

@@ -7,10 +7,10 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Spread as (max - min) / median, so a noisy case is visible next to its median. */
+/** Spread as (max - min) / median, so a noisy case is visible next to its median; none for a single run. */
 export function spread(values) {
   const m = median(values);
-  return m === 0 ? 0 : (Math.max(...values) - Math.min(...values)) / m;
+  return values.length < 2 || m === 0 ? undefined : (Math.max(...values) - Math.min(...values)) / m;
 }
 
 /**

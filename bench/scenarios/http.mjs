@@ -14,6 +14,7 @@ import { nativeProgram } from '../lib/native.mjs';
 import { findNginx, startNginx } from '../lib/nginx.mjs';
 import { processCpu } from '../lib/proc-cpu.mjs';
 import { makeFile } from '../lib/files.mjs';
+import { fixed, percent } from '../lib/format.mjs';
 import { Skipped } from '../lib/skipped.mjs';
 
 const KiB = 1024;
@@ -185,7 +186,6 @@ export const httpServing = {
     return rows;
   },
   print(rows, table) {
-    const fixed = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const first = rows.find((r) => r.runs && !r.crossCheck);
     if (first) {
       console.log(`load: ${LOAD_GENERATOR}, ${first.runs} runs per case, the methods interleaved round by round, medians;` +
@@ -202,8 +202,8 @@ export const httpServing = {
       if (lines.length) {
         table(['method', 'requests/s', '±', '× base', 'GB/s', 'server CPU µs/req', '× base', 'latency p50 ms', 'p99 ms'], lines.map((r) => [
           r.method,
-          fixed(r.requestsPerSecond),
-          `${Math.round(r.spread * 100)}%`,
+          fixed(r.requestsPerSecond, 0),
+          percent(r.spread),
           fixed(r.ratio, 2),
           fixed(r.gbPerSecond, 2),
           fixed(r.serverCpuUsPerRequest, 1),
@@ -216,11 +216,15 @@ export const httpServing = {
       const check = rows.find((r) => r.size === size && r.crossCheck);
       if (check?.skipped) console.log(`cross-check with wrk: skipped: ${check.skipped}`);
       else if (check) {
-        console.log(`cross-check, ${BASELINE}: load.c ${fixed(check.loadRequestsPerSecond)} requests/s ` +
-          `(±${Math.round(check.loadSpread * 100)}%), wrk ${fixed(check.wrkRequestsPerSecond)} (±${Math.round(check.wrkSpread * 100)}%): ` +
+        console.log(`cross-check, ${BASELINE}: load.c ${fixed(check.loadRequestsPerSecond, 0)} requests/s ` +
+          `(±${percent(check.loadSpread)}), wrk ${fixed(check.wrkRequestsPerSecond, 0)} (±${percent(check.wrkSpread)}): ` +
           `wrk / load.c ${fixed(check.wrkRequestsPerSecond / check.loadRequestsPerSecond, 2)}`);
       }
     }
-    for (const r of rows.filter((x) => x.skipped && !x.size)) console.log(`\nskipped: ${r.crossCheck ? 'cross-check with wrk' : r.method}: ${r.skipped}`);
+    const unsized = new Map(); // why -> what
+    for (const r of rows.filter((x) => x.skipped && !x.size)) {
+      unsized.set(r.skipped, [...(unsized.get(r.skipped) ?? []), r.crossCheck ? 'cross-check with wrk' : r.method]);
+    }
+    for (const [why, what] of unsized) console.log(`\nskipped: ${what.join(', ')}: ${why}`);
   },
 };
