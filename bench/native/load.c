@@ -1,18 +1,19 @@
 // The bench's HTTP/1.1 load generator: N keep-alive connections to one URL for a fixed duration, one request in
 // flight per connection, on one thread with epoll (on a 2-core machine the server needs the other core).
 //   load -c <connections> -d <seconds> [-t <timeout seconds>] http://<IPv4>:<port>/<path>
-// Prints one JSON line: completed responses, the duration, the bytes of those responses, non-2xx responses,
+// Prints one JSON line: completed responses, the duration, the bytes of those responses, every byte received
+// (the response in flight at the deadline included: a rate for files too large to complete), non-2xx responses,
 // socket errors (reset, or closed mid-exchange), connect errors, bad responses (no parsable status line or
-// Content-Length, oversized headers, bytes beyond the body), timeouts, and latency percentiles in µs.
+// Content-Length, a chunked body, oversized headers, bytes beyond the body), timeouts, and latency percentiles
+// in µs.
 // A response is parsed by its status line and Content-Length, and its body skipped by count (recv MSG_TRUNC:
 // TCP drops the bytes without copying them, so the client's CPU stays off the server's core, as a remote
 // client's would); it counts once its last byte has arrived before the deadline: one still in flight then does
-// not. A connection that fails is counted and replaced (a failed connect is retried at the next sweep); the run ends at
-// the deadline whatever the server does.
+// not. A connection that fails is counted and replaced (a failed connect is retried at the next sweep); the run
+// ends at the deadline whatever the server does.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -43,12 +44,12 @@ struct conn {
   uint64_t response_len;  // head + body of the current response
   int close_after;        // the response said Connection: close
   int status;
-  double started;         // when the request's first byte was written (or the connect began)
+  double started;         // when the current request began (its latency runs from here)
   double progressed;      // when the connection last moved (connected, wrote, or read a byte)
 };
 
 static struct {
-  uint64_t requests, bytes, non2xx, socket_errors, connect_errors, bad_responses, timeouts;
+  uint64_t requests, bytes, received, non2xx, socket_errors, connect_errors, bad_responses, timeouts;
 } counts;
 
 static uint32_t *latencies;  // µs per completed response
@@ -244,6 +245,7 @@ static void on_readable(struct conn *c, double t) {
         return;
       }
       c->progressed = t;
+      counts.received += (uint64_t)n;
       size_t scanned = c->head_len >= 3 ? c->head_len - 3 : 0;
       c->head_len += (size_t)n;
       char *end = memmem(c->head + scanned, c->head_len - scanned, "\r\n\r\n", 4);
@@ -278,6 +280,7 @@ static void on_readable(struct conn *c, double t) {
       return;
     }
     c->body_left -= (uint64_t)n;
+    counts.received += (uint64_t)n;
     c->progressed = t;
   }
 }
@@ -371,10 +374,10 @@ int main(int argc, char **argv) {
     if (conns[i].fd >= 0) close_conn(&conns[i]);
 
   qsort(latencies, latency_len, sizeof *latencies, by_value);
-  printf("{\"requests\":%llu,\"seconds\":%.6f,\"bytes\":%llu,\"non2xx\":%llu,\"socketErrors\":%llu,"
+  printf("{\"requests\":%llu,\"seconds\":%.6f,\"bytes\":%llu,\"received\":%llu,\"non2xx\":%llu,\"socketErrors\":%llu,"
          "\"connectErrors\":%llu,\"badResponses\":%llu,\"timeouts\":%llu,\"connections\":%ld,"
          "\"latencyUs\":{\"p50\":%u,\"p90\":%u,\"p99\":%u,\"max\":%u}}\n",
-         (unsigned long long)counts.requests, seconds, (unsigned long long)counts.bytes,
+         (unsigned long long)counts.requests, seconds, (unsigned long long)counts.bytes, (unsigned long long)counts.received,
          (unsigned long long)counts.non2xx, (unsigned long long)counts.socket_errors,
          (unsigned long long)counts.connect_errors, (unsigned long long)counts.bad_responses,
          (unsigned long long)counts.timeouts, connections, percentile(0.5), percentile(0.9), percentile(0.99),

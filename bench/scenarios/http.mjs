@@ -21,12 +21,13 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const CONNECTIONS = 16;
 // From LARGE up a response takes long and one still in flight at the deadline is not counted, so: fewer
-// connections, and runs long enough for each connection to complete RESPONSES_PER_CONNECTION responses even at
-// FLOOR_RATE (bytes/s, about the slowest server here).
+// connections, and each server's runs made long enough (from a first run that is also its warm-up, by the bytes
+// it moved) for each connection to complete RESPONSES_PER_CONNECTION responses, with a margin, within a cap.
 const LARGE = 64 * MiB;
 const LARGE_CONNECTIONS = 2;
 const RESPONSES_PER_CONNECTION = 4;
-const FLOOR_RATE = 0.5e9;
+const MARGIN = 1.25;
+const MAX_RUN_SECONDS = 60;
 const BASELINE = 'res.end(cachedBuffer)';
 const NGINX = 'nginx (sendfile on)';
 const LOAD_GENERATOR = 'bench/native/load.c';
@@ -49,12 +50,18 @@ const METHODS = [
   ['serveFile, read+write body', (root) => startNode('serveFile-small', root), (size) => size <= 64 * KiB],
 ];
 
-/** Connections and run length for a size (see LARGE). */
+/** Connections and (shortest) run length for a size (see LARGE). */
 function plan(size, full, smoke) {
-  const seconds = smoke ? 0.5 : full ? 3 : 1;
-  if (size < LARGE) return { connections: CONNECTIONS, seconds };
-  const long = (LARGE_CONNECTIONS * RESPONSES_PER_CONNECTION * size) / FLOOR_RATE;
-  return { connections: LARGE_CONNECTIONS, seconds: Math.max(seconds, Math.ceil(long * 10) / 10) };
+  return { connections: size < LARGE ? CONNECTIONS : LARGE_CONNECTIONS, seconds: smoke ? 0.5 : full ? 3 : 1 };
+}
+
+/** A large file's run length for one server: a first run's byte rate decides it (see LARGE). */
+async function lengthFor(url, size, how) {
+  const first = await load(url, how);
+  const bytesPerSecond = first.received / first.seconds;
+  const needed = (MARGIN * RESPONSES_PER_CONNECTION * how.connections * size) / bytesPerSecond;
+  const seconds = Number.isFinite(needed) ? Math.max(how.seconds, Math.ceil(needed * 10) / 10) : MAX_RUN_SECONDS;
+  return { ...how, seconds: Math.min(seconds, MAX_RUN_SECONDS) };
 }
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -93,6 +100,7 @@ function summary(samples, size) {
     ...(cpuPerRequest > 0 ? { serverCpuUsPerRequest: cpuPerRequest * 1e6, serverCpuPerGb: (cpuPerRequest * 1e9) / size } : {}),
     latencyP50Us: median(samples.map((s) => s.latencyP50Us)),
     latencyP99Us: median(samples.map((s) => s.latencyP99Us)),
+    // Responses per connection in the run that completed fewest: a large file must still complete several.
     responsesPerConnection: Math.min(...samples.map((s) => s.perConnection)),
   };
 }
@@ -148,8 +156,18 @@ export const httpServing = {
       try {
         for (const [method, start] of cases) servers.push(await start(root));
         const url = (server) => `http://127.0.0.1:${server.port}/${name}`;
-        // --full: a warm-up first (the page cache, the JIT, connections); the quick run lets the median absorb it.
-        if (full) for (const server of servers) await load(url(server), { ...how, seconds: 1 });
+        // A large file's first run sets its length and warms up; otherwise --full warms up (the page cache, the
+        // JIT, connections) and the quick run lets the median absorb it.
+        const plans = [];
+        for (const [i, [method]] of cases.entries()) {
+          progress(`http ${human(size)}: first run, ${method}`);
+          if (size >= LARGE) {
+            plans.push(await lengthFor(url(servers[i]), size, how));
+          } else {
+            if (full) await load(url(servers[i]), { ...how, seconds: 1 });
+            plans.push(how);
+          }
+        }
         const samples = cases.map(() => []);
         const skipped = new Map();
         for (let round = 0; round < runs; round++) {
@@ -157,7 +175,7 @@ export const httpServing = {
             if (skipped.has(method)) continue;
             progress(`http ${human(size)}: round ${round + 1}/${runs}, ${method}`);
             try {
-              samples[i].push(await once(servers[i], url(servers[i]), how));
+              samples[i].push(await once(servers[i], url(servers[i]), plans[i]));
             } catch (err) {
               if (!(err instanceof Skipped)) throw err;
               skipped.set(method, err.message);
@@ -165,7 +183,7 @@ export const httpServing = {
           }
         }
         const measured = cases.flatMap(([method], i) => (skipped.has(method) ? [] : [{
-          ...common, size, method, loadGenerator: LOAD_GENERATOR, ...how, runs, ...summary(samples[i], size),
+          ...common, size, method, loadGenerator: LOAD_GENERATOR, ...plans[i], runs, ...summary(samples[i], size),
         }]));
         const base = measured.find((r) => r.method === BASELINE);
         if (base) {
@@ -177,7 +195,7 @@ export const httpServing = {
         rows.push(...measured, ...[...skipped].map(([method, why]) => ({ ...common, size, method, skipped: why })));
         if (crossChecking && wrkInstalled()) {
           progress(`http ${human(size)}: cross-check with wrk`);
-          rows.push(await crossCheck(servers[0], url(servers[0]), size, runs, how));
+          rows.push(await crossCheck(servers[0], url(servers[0]), size, runs, plans[0]));
         }
       } finally {
         for (const server of servers) server.stop();
@@ -194,9 +212,10 @@ export const httpServing = {
     for (const size of [...new Set(rows.filter((r) => r.size).map((r) => r.size))]) {
       const lines = rows.filter((r) => r.size === size && !r.crossCheck && !r.skipped);
       const base = lines.find((r) => r.method === BASELINE);
-      const how = lines[0];
-      const note = !how ? '' : `: ${how.connections} connections, ${how.seconds} s runs` + (size >= LARGE
-        ? `, scaled for large files (each connection completed ${fixed(Math.min(...lines.map((r) => r.responsesPerConnection)), 1)} responses a run or more)`
+      const lengths = [...new Set(lines.map((r) => r.seconds))].sort((a, b) => a - b);
+      const note = !lines.length ? '' : `: ${lines[0].connections} connections, ${lengths.join(', ')} s runs` + (size >= LARGE
+        ? ` (each server's from its first run: long enough for ${RESPONSES_PER_CONNECTION} responses per connection; the` +
+          ` fewest any run completed: ${fixed(Math.min(...lines.map((r) => r.responsesPerConnection)), 1)} per connection)`
         : '');
       console.log(`\n${human(size)}${note}`);
       if (lines.length) {
