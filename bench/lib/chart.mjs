@@ -17,11 +17,11 @@ const METHOD_COLORS = {
   sendFile: '#4e79a7', serveFile: '#4e79a7', proxy: '#4e79a7', receiveFile: '#4e79a7', map: '#4e79a7',
   copyFileRangeSync: '#4e79a7',
   'serveFile, read+write body': '#a0cbe8', 'sendFile sendfile': '#a0cbe8', sendfileSync: '#a0cbe8',
-  'sendFile splice': '#86bcb6', 'sendFile mmap': '#8cd17d', 'sendFile copy': '#d4a6c8',
+  'sendFile splice': '#f1ce63', 'sendFile mmap': '#8cd17d', 'sendFile copy': '#d4a6c8',
   'mmap+write': '#59a14f', 'spliceSync loop': '#76b7b2', spliceSync: '#76b7b2',
   'lease, copy (this host)': '#f28e2b', 'lease, sendfile-until-acked (remote)': '#b07aa1',
   'C read+write': '#e15759', 'C read+write relay': '#e15759', 'nginx (sendfile on)': '#e15759',
-  'C sendfile': '#ff9da7', 'C splice': '#b6992d', 'C mmap+write': '#d37295',
+  'C sendfile': '#ff9da7', 'C splice': '#6b4c9a', 'C mmap+write': '#d37295',
 };
 const SPARE_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
@@ -76,9 +76,13 @@ function niceMax(value) {
   return steps.find((s) => s >= value * 1.05) ?? Math.ceil(value);
 }
 
-const panelHeight = (p) => PANEL_HEIGHT + p.notes.length * NOTE_HEIGHT;
+const LEGEND_ROW = 16;
+// A panel grows to hold its legend, then its notes.
+const plotHeight = (p) => Math.max(PANEL_HEIGHT, MARGIN.top + new Set(p.rows.map((r) => r.method)).size * LEGEND_ROW + 8);
+const panelHeight = (p) => plotHeight(p) + p.notes.length * NOTE_HEIGHT;
 
-function panel({ scenario, title, baseline, rows, notes }, y0) {
+function panel(p, y0) {
+  const { scenario, title, rows, notes } = p;
   const sizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
   const methods = [...new Set(rows.map((r) => r.method))];
   const plotW = PANEL_WIDTH - MARGIN.left - MARGIN.right;
@@ -88,9 +92,9 @@ function panel({ scenario, title, baseline, rows, notes }, y0) {
   const groupW = plotW / sizes.length;
   const barW = Math.max(2, (groupW * 0.8) / methods.length);
   const out = [`<g class="panel" data-scenario="${escape(scenario)}">`];
-  out.push(`<text x="${MARGIN.left}" y="${y0 + 18}" class="title">${escape(title)}: × ${escape(baseline)}</text>`);
-  out.push(`<text x="${MARGIN.left}" y="${y0 + 34}" class="note">bars: the median of the runs as a ratio to ${escape(baseline)}` +
-    ' in the same run; whiskers: the slowest and the fastest run</text>');
+  out.push(`<text x="${MARGIN.left}" y="${y0 + 18}" class="title">${escape(title)}: × ${escape(p.baseline)}</text>`);
+  out.push(`<text x="${MARGIN.left}" y="${y0 + 34}" class="note">bars: the median of the runs (same run as the baseline);` +
+    ' whiskers: the slowest and the fastest run</text>');
   for (const tick of [0, top / 2, top]) {
     const y = yOf(tick);
     out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${y}" y2="${y}" class="grid"/>`);
@@ -120,12 +124,12 @@ function panel({ scenario, title, baseline, rows, notes }, y0) {
   });
   out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${yOf(1)}" y2="${yOf(1)}" class="one"/>`);
   methods.forEach((method, m) => {
-    const ly = y0 + MARGIN.top + m * 16;
+    const ly = y0 + MARGIN.top + m * LEGEND_ROW;
     out.push(`<rect x="${PANEL_WIDTH - MARGIN.right + 14}" y="${ly - 9}" width="10" height="10" fill="${colorOf(method)}"/>`);
     out.push(`<text x="${PANEL_WIDTH - MARGIN.right + 30}" y="${ly}" class="legend">${escape(method)}</text>`);
   });
   notes.forEach((note, n) => {
-    out.push(`<text x="${MARGIN.left}" y="${y0 + PANEL_HEIGHT + n * NOTE_HEIGHT}" class="note">${escape(note)}</text>`);
+    out.push(`<text x="${MARGIN.left}" y="${y0 + plotHeight(p) + n * NOTE_HEIGHT}" class="note">${escape(note)}</text>`);
   });
   out.push('</g>');
   return out.join('\n');
