@@ -58,21 +58,24 @@ function plan(size, full, smoke) {
 /** A large file's run length for one server: a first run's byte rate decides it (see LARGE). */
 async function lengthFor(url, size, how) {
   const first = await load(url, how);
-  const bytesPerSecond = first.received / first.seconds;
-  const needed = (MARGIN * RESPONSES_PER_CONNECTION * how.connections * size) / bytesPerSecond;
-  const seconds = Number.isFinite(needed) ? Math.max(how.seconds, Math.ceil(needed * 10) / 10) : MAX_RUN_SECONDS;
-  return { ...how, seconds: Math.min(seconds, MAX_RUN_SECONDS) };
+  const why = errorsIn(first) ?? (first.received === 0 ? `not a byte arrived in a ${how.seconds} s first run` : undefined);
+  if (why) throw new Skipped(why);
+  const needed = (MARGIN * RESPONSES_PER_CONNECTION * how.connections * size) / (first.received / first.seconds);
+  return { ...how, seconds: Math.min(MAX_RUN_SECONDS, Math.max(how.seconds, Math.ceil(needed * 10) / 10)) };
 }
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** What went wrong in a run, or undefined: a case whose requests fail is not a figure. */
-function failure(r, seconds) {
+/** The errors of a run, or undefined: a case whose requests fail is not a figure. */
+function errorsIn(r) {
   const kinds = [[r.non2xx, 'non-2xx response'], [r.socketErrors, 'socket error'], [r.connectErrors, 'connect error'],
     [r.badResponses, 'bad response'], [r.timeouts, 'timeout']].filter(([n]) => n > 0);
-  if (kinds.length) return `${kinds.map(([n, word]) => plural(n, word)).join(', ')} in a run`;
-  if (r.requests === 0) return `no response completed in a ${seconds} s run`;
-  return undefined;
+  return kinds.length ? `${kinds.map(([n, word]) => plural(n, word)).join(', ')} in a run` : undefined;
+}
+
+/** Why a run gives no figure (errors, or no response at all), or undefined. */
+function failure(r, seconds) {
+  return errorsIn(r) ?? (r.requests === 0 ? `no response completed in a ${seconds} s run` : undefined);
 }
 
 /** One run against one server: requests/s and the server's CPU per request. */
@@ -113,7 +116,8 @@ async function crossCheck(server, url, size, runs, plan) {
     const a = await load(url, plan);
     const b = await loadWithWrk(url, plan);
     if (failure(a, plan.seconds) || b.errors || b.requests === 0) {
-      return { scenario: 'http', crossCheck: true, size, method: BASELINE, skipped: failure(a, plan.seconds) ?? 'wrk saw failed requests' };
+      return { scenario: 'http', crossCheck: true, size, method: BASELINE,
+        skipped: failure(a, plan.seconds) ?? (b.errors ? `wrk saw ${plural(b.errors, 'failed request')}` : 'wrk saw no response') };
     }
     ours.push(a.requests / a.seconds);
     theirs.push(b.requests / b.seconds);
@@ -158,18 +162,19 @@ export const httpServing = {
         const url = (server) => `http://127.0.0.1:${server.port}/${name}`;
         // A large file's first run sets its length and warms up; otherwise --full warms up (the page cache, the
         // JIT, connections) and the quick run lets the median absorb it.
-        const plans = [];
+        const plans = cases.map(() => how);
+        const skipped = new Map();
         for (const [i, [method]] of cases.entries()) {
           progress(`http ${human(size)}: first run, ${method}`);
-          if (size >= LARGE) {
-            plans.push(await lengthFor(url(servers[i]), size, how));
-          } else {
-            if (full) await load(url(servers[i]), { ...how, seconds: 1 });
-            plans.push(how);
+          try {
+            if (size >= LARGE) plans[i] = await lengthFor(url(servers[i]), size, how);
+            else if (full) await load(url(servers[i]), { ...how, seconds: 1 });
+          } catch (err) {
+            if (!(err instanceof Skipped)) throw err;
+            skipped.set(method, err.message);
           }
         }
         const samples = cases.map(() => []);
-        const skipped = new Map();
         for (let round = 0; round < runs; round++) {
           for (const [i, [method]] of cases.entries()) {
             if (skipped.has(method)) continue;
