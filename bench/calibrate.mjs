@@ -8,6 +8,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { sendFile } from 'zerocopy';
 import { makeFile } from './lib/files.mjs';
+import { fixed, percent } from './lib/format.mjs';
 import { measure, summarize } from './lib/measure.mjs';
 import { pipeReceiver } from './lib/pipe-receiver.mjs';
 import { tcpReceiver } from './lib/tcp-receiver-proc.mjs';
@@ -111,7 +112,7 @@ export async function calibrate({ out, runs, smoke }) {
         const winner = best(rows);
         bestBySize.push({ size, strategy: winner.strategy });
         console.log(`${destination.padEnd(10)} ${String(size / KiB).padStart(7)} KiB ×${String(times).padEnd(5)} ` +
-          rows.map((r) => `${r.strategy} ${r.gbPerSecond.toFixed(2)} GB/s ±${Math.round(r.gbPerSecondSpread * 100)}% ` +
+          rows.map((r) => `${r.strategy} ${fixed(r.gbPerSecond)} GB/s ±${percent(r.gbPerSecondSpread)} ` +
             `${r.senderCpuPerGb.toFixed(3)} s/GB`).join(' | ') + `  -> ${winner.strategy}`);
         rmSync(file);
       }

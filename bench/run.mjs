@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { capabilities } from 'zerocopy';
 import { renderChart } from './lib/chart.mjs';
 import { makeFile } from './lib/files.mjs';
+import { fixed, percent } from './lib/format.mjs';
 import { measure, summarize } from './lib/measure.mjs';
+import { Skipped } from './lib/skipped.mjs';
 import { calibrate } from './calibrate.mjs';
 import fileToFile from './scenarios/file-to-file.mjs';
 import fileToPipe from './scenarios/file-to-pipe.mjs';
@@ -39,7 +41,10 @@ const FLAGS = {
   quick: { type: 'boolean', default: false, help: 'the default sizes and repetitions (the default)' },
   full: { type: 'boolean', default: false, help: 'adds larger sizes (1 GiB)' },
   only: { type: 'string', multiple: true, value: '<scenario>', help: 'run this scenario only (repeatable)' },
-  json: { type: 'string', default: DEFAULT_JSON, value: '<file>', help: 'where to write the results (default bench/results/latest.json; the chart goes beside it as .svg)' },
+  json: { type: 'string', default: DEFAULT_JSON, value: '<file>',
+    help: 'where the results go (default bench/results/latest.json): each scenario\'s beside it as latest-<scenario>.json, and all of them in it when every scenario ran; each chart as .svg beside its JSON' },
+  'cross-check': { type: 'boolean', default: false,
+    help: "http: also load the baseline server with wrk (when installed) and print both load generators' figures side by side" },
   runs: { type: 'string', value: '<n>', help: 'repetitions per case (default 5, 1 with --smoke)' },
   smoke: { type: 'boolean', default: false, help: 'the smallest size of each scenario, one run: checks that everything runs' },
   calibrate: { type: 'boolean', default: false,
@@ -93,7 +98,6 @@ if (values.calibrate) {
 }
 
 const human = (n) => (n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`);
-const fixed = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const progress = (text) => process.stderr.isTTY && process.stderr.write(`\r\x1b[K${text}`);
 
 function table(header, lines) {
@@ -109,13 +113,25 @@ function bestNative(scenario, rows) {
   return native.length ? native.reduce((a, b) => (b.gbPerSecond > a.gbPerSecond ? b : a)) : undefined;
 }
 
+/** Methods that could not run, grouped by why. */
+function printSkipped(skipped) {
+  const byWhy = new Map();
+  for (const [method, why] of skipped) byWhy.set(why, [...(byWhy.get(why) ?? []), method]);
+  for (const [why, methods] of byWhy) console.log(`skipped: ${methods.join(', ')}: ${why}`);
+}
+
 function printTable(scenario, size, rows) {
+  if (rows.length === 0) {
+    console.log(`\n${scenario.title}: ${human(size)}: nothing could run here`);
+    return;
+  }
   const base = rows.find((r) => r.method === scenario.baseline);
   const times = rows[0].times;
   const sends = scenario.fileSize ? '' : times > 1 ? ` (×${times} per run)` : '';
   console.log(`\n${scenario.title}: ${human(size)}${sends}`);
-  console.log(`× base: the ratio to ${scenario.baseline} in this same run (higher throughput and lower CPU are better)`);
-  const spreadOf = (r) => `${Math.round(r.gbPerSecondSpread * 100)}%`;
+  console.log(base ? `× base: the ratio to ${scenario.baseline} in this same run (higher throughput and lower CPU are better)`
+    : `× base: none (${scenario.baseline} did not run)`);
+  const spreadOf = (r) => percent(r.gbPerSecondSpread);
   if (scenario.perItem) {
     const item = scenario.perItem;
     const us = (cpu) => (cpu ? fixed((cpu / times) * 1e6, 1) : '-');
@@ -124,9 +140,9 @@ function printTable(scenario, size, rows) {
       r.method,
       fixed(times / r.seconds, 0),
       spreadOf(r),
-      fixed(base.seconds / r.seconds),
+      fixed(base?.seconds / r.seconds),
       us(r.senderCpu),
-      fixed(r.senderCpu / base.senderCpu),
+      fixed(r.senderCpu / base?.senderCpu),
       us(r.receiverCpu),
     ]));
     return;
@@ -139,9 +155,9 @@ function printTable(scenario, size, rows) {
     r.method,
     fixed(r.gbPerSecond),
     spreadOf(r),
-    fixed(r.gbPerSecond / base.gbPerSecond),
+    fixed(r.gbPerSecond / base?.gbPerSecond),
     fixed(r.senderCpuPerGb, 3),
-    fixed(r.senderCpuPerGb / base.senderCpuPerGb),
+    fixed(r.senderCpuPerGb / base?.senderCpuPerGb),
     ...(best ? [fixed(r.gbPerSecond / best.gbPerSecond), fixed(r.senderCpuPerGb / best.senderCpuPerGb)] : []),
     ...(rss ? [fixed(r.peakRssMiB, 0), fixed(r.anonRssMiB, 0)]
       : [r.receiverCpuPerGb ? fixed(r.receiverCpuPerGb, 3) : '-']),
@@ -167,11 +183,11 @@ const results = [];
 try {
   for (const scenario of scenarios) {
     const started = performance.now();
-    const took = () => console.log(`(${scenario.name}: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    const took = () => console.log(`(${scenario.name}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     if (scenario.run) {
       // A scenario that measures something else than throughput runs and prints itself.
       progress(`${scenario.name}`);
-      const rows = await scenario.run({ dir, full: values.full, smoke, runs, progress });
+      const rows = await scenario.run({ dir, full: values.full, smoke, runs, progress, crossCheck: values['cross-check'] });
       progress('');
       console.log(`\n${scenario.title}`);
       scenario.print(rows, table);
@@ -194,30 +210,41 @@ try {
       if (smoke) context.times = Math.min(context.times, Math.max(1, Math.floor(SMOKE_BYTES / fileBytes)));
       const methods = Object.entries(scenario.methods);
       const samples = methods.map(() => []);
+      const skipped = new Map(); // method -> why it cannot run here
       for (let round = 0; round < runs; round++) {
         for (const [i, [method, prepare]] of methods.entries()) {
+          if (skipped.has(method)) continue;
           progress(`${scenario.name} ${human(size)}: round ${round + 1}/${runs}, ${method} (${i + 1}/${methods.length})`);
-          samples[i].push(await measure(prepare(context)));
+          try {
+            samples[i].push(await measure(prepare(context)));
+          } catch (err) {
+            if (!(err instanceof Skipped)) throw err;
+            skipped.set(method, err.message);
+          }
         }
       }
-      const measured = methods.map(([method], i) => ({
+      const rows = methods.flatMap(([method], i) => (skipped.has(method) ? [] : [{
         scenario: scenario.name, size, times: context.times, method, ...summarize(fileBytes * context.times, samples[i]),
-      }));
-      // A method that may not apply here (sendFile forced to a strategy this build does not offer) is left out.
-      const rows = measured.filter((r) => !(Number.isNaN(r.gbPerSecond) && scenario.optional?.(r.method)));
+      }]));
       progress('');
-      if (rows.length < measured.length) console.log(`\n(not run here: ${measured.filter((r) => !rows.includes(r)).map((r) => r.method).join(', ')})`);
       printTable(scenario, size, rows);
+      printSkipped(skipped);
       const base = rows.find((r) => r.method === scenario.baseline);
       const best = bestNative(scenario, rows);
       for (const r of rows) {
-        Object.assign(r, { title: scenario.title, baseline: scenario.baseline, ratio: r.gbPerSecond / base.gbPerSecond });
+        Object.assign(r, { title: scenario.title, baseline: scenario.baseline });
+        if (base) {
+          Object.assign(r, { ratio: r.gbPerSecond / base.gbPerSecond, ratioMin: r.gbPerSecondMin / base.gbPerSecond,
+            ratioMax: r.gbPerSecondMax / base.gbPerSecond });
+        }
         if (best) {
           Object.assign(r, { bestNative: best.method, ratioToBestNative: r.gbPerSecond / best.gbPerSecond,
             cpuToBestNative: r.senderCpuPerGb / best.senderCpuPerGb });
         }
       }
-      results.push(...rows);
+      results.push(...rows, ...[...skipped].map(([method, why]) => ({
+        scenario: scenario.name, title: scenario.title, baseline: scenario.baseline, size, method, skipped: why,
+      })));
     }
     scenario.teardown?.();
     took();
@@ -226,9 +253,18 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const report = { date: new Date().toISOString(), machine, runs, results };
-const chart = values.json.replace(/(\.json)?$/, '.svg');
-mkdirSync(dirname(values.json), { recursive: true });
-writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
-writeFileSync(chart, renderChart(report));
-console.log(`\nresults: ${values.json}\nchart:   ${chart}`);
+// Each scenario's results and chart go to <name>-<scenario>.json and .svg, so that a later `--only` run replaces
+// its own scenario's files and no other; a run of every scenario also writes them all together as <name>.json/.svg.
+const date = new Date().toISOString();
+const stem = values.json.replace(/\.json$/, '');
+mkdirSync(dirname(stem), { recursive: true });
+const written = [];
+function write(file, rows) {
+  const report = { date, machine, runs, results: rows };
+  writeFileSync(`${file}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(`${file}.svg`, renderChart(report));
+  written.push(file);
+}
+for (const scenario of scenarios) write(`${stem}-${scenario.name}`, results.filter((r) => r.scenario === scenario.name));
+if (!values.only) write(stem, results);
+console.log(`\nresults (.json) and charts (.svg):\n${written.map((f) => `  ${f}.{json,svg}`).join('\n')}`);

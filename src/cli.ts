@@ -302,7 +302,8 @@ function runPrimary(config: Config): void {
 
 function requestLine(req: http.IncomingMessage, result: ServeResult): string {
   const error = result.error;
-  const how = result.path === undefined || result.bytes === 0 ? '-' : result.zeroCopy ? 'zero-copy' :
+  // A response cut short has no path to name: its error says what happened (zeroCopy is false on it).
+  const how = result.path === undefined || result.bytes === 0 || error ? '-' : result.zeroCopy ? 'zero-copy' :
     `fallback${result.fallbackReason ? ` (${result.fallbackReason})` : ''}`;
   const failure = error ? ` ${error.code ?? error.message}` : '';
   return `${req.method} ${req.url} ${result.status} ${result.bytes} ${how}${failure}`;

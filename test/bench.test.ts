@@ -1,14 +1,28 @@
 // `npm run bench` as a newcomer runs it, in its smallest configuration: every scenario runs and prints its
 // table, and the JSON and SVG it writes have the expected shape (not the numbers: timing belongs in bench/).
-import { execFileSync, spawnSync } from 'node:child_process';
+// And the bench's HTTP load generator (bench/native/load.c) against small servers on 127.0.0.1 whose answers
+// are known: it counts exactly what was answered, and a server that fails is errors, never a hang.
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FALLBACK, tempDir } from './helpers';
 
 const repo = path.resolve(__dirname, '..');
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+type Row = Record<string, unknown>;
+
+/** Every number in a row, nested ones included, with its path; JSON turns NaN and Infinity into null. */
+function figures(value: unknown, at = ''): [string, number | null][] {
+  if (value === null) return [[at, null]];
+  if (typeof value === 'number') return [[at, value]];
+  if (typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => figures(v, `${at}.${k}`));
+  return [];
+}
 
 const SCENARIOS = ['file-to-socket', 'small-files', 'crossover', 'http', 'event-loop', 'relay', 'upload',
   'file-to-pipe', 'file-to-file', 'mmap-hash', 'mmap-scan', 'lease', 'lease-cost', 'direct'];
@@ -20,8 +34,17 @@ describe.skipIf(FALLBACK)('npm run bench', () => {
       { cwd: repo, encoding: 'utf8', stdio: 'pipe', timeout: 180_000 });
     for (const name of SCENARIOS) expect(stdout).toContain(`(${name}: `);
     expect(stdout).toContain('sendFile costs less sender CPU per file from');
+    expect(stdout).not.toMatch(/NaN|Infinity/);
 
     const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    for (const row of report.results as Row[]) {
+      for (const [at, n] of figures(row)) expect(Number.isFinite(n), `${row.scenario} ${row.method} ${at}`).toBe(true);
+    }
+    for (const name of SCENARIOS) {
+      const own = JSON.parse(fs.readFileSync(path.join(dir, `run-${name}.json`), 'utf8'));
+      expect(own.results, name).toEqual(report.results.filter((r: Row) => r.scenario === name));
+      expect(fs.readFileSync(path.join(dir, `run-${name}.svg`), 'utf8'), name).toMatch(/^<svg xmlns=/);
+    }
     expect(report.machine).toMatchObject({ cpus: expect.any(Number), kernel: expect.any(String), node: process.version });
     expect(new Set(report.results.map((r: { scenario: string }) => r.scenario))).toEqual(new Set(SCENARIOS));
     const throughput = report.results.filter((r: { ratio?: number }) => r.ratio !== undefined);
@@ -39,6 +62,40 @@ describe.skipIf(FALLBACK)('npm run bench', () => {
     expect(new Set(panels)).toEqual(new Set(throughput.map((r: { scenario: string }) => r.scenario)));
     expect(svg.match(/<rect [^>]*><title>/g)?.length).toBe(throughput.length);
     expect((svg.match(/<g /g) ?? []).length).toBe((svg.match(/<\/g>/g) ?? []).length);
+    // No scenario vanishes from the chart: the ones without ratios are named as not drawn.
+    for (const name of SCENARIOS.filter((n) => !panels.includes(n))) expect(svg, name).toContain(`not drawn: ${name}: `);
+    // A method has one colour in every panel.
+    const colours = new Map<string, Set<string>>();
+    for (const [, method, fill] of svg.matchAll(/<rect data-method="([^"]+)" [^>]*fill="(#[0-9a-f]{6})"><title>/g)) {
+      colours.set(method, (colours.get(method) ?? new Set()).add(fill));
+    }
+    for (const [method, fills] of colours) expect([...fills], method).toHaveLength(1);
+  });
+
+  it('runs the HTTP scenario on its own load generator: every row finite and positive, the other scenarios\' files untouched', () => {
+    const json = path.join(dir, 'http.json');
+    const other = path.join(dir, 'http-file-to-file.json');
+    fs.writeFileSync(other, 'an earlier run of another scenario\n');
+    const stdout = execFileSync(process.execPath, [path.join(repo, 'bench', 'run.mjs'), '--only', 'http', '--smoke', '--json', json],
+      { cwd: repo, encoding: 'utf8', stdio: 'pipe', timeout: 120_000 });
+    expect(stdout).not.toMatch(/NaN|Infinity/);
+    expect(fs.readFileSync(other, 'utf8')).toBe('an earlier run of another scenario\n');
+    expect(fs.existsSync(json)).toBe(false); // only a run of every scenario writes the combined file
+
+    const { results } = JSON.parse(fs.readFileSync(path.join(dir, 'http-http.json'), 'utf8')) as { results: Row[] };
+    const measured = results.filter((r) => !r.skipped);
+    expect(measured.map((r) => r.method)).toEqual(expect.arrayContaining(
+      ['res.end(cachedBuffer)', 'createReadStream().pipe(res)', 'send', 'serveFile']));
+    for (const row of measured) {
+      expect(row).toMatchObject({ loadGenerator: 'bench/native/load.c', baseline: 'res.end(cachedBuffer)' });
+      for (const key of ['requestsPerSecond', 'gbPerSecond', 'serverCpuUsPerRequest', 'ratio', 'ratioMin', 'ratioMax',
+        'latencyP50Us', 'responsesPerConnection']) {
+        expect(Number.isFinite(row[key]) && (row[key] as number) > 0, `${row.method} ${key} = ${row[key]}`).toBe(true);
+      }
+      expect(stdout).toContain(row.method as string);
+    }
+    expect(measured.find((r) => r.method === 'res.end(cachedBuffer)')?.ratio).toBe(1);
+    for (const row of results.filter((r) => r.skipped)) expect(stdout).toContain(`skipped: ${row.method}: ${row.skipped}`);
   });
 
   it('uses only the package\'s public exports', () => {
@@ -47,7 +104,7 @@ describe.skipIf(FALLBACK)('npm run bench', () => {
     for (const file of files) {
       const code = fs.readFileSync(path.join(repo, 'bench', file), 'utf8');
       for (const [, from] of code.matchAll(/from '([^']+)'/g)) {
-        expect(from, `${file} imports ${from}`).toMatch(/^(node:|zerocopy$|\.\.?\/|send$|autocannon$)/);
+        expect(from, `${file} imports ${from}`).toMatch(/^(node:|zerocopy$|\.\.?\/|send$)/);
       }
     }
   });
@@ -96,5 +153,142 @@ describe('npm run bench -- --help and bad flags', () => {
       expect(run.stderr, args.join(' ')).toMatch(message);
     }
     expect(fs.existsSync(json)).toBe(false);
+  });
+});
+
+// The addon plays no part here: once, in the native project.
+describe.skipIf(FALLBACK)('bench/native/load.c, the HTTP load generator', () => {
+  const run = promisify(execFile);
+  let program: string;
+  beforeAll(() => {
+    program = path.join(dir, 'load');
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', program, path.join(repo, 'bench', 'native', 'load.c')]);
+  });
+
+  type Answer = (socket: net.Socket, request: number) => void;
+
+  /** A server on 127.0.0.1 that calls `answer` for each request (a head ending in a blank line) it reads. */
+  async function server(answer: Answer, { accept = Infinity } = {}): Promise<{ url: string; close: () => void }> {
+    const sockets = new Set<net.Socket>();
+    let accepted = 0;
+    const srv = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket)).on('error', () => {});
+      // After `accept` connections it stops listening: later connects are refused.
+      if (++accepted === accept) srv.close();
+      let pending = '';
+      let request = 0;
+      socket.on('data', (chunk) => {
+        pending += chunk.toString('latin1');
+        for (let end; (end = pending.indexOf('\r\n\r\n')) !== -1;) {
+          pending = pending.slice(end + 4);
+          answer(socket, request++);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const { port } = srv.address() as net.AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/file`,
+      close: () => {
+        srv.close();
+        for (const s of sockets) s.destroy();
+      },
+    };
+  }
+
+  async function load(url: string, args: string[]) {
+    const { stdout } = await run(program, [...args, url], { timeout: 20_000 });
+    return JSON.parse(stdout);
+  }
+
+  const BODY = Buffer.alloc(3000, 'x');
+
+  /** Answers 200 to even requests and 404 to odd ones, the head and body in several writes; the last of `k` closes. */
+  const answering = (k: number, closeHeader: boolean): Answer => (socket, i) => {
+    const last = i === k - 1;
+    const head = `HTTP/1.1 ${i % 2 ? '404 Not Found' : '200 OK'}\r\nContent-Length: ${BODY.length}\r\n` +
+      `${last && closeHeader ? 'Connection: close\r\n' : ''}\r\n`;
+    socket.write(head.slice(0, 10));
+    socket.write(head.slice(10));
+    socket.write(BODY.subarray(0, 1000));
+    socket.write(BODY.subarray(1000));
+    if (last) socket.end();
+  };
+  const responseBytes = (i: number) => `HTTP/1.1 ${i % 2 ? '404 Not Found' : '200 OK'}\r\nContent-Length: ${BODY.length}\r\n\r\n`.length + BODY.length;
+
+  it('counts exactly the responses a server gives: C connections answered K times each, then refused', async () => {
+    const [C, K] = [3, 5];
+    for (const closeHeader of [true, false]) {
+      const srv = await server(answering(K, closeHeader), { accept: C });
+      try {
+        const r = await load(srv.url, ['-c', String(C), '-d', '1.5']);
+        const bytes = C * Array.from({ length: K }, (_, i) => responseBytes(i) + (i === K - 1 && closeHeader ? 19 : 0))
+          .reduce((a, b) => a + b, 0);
+        expect(r, `Connection: close ${closeHeader}`).toMatchObject({
+          requests: C * K, bytes, received: bytes, non2xx: C * Math.floor(K / 2), badResponses: 0, timeouts: 0, connections: C,
+          // Without the header, each connection's next request meets the server's close: one socket error each.
+          socketErrors: closeHeader ? 0 : C,
+        });
+        expect(r.connectErrors).toBeGreaterThan(0); // its reconnects, refused once the server stopped listening
+        expect(r.latencyUs.p50).toBeGreaterThan(0);
+      } finally {
+        srv.close();
+      }
+    }
+  });
+
+  it('does not count a response still in flight at the deadline', async () => {
+    const srv = await server((socket, i) => {
+      const head = `HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n\r\n`;
+      // The second response never completes: half its body, then nothing.
+      socket.write(i === 0 ? Buffer.concat([Buffer.from(head), BODY]) : Buffer.concat([Buffer.from(head), BODY.subarray(0, 1500)]));
+    });
+    try {
+      const r = await load(srv.url, ['-c', '2', '-d', '0.5']);
+      const head = `HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n\r\n`.length;
+      expect(r).toMatchObject({ requests: 2, socketErrors: 0, badResponses: 0, timeouts: 0, connectErrors: 0,
+        // The half response counts among the bytes received, not among the responses' bytes.
+        bytes: 2 * (head + BODY.length), received: 2 * (head + BODY.length) + 2 * (head + 1500) });
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('reports a server that answers garbage, closes at once or never answers as errors, and ends on time', async () => {
+    const garbage: [string, Answer, string][] = [
+      ['no status line', (s) => s.write('garbage\r\n\r\n'), 'badResponses'],
+      ['no Content-Length', (s) => s.write('HTTP/1.1 200 OK\r\n\r\nbody'), 'badResponses'],
+      ['a chunked body', (s) => s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), 'badResponses'],
+      ['more bytes than its Content-Length', (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabcdef'), 'badResponses'],
+      ['an endless head', (s) => s.write(`HTTP/1.1 200 OK\r\nX: ${'y'.repeat(10_000)}`), 'badResponses'],
+      ['a close instead of an answer', (s) => s.destroy(), 'socketErrors'],
+      ['a reset instead of an answer', (s) => s.resetAndDestroy(), 'socketErrors'],
+      ['no answer at all', () => {}, 'timeouts'],
+    ];
+    for (const [what, answer, counter] of garbage) {
+      const srv = await server(answer);
+      try {
+        const started = performance.now();
+        const r = await load(srv.url, ['-c', '2', '-d', '1', '-t', '0.3']);
+        expect(r.requests, what).toBe(0);
+        expect(r[counter], what).toBeGreaterThan(0);
+        expect(performance.now() - started, what).toBeLessThan(10_000); // the duration, not a hang
+      } finally {
+        srv.close();
+      }
+    }
+  });
+
+  it('answers bad arguments with a usage line on stderr, exit 2', () => {
+    const url = 'http://127.0.0.1:1/';
+    for (const args of [[], ['-c', '2', '-d', '1'], ['-c', '0', '-d', '1', url], ['-c', '2', '-d', 'x', url],
+      ['-c', '2', '-d', '-1', url], ['-c', '2', '-d', '1', '-t', '0', url], ['-c', '2', '-d', '1', 'https://127.0.0.1:1/'],
+      ['-c', '2', '-d', '1', 'http://localhost:80/'], ['-c', '2', '-d', '1', 'http://127.0.0.1:99999/'], ['-x']]) {
+      const r = spawnSync(program, args, { encoding: 'utf8', timeout: 10_000 });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr.trimEnd().split('\n').at(-1), args.join(' ')).toMatch(/^usage: load -c <connections/);
+    }
   });
 });

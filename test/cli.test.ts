@@ -261,7 +261,7 @@ describe('zerocopy serve', () => {
     const server = await serve(['--drain-timeout', '0.5', '--quiet']);
     const download = await pausedDownload(server.port);
     server.child.kill('SIGTERM');
-    const cut = await server.line(/GET \/big\.bin 200 \d+ .*\(cut at the drain timeout\)$/);
+    const cut = await server.line(/GET \/big\.bin 200 \d+ - \S+ \(cut at the drain timeout\)$/);
     expect(cut).toMatch(TIMESTAMP);
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.lines.at(-1)).toMatch(/ stopped$/);

@@ -147,4 +147,21 @@ describe('zerocopy/fastify arguments', () => {
     expect((await up.inject({ url: '/up' })).statusCode).toBe(403);
     await Promise.all([fastify.close(), up.close()]);
   });
+
+  it('registers twice with decorateReply: false on the second (two roots, two prefixes), as @fastify/static', async () => {
+    const other = path.join(work, 'other');
+    fs.mkdirSync(other, { recursive: true });
+    fs.writeFileSync(path.join(other, 'index.html'), 'other\n');
+    const fastify = Fastify();
+    void fastify.register(zerocopyStatic, { root, prefix: '/a/' });
+    void fastify.register(zerocopyStatic, { root: other, prefix: '/b/', decorateReply: false });
+    fastify.get('/one', (_request, reply) => reply.sendFile('index.html'));
+    expect((await fastify.inject({ url: '/a/index.html' })).body).toBe('<h1>app</h1>\n');
+    expect((await fastify.inject({ url: '/b/index.html' })).body).toBe('other\n');
+    expect((await fastify.inject({ url: '/one' })).body).toBe('<h1>app</h1>\n'); // the first root's
+    const bad = Fastify();
+    void bad.register(zerocopyStatic, { root, decorateReply: 'no' as unknown as boolean });
+    await expect(bad.ready()).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await Promise.all([fastify.close(), bad.close()]);
+  });
 });

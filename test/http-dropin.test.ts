@@ -469,6 +469,10 @@ describe('a single-page app fallback', () => {
       .toEqual([200, 'text/html; charset=utf-8', '<h1>home</h1>\n']);
     expect((await fetch(`${server.url}/missing.js`, { headers: { Accept: '*/*' } })).status).toBe(404);
     expect((await fetch(`${server.url}/missing.png`, { headers: { Accept: 'image/png' } })).status).toBe(404);
+    for (const accept of ['text/html;q=0, */*', 'application/json, TEXT/HTML ; Q=0.0', 'text/htmlx']) {
+      expect((await fetch(`${server.url}/users/42`, { headers: { Accept: accept } })).status).toBe(404);
+    }
+    expect((await fetch(`${server.url}/users/42`, { headers: { Accept: 'Text/HTML; level=1; q=0.5' } })).status).toBe(200);
     const real = await fetch(`${server.url}/4k.bin`, { headers: { Accept: 'text/html' } });
     expect(sha256(Buffer.from(await real.arrayBuffer()))).toBe(sha256(data.get('4k.bin')!));
     expect(() => createStaticHandler(root, { fallback: '' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));

@@ -1,5 +1,5 @@
 // One static-file server for the HTTP scenario, in its own process so that its CPU is its own:
-//   http-server.mjs <serveFile|serveFile-small|stream|send> <root>
+//   http-server.mjs <buffer|serveFile|serveFile-small|stream|send> <root>
 // Prints the port it listens on (127.0.0.1).
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs';
@@ -10,12 +10,28 @@ import { serveFile } from 'zerocopy';
 
 const [method, root] = process.argv.slice(2);
 
+/** Every file directly under `root`, read into memory once, by URL path. */
+function cached() {
+  const files = new Map(fs.readdirSync(root).filter((name) => fs.statSync(path.join(root, name)).isFile())
+    .map((name) => [`/${name}`, fs.readFileSync(path.join(root, name))]));
+  return (req, res) => {
+    const body = files.get(req.url);
+    if (!body) {
+      res.writeHead(404, { 'Content-Length': 0 }).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' }).end(body);
+  };
+}
+
 const handlers = {
-  serveFile: (req, res) => serveFile(req, res, req.url, { root }).catch(() => {}),
+  // The floor of Node's own HTTP machinery: files held in memory, each answer one res.end(cachedBuffer).
+  buffer: cached,
+  serveFile: () => (req, res) => serveFile(req, res, req.url, { root }).catch(() => {}),
   // Every body read into memory and written with the headers: where sendfile stops paying off.
-  'serveFile-small': (req, res) => serveFile(req, res, req.url, { root, smallFileThreshold: 1 << 20 }).catch(() => {}),
+  'serveFile-small': () => (req, res) => serveFile(req, res, req.url, { root, smallFileThreshold: 1 << 20 }).catch(() => {}),
   // What most hand-written Node servers do.
-  stream: (req, res) => {
+  stream: () => (req, res) => {
     const file = path.join(root, path.normalize(decodeURIComponent(req.url)));
     fs.stat(file, (err, st) => {
       if (err) {
@@ -26,14 +42,13 @@ const handlers = {
       createReadStream(file).pipe(res);
     });
   },
-  send: (req, res) => send(req, req.url, { root }).pipe(res),
+  send: () => (req, res) => send(req, req.url, { root }).pipe(res),
 };
 
-const handler = handlers[method];
-if (!handler) {
+if (!handlers[method]) {
   console.error(`unknown method ${method}`);
   process.exit(2);
 }
-const server = http.createServer(handler);
+const server = http.createServer(handlers[method]());
 server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 process.on('SIGTERM', () => process.exit(0));

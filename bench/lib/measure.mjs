@@ -7,16 +7,16 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Spread as (max - min) / median, so a noisy case is visible next to its median. */
+/** Spread as (max - min) / median, so a noisy case is visible next to its median; none for a single run. */
 export function spread(values) {
   const m = median(values);
-  return m === 0 ? 0 : (Math.max(...values) - Math.min(...values)) / m;
+  return values.length < 2 || m === 0 ? undefined : (Math.max(...values) - Math.min(...values)) / m;
 }
 
 /**
  * Prepares a run with `setup`, then measures the function it returns. That function may return the receiver's
- * CPU seconds, or an object overriding any of { seconds, senderCpu, receiverCpu } and adding
- * { peakRssMiB, anonRssMiB }.
+ * CPU seconds, or an object overriding any of { seconds, senderCpu } and adding { receiverCpu, peakRssMiB,
+ * anonRssMiB }. A case without a receiving process has no receiverCpu (not a 0).
  */
 export async function measure(setup) {
   const fn = await setup();
@@ -25,7 +25,7 @@ export async function measure(setup) {
   const reported = await fn();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  const own = { seconds, senderCpu: (cpu.user + cpu.system) / 1e6, receiverCpu: 0 };
+  const own = { seconds, senderCpu: (cpu.user + cpu.system) / 1e6 };
   return { ...own, ...(typeof reported === 'number' ? { receiverCpu: reported } : reported) };
 }
 
@@ -36,7 +36,10 @@ export async function repeat(bytes, runs, setup) {
   return summarize(bytes, samples);
 }
 
-/** Samples of one case (from `measure`), each moving `bytes`, as medians per byte with the spread of GB/s. */
+/**
+ * Samples of one case (from `measure`), each moving `bytes`, as medians per byte with the spread of GB/s (and
+ * its min and max, for the chart's spread bars).
+ */
 export function summarize(bytes, samples) {
   const runs = samples.length;
   const gb = bytes / 1e9;
@@ -44,13 +47,17 @@ export function summarize(bytes, samples) {
   const summary = {
     seconds: median(samples.map((s) => s.seconds)),
     senderCpu: median(samples.map((s) => s.senderCpu)),
-    receiverCpu: median(samples.map((s) => s.receiverCpu)),
     gbPerSecond: median(rates),
     gbPerSecondSpread: spread(rates),
+    gbPerSecondMin: Math.min(...rates),
+    gbPerSecondMax: Math.max(...rates),
     senderCpuPerGb: median(samples.map((s) => s.senderCpu / gb)),
-    receiverCpuPerGb: median(samples.map((s) => s.receiverCpu / gb)),
     runs,
   };
+  if (samples[0].receiverCpu !== undefined) {
+    summary.receiverCpu = median(samples.map((s) => s.receiverCpu));
+    summary.receiverCpuPerGb = median(samples.map((s) => s.receiverCpu / gb));
+  }
   for (const key of ['peakRssMiB', 'anonRssMiB']) {
     if (samples[0][key] !== undefined) summary[key] = median(samples.map((s) => s[key]));
   }

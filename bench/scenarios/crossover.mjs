@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendFile } from 'zerocopy';
 import { repeat } from '../lib/measure.mjs';
+import { fixed } from '../lib/format.mjs';
 import { node, readWrite, teardown } from './file-to-socket.mjs';
 
 const FILES = 64;
@@ -48,10 +49,10 @@ export const crossover = {
     table(['file size', 'read+write µs/file', 'sendFile µs/file', 'sendFile / read+write', 'sendFile files/s'],
       sizes.map((size) => [
         human(size),
-        cost(rows, size, 'read+write').toFixed(1),
-        cost(rows, size, 'sendFile').toFixed(1),
-        (cost(rows, size, 'sendFile') / cost(rows, size, 'read+write')).toFixed(2),
-        rows.find((r) => r.size === size && r.method === 'sendFile').filesPerSecond.toFixed(0),
+        fixed(cost(rows, size, 'read+write'), 1),
+        fixed(cost(rows, size, 'sendFile'), 1),
+        fixed(cost(rows, size, 'sendFile') / cost(rows, size, 'read+write'), 2),
+        fixed(rows.find((r) => r.size === size && r.method === 'sendFile').filesPerSecond, 0),
       ]));
     const at = rows.find((r) => 'crossoverBytes' in r).crossoverBytes;
     console.log(at === null ? 'sendFile never costs less here' :

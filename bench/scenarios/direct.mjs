@@ -8,6 +8,7 @@ import { closeSync, fsyncSync, openSync, readSync, unlinkSync, writeSync } from 
 import { join } from 'node:path';
 import { alignedBuffer, evict, map, openDirect, residency } from 'zerocopy';
 import { makeFile } from '../lib/files.mjs';
+import { fixed, percent } from '../lib/format.mjs';
 import { median, spread } from '../lib/measure.mjs';
 
 const MiB = 1024 * 1024;
@@ -125,12 +126,11 @@ export const direct = {
     return rows;
   },
   print(rows, table) {
-    const fixed = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     table(['case', 'method', 'GB/s', '±', 'CPU s/GB', 'hot set cached', 'left in cache MiB'], rows.map((r) => [
       r.case,
       r.method,
       fixed(r.gbPerSecond),
-      `${Math.round(r.gbPerSecondSpread * 100)}%`,
+      percent(r.gbPerSecondSpread),
       fixed(r.cpuPerGb, 3),
       r.hotCachedPct === undefined ? '-' : `${fixed(r.hotCachedPct, 0)}%`,
       fixed(r.coldCachedMiB ?? r.writtenCachedMiB, 0),

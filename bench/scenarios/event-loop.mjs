@@ -4,6 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { sendFile } from 'zerocopy';
 import { connect, getReceiver, readWrite, streamPipe, teardown } from './file-to-socket.mjs';
 import { makeFile } from '../lib/files.mjs';
+import { fixed } from '../lib/format.mjs';
 import { join } from 'node:path';
 
 const TRANSFERS = 16;
@@ -58,7 +59,7 @@ export const eventLoop = {
   print(rows, table) {
     console.log(`${rows[0].transfers} × ${rows[0].size / MiB} MiB, medians of ${rows[0].runs} runs`);
     table(['method', 'delay p50 ms', 'p99 ms', 'max ms', 'total GB/s'], rows.map((r) => [
-      r.method, r.delayP50Ms.toFixed(2), r.delayP99Ms.toFixed(2), r.delayMaxMs.toFixed(2), r.gbPerSecond.toFixed(2),
+      r.method, fixed(r.delayP50Ms, 2), fixed(r.delayP99Ms, 2), fixed(r.delayMaxMs, 2), fixed(r.gbPerSecond, 2),
     ]));
   },
 };

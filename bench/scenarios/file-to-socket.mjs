@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createPipe, mapSync, sendFile, spliceSync } from 'zerocopy';
 import { nativeProgram } from '../lib/native.mjs';
+import { Skipped } from '../lib/skipped.mjs';
 import { tcpReceiver } from '../lib/tcp-receiver-proc.mjs';
 
 const readAsync = promisify(read);
@@ -57,7 +58,6 @@ export function node(send) {
 function native(mode) {
   return ({ files, times }) => async () => {
     const program = nativeProgram('send');
-    if (!program) return async () => ({ seconds: NaN, senderCpu: NaN });
     const rx = await getReceiver();
     return async () => {
       const [{ stdout }, report] = await Promise.all([
@@ -126,17 +126,18 @@ const spliceLoop = async (socket, file) => {
   }
 };
 
-/** sendFile forced to one strategy; a run whose result names another strategy is not counted (NaN). */
+/** sendFile forced to one strategy; a run whose result names another strategy is skipped, with sendFile's reason. */
 export function forced(strategy) {
-  let moved = strategy;
+  let moved = { strategy };
   const run = node(async (socket, file) => {
-    moved = (await sendFile(socket, file, { strategy })).strategy;
+    moved = await sendFile(socket, file, { strategy });
   });
   return (context) => async () => {
     const go = await run(context)();
     return async () => {
       const receiverCpu = await go();
-      return moved === strategy ? receiverCpu : { seconds: NaN, senderCpu: NaN, receiverCpu };
+      if (moved.strategy !== strategy) throw new Skipped(`not offered here: sendFile moved it with ${moved.strategy} (${moved.reason})`);
+      return receiverCpu;
     };
   };
 }
@@ -161,7 +162,6 @@ export const fileToSocket = {
   title: 'file → TCP socket on 127.0.0.1 → receiving process',
   baseline: 'read+write',
   native: (method) => method.startsWith('C '),
-  optional: (method) => method.startsWith('sendFile '),
   // 1 MiB is sent 64 times per run; 64 MiB and 256 MiB once.
   sizes: (full) => (full ? [4096, 64 * 1024, 1 << 20, 64 << 20, 256 << 20, 1 << 30] : [1 << 20, 64 << 20, 256 << 20]),
   prepare: ({ file, size }) => ({ files: [file], times: Math.max(1, Math.floor((64 << 20) / size)) }),

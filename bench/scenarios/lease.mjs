@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { acquireLease } from 'zerocopy';
+import { fixed } from '../lib/format.mjs';
 
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
 const now = () => performance.timeOrigin + performance.now();
@@ -50,8 +51,8 @@ export const lease = {
   },
   print(rows, table) {
     table(['event loop', 'open → break p50 ms', 'p99', 'writer waits p50 ms', 'p99'], rows.map((r) => [
-      r.method, r.breakEventP50Ms.toFixed(3), r.breakEventP99Ms.toFixed(3),
-      r.writerWaitP50Ms.toFixed(3), r.writerWaitP99Ms.toFixed(3),
+      r.method, fixed(r.breakEventP50Ms, 3), fixed(r.breakEventP99Ms, 3),
+      fixed(r.writerWaitP50Ms, 3), fixed(r.writerWaitP99Ms, 3),
     ]));
   },
 };

@@ -15,8 +15,8 @@ let receiver;
 /** A Node relay: listens, and for the one connection it gets, relays to the receiver with `relay(a, b)`. */
 function nodeRelay(relay) {
   return ({ file, times }) => async () => {
-    receiver ??= await tcpReceiver();
     const sender = nativeProgram('send');
+    receiver ??= await tcpReceiver();
     const server = net.createServer();
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const relayed = new Promise((resolve) => server.once('connection', (a) => {
@@ -51,9 +51,9 @@ export const relay = {
     'a.pipe(b)': nodeRelay(pipeBoth),
     proxy: nodeRelay((a, b) => proxy(a, b)),
     'C read+write relay': ({ file, times }) => async () => {
-      receiver ??= await tcpReceiver();
       const program = nativeProgram('relay');
       const sender = nativeProgram('send');
+      receiver ??= await tcpReceiver();
       const child = spawn(program, [String(receiver.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
       const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
       const port = (await lines.next()).value;

@@ -11,13 +11,14 @@ const run = promisify(execFile);
 
 function storing(store) {
   return ({ file, times }) => async () => {
+    const sender = nativeProgram('send');
     const dest = `${file}.upload`;
     rmSync(dest, { force: true });
     const server = net.createServer();
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const stored = new Promise((resolve) => server.once('connection', (socket) => resolve(store(socket, dest))));
     return async () => {
-      await Promise.all([run(nativeProgram('send'), ['sendfile', String(server.address().port), String(times), file]), stored]);
+      await Promise.all([run(sender, ['sendfile', String(server.address().port), String(times), file]), stored]);
       server.close();
     };
   };

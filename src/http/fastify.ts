@@ -12,6 +12,8 @@ export interface FastifyStaticOptions extends StaticHandlerOptions {
   prefix?: string;
   /** false: only decorate reply.sendFile, register no route. */
   serve?: boolean;
+  /** false: do not decorate reply.sendFile (a second registration, for another root or prefix). Default true. */
+  decorateReply?: boolean;
 }
 
 declare module 'fastify' {
@@ -26,15 +28,16 @@ declare module 'fastify' {
 }
 
 async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptions): Promise<void> {
-  const { root, prefix = '/', serve = true, ...options } = opts;
+  const { root, prefix = '/', serve = true, decorateReply = true, ...options } = opts;
   if (typeof root !== 'string') throw invalidArgType('options.root', 'of type string', root);
   if (typeof prefix !== 'string') throw invalidArgType('options.prefix', 'of type string', prefix);
   if (!prefix.startsWith('/')) throw invalidArgValue('options.prefix', prefix, "must start with '/'");
   if (typeof serve !== 'boolean') throw invalidArgType('options.serve', 'of type boolean', serve);
+  if (typeof decorateReply !== 'boolean') throw invalidArgType('options.decorateReply', 'of type boolean', decorateReply);
   const handle = createStaticHandler(root, options); // validates the options once, at registration
   const { onResponse: _onResponse, fallthrough: _fallthrough, fallback: _fallback, ...fileOptions } = options;
   type Override = Omit<ServeOptions, 'root'>;
-  fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, rootOrOverride?: string | Override,
+  if (decorateReply) fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, rootOrOverride?: string | Override,
     override?: Override) {
     const [fileRoot, more] = typeof rootOrOverride === 'string' ? [rootOrOverride, override] : [root, rootOrOverride];
     const options = { ...fileOptions, ...more, root: fileRoot };

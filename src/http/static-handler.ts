@@ -83,8 +83,17 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
   };
 }
 
-/** A browser navigating (Accept: text/html), not a script or an image asking for a file that is not there. */
+/**
+ * A browser navigating (Accept: text/html with a weight above 0), not a script or an image asking for a file that
+ * is not there. `text/html;q=0` refuses HTML (RFC 9110 §12.4.2).
+ */
 function acceptsHtml(req: Request): boolean {
   const accept = req.headers.accept;
-  return typeof accept === 'string' && /(?:^|,)\s*text\/html\s*(?:[;,]|$)/i.test(accept);
+  if (typeof accept !== 'string') return false;
+  return accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';');
+    if (type.trim().toLowerCase() !== 'text/html') return false;
+    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p)?.[1]).find((v) => v !== undefined);
+    return q === undefined || Number(q) > 0;
+  });
 }
