@@ -79,8 +79,13 @@ export function reframing(res: http.ServerResponse, length: number, writeHead: (
 function headerValue(res: http.ServerResponse, name: string): string {
   const head = (res as unknown as HttpResponseState)._header;
   if (!head) return String(res.getHeader(name) ?? '');
-  return new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i').exec(head)?.[1].trim() ?? '';
+  let line = headerLines.get(name);
+  if (!line) headerLines.set(name, (line = new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i')));
+  return line.exec(head)?.[1].trim() ?? '';
 }
+
+/** Compiled once per header name (a few fixed ones): reframing() reads three per response. */
+const headerLines = new Map<string, RegExp>();
 
 /** 1xx, 204 and 304 never have a body (RFC 9110 §6.4.1): bytes after them would start the next response. */
 export function forbidsBody(status: number): boolean {
