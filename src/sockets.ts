@@ -64,12 +64,16 @@ interface HttpResponseState {
  */
 export function reframing(res: http.ServerResponse, length: number, writeHead: () => void):
   'response-patched' | 'response-reframed' | undefined {
+  const proto = http.ServerResponse.prototype;
+  // No hook on writeHead, write or end (the response's own methods): nothing can reframe it, nothing to read back.
+  if (res.writeHead === proto.writeHead && res.write === proto.write && res.end === proto.end) {
+    writeHead();
+    return (res as unknown as HttpResponseState).chunkedEncoding === true ? 'response-reframed' : undefined;
+  }
   const set = (name: string) => headerValue(res, name);
   const before = [set('content-encoding'), set('transfer-encoding')];
   writeHead();
-  if (res.write !== http.ServerResponse.prototype.write || res.end !== http.ServerResponse.prototype.end) {
-    return 'response-patched';
-  }
+  if (res.write !== proto.write || res.end !== proto.end) return 'response-patched';
   const framed = (res as unknown as HttpResponseState).chunkedEncoding === true || set('content-length') !== String(length);
   if (framed || set('content-encoding') !== before[0] || set('transfer-encoding') !== before[1]) return 'response-reframed';
   return undefined;
