@@ -309,9 +309,10 @@ Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
     r = copy ? CopyThrough(out, in, &offset, want, held, &head) : Sendfile(out, in, &offset, want);
     calls++;
     if (r <= 0) break;
-    headSent += static_cast<int64_t>(headBefore - head.iov_len);
-    sent += r - static_cast<int64_t>(headBefore - head.iov_len);
-    left -= r - static_cast<int64_t>(headBefore - head.iov_len);
+    int64_t headPart = static_cast<int64_t>(headBefore - head.iov_len);
+    headSent += headPart;
+    sent += r - headPart;
+    left -= r - headPart;
     if (head.iov_len > 0) break;  // the socket took part of the head only: the rest goes in order, by JS
   }
   engine::CountFastPath(sent, calls, copy);
