@@ -106,6 +106,13 @@ static bool ViewToIovec(Napi::Value v, struct iovec* out) {
   return false;
 }
 
+bool OptView(Napi::Object o, const char* name, struct iovec* view) {
+  Napi::Value v = o.Get(name);
+  *view = {nullptr, 0};
+  if (v.IsUndefined() || ViewToIovec(v, view)) return true;
+  return ThrowType(o.Env(), (std::string(name) + " must be an ArrayBufferView").c_str()), false;
+}
+
 bool ArgView(const Napi::CallbackInfo& info, size_t i, struct iovec* view) {
   if (ViewToIovec(info[i], view)) return true;
   return ThrowType(info.Env(), "target must be an ArrayBufferView"), false;

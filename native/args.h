@@ -28,6 +28,7 @@ bool OptLength(Napi::Object o, const char* name, size_t cap, size_t* len);  // a
 bool OptOffset(Napi::Object o, const char* name, int64_t* off, bool* has);
 bool OptFlag(Napi::Object o, const char* name);
 bool OptString(Napi::Object o, const char* name, std::string* out);  // absent: *out unchanged
+bool OptView(Napi::Object o, const char* name, struct iovec* view);   // absent: an empty view
 
 // One ArrayBufferView (TypedArray or DataView), as base pointer and byte length.
 bool ArgView(const Napi::CallbackInfo& info, size_t i, struct iovec* view);

@@ -204,20 +204,26 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
 }
 
 // pread + write through a buffer, so that the socket holds a copy; with a lease flag, a chunk read after the lease
-// was given up is never written. Returns bytes written, 0 at end of file, or -errno (-EAGAIN: the socket is full,
-// nothing written; -ECANCELED: the lease is gone).
-ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease::HeldFlag& held) {
+// was given up is never written. `head` (bytes that go before the chunk: a response's headers) is written with it
+// in one writev and emptied once written. Returns the bytes written, head included, 0 at end of file, or -errno
+// (-EAGAIN: the socket is full, nothing written; -ECANCELED: the lease is gone). *offset advances by the chunk's.
+ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease::HeldFlag& held, struct iovec* head) {
   static thread_local std::unique_ptr<char[]> buffer(new char[constants::kCopyChunk]);
   ssize_t n;
   do n = pread(in, buffer.get(), length < constants::kCopyChunk ? length : constants::kCopyChunk, *offset);
   while (n == -1 && errno == EINTR);
   if (n <= 0) return n == 0 ? 0 : -errno;
   if (held && !held->load()) return -ECANCELED;
+  struct iovec iov[2] = {*head, {buffer.get(), static_cast<size_t>(n)}};
+  bool withHead = head->iov_len > 0;
   ssize_t w;
-  do w = write(out, buffer.get(), static_cast<size_t>(n));
+  do w = withHead ? writev(out, iov, 2) : write(out, buffer.get(), static_cast<size_t>(n));
   while (w == -1 && errno == EINTR);
   if (w < 0) return -errno;
-  *offset += w;
+  size_t headPart = static_cast<size_t>(w) < head->iov_len ? static_cast<size_t>(w) : head->iov_len;
+  head->iov_base = static_cast<char*>(head->iov_base) + headPart;
+  head->iov_len -= headPart;
+  *offset += w - static_cast<ssize_t>(headPart);
   return w;
 }
 
@@ -249,10 +255,12 @@ ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped
   return -err;
 }
 
-// sendFast({ strategy, outFd, inFd, offset, length, leaseId? }) -> bytes moved right now on the JS thread, or -1
-// when this is not for the fast path: the range is not entirely in the page cache (a read could block on the
-// disk: the engine must do it), or the strategy does not run on the JS thread. Stops at EAGAIN, end of file, or
-// a lease given up; at most constants.fastPathMax per call, so the event loop never stalls.
+// sendFast({ strategy, outFd, inFd, offset, length, leaseId?, head? }) -> bytes moved right now on the JS thread
+// (head included), or -1 when this is not for the fast path: the range is not entirely in the page cache (a read
+// could block on the disk: the engine must do it), or the strategy does not run on the JS thread. Stops at EAGAIN,
+// end of file, or a lease given up; at most constants.fastPathMax per call, so the event loop never stalls.
+// `head` goes first, in the same segment as the first body bytes: in the copy's writev, else sent with MSG_MORE;
+// nothing of the body moves before all of it has.
 Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "sendFast(spec): spec must be an object");
@@ -263,10 +271,11 @@ Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
   bool hasOffset;
   size_t length;
   lease::HeldFlag held;
+  struct iovec head;
   if (!o.Get("strategy").IsString()) return ThrowType(env, "strategy must be a string");
   if (!OptNamed(o, "strategy", engine::kStrategies, &strategy) || !OptFd(o, "outFd", &out) || !OptFd(o, "inFd", &in) ||
       !OptOffset(o, "offset", &offset, &hasOffset) || !OptLength(o, "length", constants::kFastPathMax, &length) ||
-      !LeaseFlag(o, strategy, &held))
+      !LeaseFlag(o, strategy, &held) || !OptView(o, "head", &head))
     return env.Undefined();
   if (!hasOffset) return ThrowType(env, "offset must be a number or bigint");
   bool copy = strategy == engine::Strategy::kCopy;
@@ -274,28 +283,42 @@ Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
   bool mmap = strategy == engine::Strategy::kMmap && !held;
   if (strategy != engine::Strategy::kSendfile && !copy && !mmap) return Napi::Number::New(env, -1);
   if (RangeCached(in, offset, static_cast<int64_t>(length)) != 1) return Napi::Number::New(env, -1);
-  int64_t sent = 0, calls = 0;
+  int64_t headSent = 0, calls = 0;
+  if (head.iov_len > 0 && !copy) {
+    ssize_t h = SendMore(out, head.iov_base, head.iov_len);
+    calls++;
+    if (h < 0 && h != -EAGAIN) return ThrowErrno(env, static_cast<int>(h), "send");
+    headSent = h > 0 ? h : 0;
+    if (static_cast<size_t>(headSent) < head.iov_len) return Napi::Number::New(env, static_cast<double>(headSent));
+    head.iov_len = 0;
+  }
   if (mmap) {
     bool mapped = true;
     ssize_t r = length == 0 ? 0 : MmapThrough(out, in, offset, length, &mapped, &calls);
     engine::CountFastPath(r > 0 ? r : 0, calls, false);
-    if (!mapped) return Napi::Number::New(env, -1);  // the engine decides: a refusal hands over to copy
-    if (r < 0 && r != -EAGAIN) return ThrowErrno(env, static_cast<int>(r), "write");
-    return Napi::Number::New(env, static_cast<double>(r > 0 ? r : 0));
+    if (headSent > 0 && r <= 0) PushHeld(out);
+    if (!mapped) return Napi::Number::New(env, headSent > 0 ? static_cast<double>(headSent) : -1);
+    if (r < 0 && r != -EAGAIN && headSent == 0) return ThrowErrno(env, static_cast<int>(r), "write");
+    return Napi::Number::New(env, static_cast<double>(headSent + (r > 0 ? r : 0)));
   }
-  int64_t left = static_cast<int64_t>(length);
+  int64_t left = static_cast<int64_t>(length), sent = 0;
   ssize_t r = 0;
   while (left > 0) {
     size_t want = static_cast<size_t>(left < constants::kChunk ? left : constants::kChunk);
-    r = copy ? CopyThrough(out, in, &offset, want, held) : Sendfile(out, in, &offset, want);
+    size_t headBefore = head.iov_len;
+    r = copy ? CopyThrough(out, in, &offset, want, held, &head) : Sendfile(out, in, &offset, want);
     calls++;
     if (r <= 0) break;
-    sent += r;
-    left -= r;
+    int64_t headPart = static_cast<int64_t>(headBefore - head.iov_len);
+    headSent += headPart;
+    sent += r - headPart;
+    left -= r - headPart;
+    if (head.iov_len > 0) break;  // the socket took part of the head only: the rest goes in order, by JS
   }
   engine::CountFastPath(sent, calls, copy);
-  if (r < 0 && r != -EAGAIN && sent == 0) return ThrowErrno(env, static_cast<int>(r), copy ? "write" : "sendfile");
-  return Napi::Number::New(env, static_cast<double>(sent));
+  if (!copy && headSent > 0 && sent == 0) PushHeld(out);
+  if (r < 0 && r != -EAGAIN && sent + headSent == 0) return ThrowErrno(env, static_cast<int>(r), copy ? "write" : "sendfile");
+  return Napi::Number::New(env, static_cast<double>(headSent + sent));
 }
 
 }  // namespace

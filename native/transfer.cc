@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/sendfile.h>
@@ -29,6 +32,17 @@ ssize_t Sendfile(int outFd, int inFd, int64_t* offset, size_t length) {
   ssize_t r = Retry([&] { return sendfile(outFd, inFd, offset ? &off : nullptr, length); });
   if (offset) *offset = off;
   return r;
+}
+
+ssize_t SendMore(int outFd, const void* data, size_t length) {
+  ssize_t r = Retry([&] { return send(outFd, data, length, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT); });
+  if (r != -ENOTSOCK) return r;
+  return Retry([&] { return write(outFd, data, length); });
+}
+
+void PushHeld(int outFd) {
+  int off = 0;
+  setsockopt(outFd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
 }
 
 ssize_t Splice(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length, unsigned flags) {

@@ -13,6 +13,13 @@ namespace zc {
 constexpr size_t kMaxRwCount = 0x7ffff000;
 
 ssize_t Sendfile(int outFd, int inFd, int64_t* offset, size_t length);
+// Bytes that more bytes follow at once (a response's headers before its body): send(2) with MSG_MORE, so that
+// they leave in one segment with the next call's bytes (without a TCP_CORK on/off pair around them); write(2)
+// where out is no socket.
+ssize_t SendMore(int outFd, const void* data, size_t length);
+// Sends what SendMore held back when no bytes followed it (clearing TCP_CORK pushes pending frames); nothing to do
+// where out is no TCP socket.
+void PushHeld(int outFd);
 ssize_t Splice(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length, unsigned flags);
 ssize_t Tee(int pipeIn, int pipeOut, size_t length, unsigned flags);
 ssize_t Vmsplice(int pipeWriteFd, const struct iovec* iov, size_t count, unsigned flags);

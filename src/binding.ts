@@ -79,6 +79,8 @@ export interface FastSpec {
   offset: number | bigint;
   length: number;
   leaseId?: number;
+  /** Bytes sent before the range, in the same segment (a response's headers). */
+  head?: Uint8Array;
 }
 
 /** An errno (negative) with which a zero-copy call refuses a kind of fd: read/write takes over. */

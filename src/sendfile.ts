@@ -159,6 +159,8 @@ interface Transfer {
   choice: Choice;
   /** Set when the kernel refused these fds on the fast path: the rest goes through read/write. */
   refused?: FallbackReason;
+  /** Bytes still to go before the range (a response's headers). */
+  head?: Buffer;
   lease?: Lease;
   leasePath?: LeasePath;
 }
@@ -228,11 +230,13 @@ function sendToResponse(res: http.ServerResponse, input: FileInput, options?: Se
 /**
  * sendFile of a file the caller has open and keeps open until this settles (serveFile: it has already opened
  * and stat'ed it, so no duplicate and no second fstat). With `held`, engine jobs are guarded by a lease the
- * caller holds across several calls (the parts of a multipart response) and releases itself.
+ * caller holds across several calls (the parts of a multipart response) and releases itself. `head` (a
+ * response's headers, a part's framing) goes before the range, in the same segment as its first bytes: with it
+ * in one syscall on the fast path, else through socket.write with TCP_CORK held until the range has gone.
  */
 export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number },
-  options: SendFileOptions, held?: HeldLease): Promise<SendResult> {
-  return send(out, () => ({ ...file, close() {} }), options, held);
+  options: SendFileOptions, held?: HeldLease, head?: Buffer): Promise<SendResult> {
+  return send(out, () => ({ ...file, close() {} }), options, held, head);
 }
 
 /** A lease the caller holds across several sends, on the path it chose (and whose wait for acks it owns). */
@@ -241,8 +245,8 @@ export interface HeldLease {
   path: LeasePath;
 }
 
-function send(out: net.Socket | number, open: () => Source, options: SendFileOptions | undefined, held?: HeldLease):
-  Promise<SendResult> {
+function send(out: net.Socket | number, open: () => Source, options: SendFileOptions | undefined, held?: HeldLease,
+  head?: Buffer): Promise<SendResult> {
   let source: Source | undefined;
   let transfer: Transfer;
   let leaseInfo: Pick<SendResult, 'leased' | 'leaseReason' | 'leasePath'> = {};
@@ -273,7 +277,7 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     transfer = {
       inFd: source.fd, path: source.path, regular, offset: start, length: count, sent: 0,
       signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
-      choice: chooseFor(out, opts.strategy, count, regular, leasePath),
+      choice: chooseFor(out, opts.strategy, count, regular, leasePath), head,
     };
   } catch (err) {
     source?.close();
@@ -285,7 +289,9 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
   const untilAckedBy = (socket: net.Socket, result: SendResult) => (ownUntilAcked
     ? untilAcked(socket, lease!, result.bytes, transfer.length, transfer.path).then(() => result)
     : Promise.resolve(result));
+  let uncork: (() => void) | undefined;
   const close = () => {
+    uncork?.();
     // Released with bytes unacknowledged (a failure, an abort), the lease resets the connection: Node's socket
     // goes first, so that the reset cannot surface as an 'error' nobody listens to.
     if (ownUntilAcked && lease!.unacked() > 0) (out as net.Socket).destroy();
@@ -305,6 +311,11 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     if (done && !ownUntilAcked) {
       close();
       return Promise.resolve(withLease(done));
+    }
+    // What of the head the fast path could not send goes through Node now, held back until the range follows.
+    if (transfer.head?.length) {
+      uncork = corkAround(out);
+      out.write(transfer.head);
     }
     // The socket's place in its output queue is taken now: writes made after this call go after the file.
     const queueAbort = () => abortError(transfer.sent, transfer.signal);
@@ -392,7 +403,12 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (fd === undefined || socket.destroyed) return;
   let sent: number;
   try {
-    sent = kernel.sendFast(jobOf(fd, t));
+    sent = kernel.sendFast(jobOf(fd, t), t.head);
+    if (t.head && sent > 0) {
+      const headSent = Math.min(sent, t.head.length);
+      t.head = t.head.subarray(headSent);
+      sent -= headSent;
+    }
   } catch (err) {
     t.refused = kernel.refusal(err, t.choice.strategy);
     if (t.refused) return;
@@ -412,6 +428,26 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
     throw fileTruncated(sent, t.length, t.path);
   }
   return resultOf(t, { bytes: sent, strategy: t.choice.strategy });
+}
+
+/**
+ * Holds the socket's bytes back (TCP_CORK) so that what is written next leaves with the range after it; returns
+ * what lets them go. Nothing to hold on a socket the kernel does not write, or that is gone.
+ */
+function corkAround(socket: net.Socket): (() => void) | undefined {
+  const fd = streamReason(socket) ? undefined : socketFd(socket);
+  if (fd === undefined || !cork(fd, true)) return undefined;
+  return () => {
+    if (socketFd(socket) === fd) cork(fd, false);
+  };
+}
+
+function cork(fd: number, on: boolean): boolean {
+  try {
+    return kernel.setCork(fd, on);
+  } catch {
+    return false; // the socket is gone: nothing to hold back
+  }
 }
 
 /** The lease was given up (the lease thread may act before JS hears of it). */

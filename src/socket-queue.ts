@@ -32,12 +32,23 @@ function byteLength(args: WriteArgs): number {
 
 /** A getter of the socket's own class (writableLength, writableNeedDrain), found along its prototype chain. */
 function classGetter(socket: net.Socket, name: string): () => unknown {
-  for (let proto = Object.getPrototypeOf(socket); proto; proto = Object.getPrototypeOf(proto)) {
-    const getter = Object.getOwnPropertyDescriptor(proto, name)?.get;
-    if (getter) return getter;
+  const first = Object.getPrototypeOf(socket) as object | null;
+  const known = first && classGetters.get(first)?.get(name);
+  if (known) return known;
+  let getter: (() => unknown) | undefined;
+  for (let proto = first; proto && !getter; proto = Object.getPrototypeOf(proto) as object | null) {
+    getter = Object.getOwnPropertyDescriptor(proto, name)?.get;
   }
-  return () => undefined;
+  getter ??= () => undefined;
+  if (first) {
+    if (!classGetters.has(first)) classGetters.set(first, new Map());
+    classGetters.get(first)!.set(name, getter);
+  }
+  return getter;
 }
+
+/** Found once per class: isFlushed() asks on every fast-path send. */
+const classGetters = new WeakMap<object, Map<string, () => unknown>>();
 
 class OutputQueue {
   private readonly items: Item[] = [];

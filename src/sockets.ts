@@ -64,12 +64,16 @@ interface HttpResponseState {
  */
 export function reframing(res: http.ServerResponse, length: number, writeHead: () => void):
   'response-patched' | 'response-reframed' | undefined {
+  const proto = http.ServerResponse.prototype;
+  // No hook on writeHead, write or end (the response's own methods): nothing can reframe it, nothing to read back.
+  if (res.writeHead === proto.writeHead && res.write === proto.write && res.end === proto.end) {
+    writeHead();
+    return (res as unknown as HttpResponseState).chunkedEncoding === true ? 'response-reframed' : undefined;
+  }
   const set = (name: string) => headerValue(res, name);
   const before = [set('content-encoding'), set('transfer-encoding')];
   writeHead();
-  if (res.write !== http.ServerResponse.prototype.write || res.end !== http.ServerResponse.prototype.end) {
-    return 'response-patched';
-  }
+  if (res.write !== proto.write || res.end !== proto.end) return 'response-patched';
   const framed = (res as unknown as HttpResponseState).chunkedEncoding === true || set('content-length') !== String(length);
   if (framed || set('content-encoding') !== before[0] || set('transfer-encoding') !== before[1]) return 'response-reframed';
   return undefined;
@@ -79,8 +83,13 @@ export function reframing(res: http.ServerResponse, length: number, writeHead: (
 function headerValue(res: http.ServerResponse, name: string): string {
   const head = (res as unknown as HttpResponseState)._header;
   if (!head) return String(res.getHeader(name) ?? '');
-  return new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i').exec(head)?.[1].trim() ?? '';
+  let line = headerLines.get(name);
+  if (!line) headerLines.set(name, (line = new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i')));
+  return line.exec(head)?.[1].trim() ?? '';
 }
+
+/** Compiled once per header name (a few fixed ones): reframing() reads three per response. */
+const headerLines = new Map<string, RegExp>();
 
 /** 1xx, 204 and 304 never have a body (RFC 9110 §6.4.1): bytes after them would start the next response. */
 export function forbidsBody(status: number): boolean {

@@ -8,7 +8,6 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import {
   type SystemError,
@@ -25,7 +24,7 @@ import {
 import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
-import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange, kernel,
+import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange,
   validateStrategy } from '../seam';
 import { forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
 import { countTransfer } from '../stats';
@@ -386,7 +385,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   if (s.etag && !res.hasHeader('ETag')) res.setHeader('ETag', v.etag);
   if (s.lastModified && !res.hasHeader('Last-Modified')) res.setHeader('Last-Modified', v.lastModified);
   if (s.cacheControl && !res.hasHeader('Cache-Control')) res.setHeader('Cache-Control', s.cacheControl);
-  const compared = sentValidators(res);
+  const compared = sentValidators(res, v);
   if (kept !== undefined && forbidsBody(kept)) return respondEmpty(res, kept, file.path);
   const precondition = kept ? 'proceed' : evaluatePreconditions(req.headers, compared, req.method!);
   if (precondition === 304) return respondEmpty(res, 304, file.path);
@@ -425,9 +424,10 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
  * The validators the response carries (ours, or the caller's from setHeaders): preconditions are evaluated against
  * what the client was given, as send does. None set (turned off): an empty tag matches no tag, NaN no date.
  */
-function sentValidators(res: Response): Validators {
+function sentValidators(res: Response, ours: Validators): Validators {
   const etag = res.getHeader('ETag');
   const lastModified = res.getHeader('Last-Modified');
+  if (etag === ours.etag && lastModified === ours.lastModified) return ours; // no date to parse again
   const ms = lastModified === undefined ? NaN : Date.parse(String(lastModified));
   return {
     etag: etag === undefined ? '' : String(etag),
@@ -484,33 +484,37 @@ function cut(res: Response): void {
   }
 }
 
-/** HTTP/1.x: headers by Node, corked; each part's framing by socket.write and its bytes by sendFile. */
+/**
+ * HTTP/1.x: the headers as Node built them, then each part's framing and bytes, by sendFile: each part's bytes
+ * leave with what goes before them (one writev, or send(MSG_MORE) then sendfile; else corked).
+ */
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
   const socket = await assignedSocket(req, res);
   // writeHead sends nothing yet: it runs the hooks that make the headers final (compression's), then we look.
   const reframed = reframing(res, body.length, () => res.writeHead(result.status));
   if (reframed) return sendThroughResponse(res, file, body, s, result, reframed);
-  const corkFd = socket instanceof tls.TLSSocket ? undefined : socketFd(socket);
-  const corked = corkFd !== undefined && cork(corkFd, true);
+  let head: Buffer | undefined = takeHeaders(res);
   let zeroCopy = true;
   let fallbackReason: FallbackReason | undefined;
   let choice: Pick<ServeResult, 'strategy' | 'strategyReason'> | undefined;
   const held: HeldLease | undefined = file.lease && { lease: file.lease, path: leasePathFor(socket) };
   if (held?.path === 'sendfile-until-acked') held.lease.guardSocket(socketFd(socket)!);
   try {
-    res.flushHeaders();
     for (const part of body.parts) {
-      if (part.head) {
-        socket.write(part.head);
-        result.bytes += part.head.length;
+      const before = part.head && head ? Buffer.concat([head, part.head]) : part.head ?? head;
+      head = undefined;
+      result.bytes += part.head?.length ?? 0;
+      if (file.lease?.broken) {
+        if (before) socket.write(before); // the client sees a short response, never one missing its headers
+        throw leaseBroken(result.bytes, body.length, file.path);
       }
-      if (file.lease?.broken) throw leaseBroken(result.bytes, body.length, file.path);
       const options = { offset: part.range.start, length: part.range.end - part.range.start + 1, signal: s.signal,
         strategy: s.strategy };
       let sent;
       try {
-        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, held);
+        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, held,
+          before);
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }
@@ -527,8 +531,6 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   } catch (err) {
     socket.destroy(); // a response cut short must not look whole
     throw err;
-  } finally {
-    if (corked && socketFd(socket) === corkFd) cork(corkFd, false);
   }
   if (held?.path === 'sendfile-until-acked') await untilAcked(socket, held.lease, result.bytes, body.length, file.path);
   res.end();
@@ -539,12 +541,14 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   return result;
 }
 
-function cork(fd: number, on: boolean): boolean {
-  try {
-    return kernel.setCork(fd, on);
-  } catch {
-    return false; // the socket is gone: nothing to hold back
-  }
+/**
+ * The status line and headers writeHead built, taken over from Node (which then sends no header of its own): in
+ * latin1, as Node writes them before a Buffer body. They go out with the body's first bytes.
+ */
+function takeHeaders(res: http.ServerResponse): Buffer {
+  const state = res as unknown as { _header: string; _headerSent: boolean };
+  state._headerSent = true;
+  return Buffer.from(state._header, 'latin1');
 }
 
 /** A pipelined response waits for the ones before it to finish before Node gives it the socket. */

@@ -7,6 +7,12 @@ import { socketFd } from '../sockets';
 import type { Destination } from './reasons';
 
 /**
+ * A connected socket's destination, once seen: its peer does not change, and telling it costs a peer lookup in
+ * the host's address list per response (keep-alive connections ask once per request).
+ */
+const socketDestinations = new WeakMap<net.Socket, Destination>();
+
+/**
  * A TLS socket; a TCP socket whose peer is on this host (loopback, the host's own addresses, local bridges) or
  * not; a Unix socket; a pipe; anything else is written like a file. A socket given as a bare fd has a peer we
  * cannot see: it counts as one on this host, the side that never lends page-cache pages to a reader.
@@ -14,10 +20,14 @@ import type { Destination } from './reasons';
 export function destinationOf(out: net.Socket | number): Destination {
   if (out instanceof tls.TLSSocket) return 'tls';
   if (out instanceof net.Socket) {
+    const known = socketDestinations.get(out);
+    if (known) return known;
     const family = out.remoteFamily;
-    if (family === 'IPv4' || family === 'IPv6') return isRemotePeer(out) ? 'remote-tcp' : 'local-tcp';
     const fd = socketFd(out);
-    return fd !== undefined && isPipe(fd) ? 'pipe' : 'unix';
+    const tcp = family === 'IPv4' || family === 'IPv6';
+    const destination = tcp ? (isRemotePeer(out) ? 'remote-tcp' : 'local-tcp') : fd !== undefined && isPipe(fd) ? 'pipe' : 'unix';
+    if (tcp || fd !== undefined) socketDestinations.set(out, destination);
+    return destination;
   }
   const st = stat(out);
   if (st?.isFIFO()) return 'pipe';

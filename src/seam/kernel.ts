@@ -144,8 +144,10 @@ export interface Kernel extends Calls {
   /**
    * Moves what the page cache and the output take right now on the JS thread (at most constants.fastPathMax),
    * or answers -1: not on the fast path. Throws the call's error; `refusal()` tells one that means "copy instead".
+   * `head` (a response's headers) goes first, in the same segment as the range's first bytes, and counts in the
+   * bytes moved; none of the range moves before all of it has.
    */
-  sendFast(job: SendJob): number;
+  sendFast(job: SendJob, head?: Uint8Array): number;
   /** '<strategy>-refused' when `err` is the kernel refusing these fds to that strategy (copy instead), else undefined. */
   refusal(err: unknown, strategy: Strategy): FallbackReason | undefined;
   /** Moves the rest of the range. Rejects with AbortError, ERR_FILE_TRUNCATED, ERR_LEASE_BROKEN or the error. */

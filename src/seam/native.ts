@@ -19,8 +19,8 @@ export function nativeKernel(binding: NativeBinding): Kernel {
     strategies: binding.strategies,
     leaseSignalBase: binding.leaseSignalBase,
     dup: (fd) => binding.dup(fd),
-    sendFast: (job) => binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd, offset: job.offset,
-      length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job) }),
+    sendFast: (job, head) => binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd,
+      offset: job.offset, length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job), head }),
     refusal: (err, strategy) => (strategy !== 'copy' && refusals.has((err as { errno?: number }).errno!)
       ? `${strategy}-refused` : undefined),
     async send(job) {
