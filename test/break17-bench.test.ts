@@ -277,4 +277,22 @@ describe('the committed reference run', () => {
     const referenced = httpRows.filter((r) => r.method === 'serveFile').map((r) => Math.round(r.requestsPerSecond as number));
     for (const figure of figures) expect(referenced, `README serveFile ${figure} requests/s`).toContain(figure);
   });
+
+  it('charts issue 17\'s chart: bench/results/reference.svg has one colour per method, spread bars, and names every scenario', () => {
+    // The chart the README shows is the old renderer's: sendFile red in one panel and gold in the next, no
+    // whiskers, and the crossover, event-loop, lease, lease-cost and direct scenarios neither drawn nor named.
+    const svg = fs.readFileSync(path.join(repo, 'bench', 'results', 'reference.svg'), 'utf8');
+    const colours = new Map<string, Set<string>>();
+    for (const [, method, fill] of svg.matchAll(/<rect data-method="([^"]+)" [^>]*fill="(#[0-9a-f]{6})"/g)) {
+      colours.set(method, (colours.get(method) ?? new Set()).add(fill));
+    }
+    expect(colours.size, 'bars that name their method').toBeGreaterThan(0);
+    for (const [method, fills] of colours) expect([...fills], method).toHaveLength(1);
+    expect(svg).toContain('class="spread"');
+    const panels = [...svg.matchAll(/<g class="panel" data-scenario="([^"]+)">/g)].map((m) => m[1]);
+    for (const name of ['file-to-socket', 'small-files', 'crossover', 'http', 'event-loop', 'relay', 'upload',
+      'file-to-pipe', 'file-to-file', 'mmap-hash', 'mmap-scan', 'lease', 'lease-cost', 'direct']) {
+      expect(panels.includes(name) || svg.includes(`not drawn: ${name}: `), name).toBe(true);
+    }
+  });
 });
