@@ -69,7 +69,7 @@ describe.skipIf(FALLBACK)('bench/native/load.c against hostile servers', () => {
     // a body (a bad response) when both arrive together.
     const body = Buffer.alloc(3000, 'x');
     let finished = 0;
-    const srv = http.createServer((req, res) => {
+    const srv = http.createServer((_req, res) => {
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
       res.on('finish', () => finished++);
       res.writeHead(200, { 'Content-Length': body.length }).end(body);
@@ -157,7 +157,7 @@ describe.skipIf(FALLBACK)('bench/lib/load.mjs, the bench\'s load runs', () => {
     const body = Buffer.alloc(3000, 'x');
     const response = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
     const answers: [string, Answer][] = [
-      ['answers only its first connection', (socket, i, connection) => connection === 0 && socket.write(response)],
+      ['answers only its first connection', (socket, _i, connection) => connection === 0 && socket.write(response)],
       ['answers each connection once, then never again', (socket, i) => i === 0 && socket.write(response)],
     ];
     for (const [what, answer] of answers) {
