@@ -145,6 +145,39 @@ describe.skipIf(FALLBACK)('bench/native/load.c against hostile servers', () => {
       }
     }
   });
+
+  it('closes after a response whose Connection header lists close among other tokens (keep-alive, close)', async () => {
+    const body = Buffer.alloc(3000, 'x');
+    const srv = await server((socket) => socket.end(Buffer.concat([
+      Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: keep-alive, close\r\n\r\n`), body])));
+    try {
+      const r = await load(srv.url, ['-c', '2', '-d', '0.5']);
+      expect(r.requests).toBeGreaterThan(2);
+      expect({ socketErrors: r.socketErrors, badResponses: r.badResponses }).toEqual({ socketErrors: 0, badResponses: 0 });
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('raises its open-file limit to what -c needs, or refuses with the usage line (exit 2) when the hard limit is lower', async () => {
+    const body = Buffer.alloc(300, 'x');
+    const srv = await server((socket) => socket.write(Buffer.concat([
+      Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body])));
+    try {
+      const under = (ulimit: string) => spawnSync('bash', ['-c', `ulimit ${ulimit} 40 && exec "$0" -c 100 -d 0.3 "$1"`, program, srv.url],
+        { encoding: 'utf8', timeout: 10_000 });
+      const soft = under('-Sn');
+      expect(soft.status, soft.stderr).toBe(0);
+      expect(JSON.parse(soft.stdout)).toMatchObject({ connections: 100, connectErrors: 0, socketErrors: 0 });
+      const hard = under('-n');
+      expect(hard.status).toBe(2);
+      expect(hard.stdout).toBe('');
+      expect(hard.stderr).toMatch(/-c 100 needs 116 file descriptors/);
+      expect(hard.stderr.trimEnd().split('\n').at(-1)).toMatch(/^usage: load -c <connections/);
+    } finally {
+      srv.close();
+    }
+  });
 });
 
 describe.skipIf(FALLBACK)('bench/lib/load.mjs, the bench\'s load runs', () => {
