@@ -2,7 +2,7 @@
 // bench/lib/load.mjs) against servers on 127.0.0.1 whose answers are known, the bench run without the addon or
 // with an nginx that does not start, the "no row is ever 0, NaN or Infinity" promise, the chart, and the
 // committed reference run.
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -202,6 +202,40 @@ describe.skipIf(FALLBACK)('bench/lib/load.mjs, the bench\'s load runs', () => {
       } finally {
         srv.close();
       }
+    }
+  });
+});
+
+describe.skipIf(FALLBACK)('bench/lib/http-server.mjs, the bench\'s servers', () => {
+  it('says a server error on stderr (a file truncated while serveFile sends it), rather than swallowing it', async () => {
+    // serveFile cuts the response and reports ERR_FILE_TRUNCATED in its result's `error`; the bench's server
+    // ignored its result and .catch(() => {})'d its rejections: nothing said, and the bench saw only a slower server.
+    const root = path.join(dir, 'truncated-root');
+    fs.mkdirSync(root, { recursive: true });
+    const file = path.join(root, 'big.bin');
+    const size = 64 << 20;
+    fs.writeFileSync(file, Buffer.alloc(size, 'z'));
+    const child = spawn(process.execPath, [path.join(repo, 'bench', 'lib', 'http-server.mjs'), 'serveFile', root],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    try {
+      const port = Number(await new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))));
+      const socket = net.connect(port, '127.0.0.1');
+      socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+      let received = 0;
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()).on('error', () => {}));
+      // The first bytes, then no reading: the server's send waits on a full socket while the file shrinks.
+      await new Promise<void>((resolve) => socket.once('data', (chunk) => { received += chunk.length; socket.pause(); resolve(); }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      fs.truncateSync(file, 1 << 20);
+      socket.on('data', (chunk) => (received += chunk.length)).resume();
+      await closed;
+      expect(received).toBeLessThan(size);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stderr).toContain('ERR_FILE_TRUNCATED');
+    } finally {
+      child.kill();
     }
   });
 });
