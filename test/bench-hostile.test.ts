@@ -206,6 +206,20 @@ describe.skipIf(FALLBACK)('bench/lib/load.mjs, the bench\'s load runs', () => {
   });
 });
 
+describe('bench/lib/load.mjs, finding wrk', () => {
+  it('takes a wrk that cannot be run (EACCES) for not installed', () => {
+    const bin = path.join(dir, 'unrunnable-wrk-bin');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'wrk'), '#!/bin/sh\nexit 1\n', { mode: 0o644 });
+    const module = JSON.stringify(path.join(repo, 'bench', 'lib', 'load.mjs'));
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+      `const { wrkInstalled } = await import(${module}); console.log(wrkInstalled());`],
+    { encoding: 'utf8', timeout: 20_000, env: { ...process.env, PATH: bin } });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('false');
+  });
+});
+
 describe.skipIf(FALLBACK)('bench/lib/http-server.mjs, the bench\'s servers', () => {
   it('says a server error on stderr (a file truncated while serveFile sends it), rather than swallowing it', async () => {
     // serveFile cuts the response and reports ERR_FILE_TRUNCATED in its result's `error`; the bench's server
