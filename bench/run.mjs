@@ -86,6 +86,8 @@ function refuse(message) {
 if (values.runs !== undefined && !(/^\d+$/.test(values.runs) && Number(values.runs) >= 1)) {
   refuse(`--runs must be a whole number from 1, got ${JSON.stringify(values.runs)}`);
 }
+// Each scenario's results go beside it as <name>-<scenario>.json: the name must be a .json file's.
+if (!values.json.endsWith('.json')) refuse(`--json must name a .json file, got ${JSON.stringify(values.json)}`);
 const runs = Number(values.runs ?? (smoke ? 1 : 5));
 const unknown = (values.only ?? []).filter((name) => !SCENARIOS.some((s) => s.name === name));
 if (unknown.length > 0) {
@@ -177,6 +179,20 @@ const machine = {
 console.log(`zerocopy bench: ${machine.cpus} × ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}`);
 console.log(`native binding: ${caps.native ? 'yes' : `no (${caps.reason})`}; ${runs} runs per case, median shown`);
 
+// Each scenario's results and chart go to <name>-<scenario>.json and .svg as soon as it has run (a later crash
+// loses nothing before it), so that a later `--only` run replaces its own scenario's files and no other; a run of
+// every scenario also writes them all together as <name>.json/.svg.
+const date = new Date().toISOString();
+const stem = values.json.replace(/\.json$/, '');
+mkdirSync(dirname(stem), { recursive: true });
+const written = [];
+function write(file, rows) {
+  const report = { date, machine, runs, results: rows };
+  writeFileSync(`${file}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(`${file}.svg`, renderChart(report));
+  written.push(file);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'zerocopy-bench-'));
 const files = new Map(); // size -> data file, made once and shared by the scenarios
 const results = [];
@@ -192,6 +208,7 @@ try {
       console.log(`\n${scenario.title}`);
       scenario.print(rows, table);
       results.push(...rows);
+      write(`${stem}-${scenario.name}`, rows);
       took();
       continue;
     }
@@ -247,24 +264,12 @@ try {
       })));
     }
     scenario.teardown?.();
+    write(`${stem}-${scenario.name}`, results.filter((r) => r.scenario === scenario.name));
     took();
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-// Each scenario's results and chart go to <name>-<scenario>.json and .svg, so that a later `--only` run replaces
-// its own scenario's files and no other; a run of every scenario also writes them all together as <name>.json/.svg.
-const date = new Date().toISOString();
-const stem = values.json.replace(/\.json$/, '');
-mkdirSync(dirname(stem), { recursive: true });
-const written = [];
-function write(file, rows) {
-  const report = { date, machine, runs, results: rows };
-  writeFileSync(`${file}.json`, JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(`${file}.svg`, renderChart(report));
-  written.push(file);
-}
-for (const scenario of scenarios) write(`${stem}-${scenario.name}`, results.filter((r) => r.scenario === scenario.name));
 if (!values.only) write(stem, results);
 console.log(`\nresults (.json) and charts (.svg):\n${written.map((f) => `  ${f}.{json,svg}`).join('\n')}`);

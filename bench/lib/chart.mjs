@@ -6,6 +6,8 @@ const PANEL_WIDTH = 820;
 const PANEL_HEIGHT = 230;
 const NOTE_HEIGHT = 14;
 const MARGIN = { top: 44, right: 240, bottom: 34, left: 52 };
+// 11 px sans-serif averages under 6 px a character: a note wraps at this many, so that none runs off the chart.
+const NOTE_CHARS = Math.floor((PANEL_WIDTH - MARGIN.left - 12) / 6);
 
 // A method keeps its colour everywhere; counterparts in other scenarios (a read+write loop, a stream pipe, the
 // zerocopy call, a C program) share one, and no two methods of one scenario do.
@@ -31,6 +33,21 @@ export function colorOf(method) {
   let hash = 0;
   for (const c of method) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
   return SPARE_COLORS[hash % SPARE_COLORS.length];
+}
+
+/** A note as lines of at most NOTE_CHARS, broken at spaces (a longer word has a line of its own). */
+function wrap(text) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > NOTE_CHARS) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  return [...lines, line];
 }
 
 const escape = (text) => String(text).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
@@ -79,7 +96,7 @@ function niceMax(value) {
 const LEGEND_ROW = 16;
 // A panel grows to hold its legend, then its notes.
 const plotHeight = (p) => Math.max(PANEL_HEIGHT, MARGIN.top + new Set(p.rows.map((r) => r.method)).size * LEGEND_ROW + 8);
-const panelHeight = (p) => plotHeight(p) + p.notes.length * NOTE_HEIGHT;
+const panelHeight = (p) => plotHeight(p) + p.notes.flatMap(wrap).length * NOTE_HEIGHT;
 
 function panel(p, y0) {
   const { scenario, title, rows, notes } = p;
@@ -128,7 +145,7 @@ function panel(p, y0) {
     out.push(`<rect x="${PANEL_WIDTH - MARGIN.right + 14}" y="${ly - 9}" width="10" height="10" fill="${colorOf(method)}"/>`);
     out.push(`<text x="${PANEL_WIDTH - MARGIN.right + 30}" y="${ly}" class="legend">${escape(method)}</text>`);
   });
-  notes.forEach((note, n) => {
+  notes.flatMap(wrap).forEach((note, n) => {
     out.push(`<text x="${MARGIN.left}" y="${y0 + plotHeight(p) + n * NOTE_HEIGHT}" class="note">${escape(note)}</text>`);
   });
   out.push('</g>');
@@ -144,9 +161,9 @@ export function renderChart({ results, machine, date }) {
     tops.push(y);
     y += panelHeight(p);
   }
-  const footer = undrawn.map((text, i) => `<text x="${MARGIN.left}" y="${y + 14 + i * NOTE_HEIGHT}" class="note">` +
-    `not drawn: ${escape(text)}</text>`);
-  const height = y + undrawn.length * NOTE_HEIGHT + 10;
+  const footer = undrawn.flatMap((text) => wrap(`not drawn: ${text}`)).map((line, i) =>
+    `<text x="${MARGIN.left}" y="${y + 14 + i * NOTE_HEIGHT}" class="note">${escape(line)}</text>`);
+  const height = y + footer.length * NOTE_HEIGHT + 10;
   const subtitle = `${machine.cpus} × ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}, ${date.slice(0, 10)}`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${PANEL_WIDTH}" height="${height}" viewBox="0 0 ${PANEL_WIDTH} ${height}" font-family="sans-serif">
 <style>

@@ -24,12 +24,34 @@ function cached() {
   };
 }
 
+// The client going away (load.c drops its connections at the deadline) is no server error.
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+const said = new Set();
+/** Said on stderr once per code: a server that fails every request would flood it. */
+function say(req, err) {
+  if (said.has(err.code)) return;
+  said.add(err.code);
+  console.error(`http-server ${method}: ${req.url}: ${err.code ?? 'no code'}: ${err.stack ?? err}`);
+}
+
+/**
+ * A server error must not pass for a slow answer: one serveFile reports (its result's `error`: a response it cut
+ * short, or a 500) or a rejection is said on stderr, and the connection is dropped (serveFile already did for the
+ * former), so that the load generator counts an error too.
+ */
+const surfaced = (serve) => (req, res) => serve(req, res).then((result) => {
+  if (result.error && !CLIENT_GONE.has(result.error.code)) say(req, result.error);
+}, (err) => {
+  say(req, err);
+  res.destroy();
+});
+
 const handlers = {
   // The floor of Node's own HTTP machinery: files held in memory, each answer one res.end(cachedBuffer).
   buffer: cached,
-  serveFile: () => (req, res) => serveFile(req, res, req.url, { root }).catch(() => {}),
+  serveFile: () => surfaced((req, res) => serveFile(req, res, req.url, { root })),
   // Every body read into memory and written with the headers: where sendfile stops paying off.
-  'serveFile-small': () => (req, res) => serveFile(req, res, req.url, { root, smallFileThreshold: 1 << 20 }).catch(() => {}),
+  'serveFile-small': () => surfaced((req, res) => serveFile(req, res, req.url, { root, smallFileThreshold: 1 << 20 })),
   // What most hand-written Node servers do.
   stream: () => (req, res) => {
     const file = path.join(root, path.normalize(decodeURIComponent(req.url)));

@@ -28,7 +28,8 @@ export function wrkInstalled() {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
     return true;
   } catch (err) {
-    return err.status !== undefined && err.code !== 'ENOENT'; // wrk --version exits 1 after printing
+    // wrk --version exits 1 after printing; a wrk that cannot run (ENOENT, EACCES) has no exit status.
+    return typeof err.status === 'number';
   }
 }
 

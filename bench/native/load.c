@@ -4,13 +4,16 @@
 // Prints one JSON line: completed responses, the duration, the bytes of those responses, every byte received
 // (the response in flight at the deadline included: a rate for files too large to complete), non-2xx responses,
 // socket errors (reset, or closed mid-exchange), connect errors, bad responses (no parsable status line or
-// Content-Length, a chunked body, oversized headers, bytes beyond the body), timeouts, and latency percentiles
-// in µs.
+// Content-Length, conflicting or malformed Content-Lengths, a chunked body, oversized headers, bytes beyond the
+// body, whether they come with it or after it), timeouts, and latency percentiles in µs.
 // A response is parsed by its status line and Content-Length, and its body skipped by count (recv MSG_TRUNC:
 // TCP drops the bytes without copying them, so the client's CPU stays off the server's core, as a remote
-// client's would); it counts once its last byte has arrived before the deadline: one still in flight then does
-// not. A connection that fails is counted and replaced (a failed connect is retried at the next sweep); the run
-// ends at the deadline whatever the server does.
+// client's would); 1xx interim responses before it (100 Continue, 103 Early Hints) are skipped, as RFC 9110
+// 15.2 asks of a client. A response counts once its last byte has arrived before the deadline: one still in
+// flight then does not. A connection that fails is counted and replaced (a failed connect is retried at the next
+// sweep). A connection that has not moved for the timeout is a timeout, and so is one that, at the deadline,
+// has not moved for half the run or more: a server that stops answering is an error even in a run shorter than
+// the timeout. The run ends at the deadline whatever the server does.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +26,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,50 +173,122 @@ static int send_request(struct conn *c) {
   return 1;
 }
 
-/** Parses a complete head: 1 if it is a response we can count, 0 if it is garbage. */
-static int parse_head(struct conn *c, size_t head_end) {
+enum head { BAD, INTERIM, FINAL };
+
+static int is_ows(char c) { return c == ' ' || c == '\t'; }
+
+/** A Content-Length value: one decimal number, or a list of equal ones (RFC 9112 6.3). 0 when malformed. */
+static int parse_length(const char *p, const char *end, uint64_t *length) {
+  for (int first = 1;; first = 0) {
+    while (p < end && is_ows(*p)) p++;
+    if (p == end || *p < '0' || *p > '9') return 0;
+    uint64_t value = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+      if (value > (UINT64_MAX - 9) / 10) return 0;
+      value = value * 10 + (uint64_t)(*p - '0');
+    }
+    if (!first && value != *length) return 0;
+    *length = value;
+    while (p < end && is_ows(*p)) p++;
+    if (p == end) return 1;
+    if (*p++ != ',') return 0;
+  }
+}
+
+/** Whether the comma-separated list [p, end) holds `token` (case-insensitive), as Connection: keep-alive, close. */
+static int has_token(const char *p, const char *end, const char *token) {
+  size_t n = strlen(token);
+  while (p < end) {
+    while (p < end && (is_ows(*p) || *p == ',')) p++;
+    const char *start = p;
+    while (p < end && *p != ',') p++;
+    const char *stop = p;
+    while (stop > start && is_ows(stop[-1])) stop--;
+    if ((size_t)(stop - start) == n && strncasecmp(start, token, n) == 0) return 1;
+  }
+  return 0;
+}
+
+/**
+ * Parses a complete head: FINAL for a response we can count, INTERIM for a 1xx before it (no body; 101 is not
+ * one: the connection would speak another protocol), BAD for garbage or framing that cannot be trusted.
+ */
+static enum head parse_head(struct conn *c, size_t head_end) {
   const char *h = c->head;
-  if (head_end < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') || h[8] != ' ') return 0;
+  if (head_end < 13 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') || h[8] != ' ') return BAD;
   for (int i = 9; i < 12; i++)
-    if (h[i] < '0' || h[i] > '9') return 0;
+    if (h[i] < '0' || h[i] > '9') return BAD;
+  if (h[12] != ' ' && h[12] != '\r') return BAD;  // a status code is three digits
   c->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
-  c->close_after = h[7] == '0';
-  int has_length = 0;
+  if (c->status / 100 == 1) return c->status == 101 ? BAD : INTERIM;
+  int has_length = 0, close = 0, keep_alive = 0;
   uint64_t length = 0;
   for (const char *line = memchr(h, '\n', head_end) + 1; line < h + head_end;) {
     const char *eol = memchr(line, '\n', (size_t)(h + head_end - line));
     if (!eol) break;
+    const char *end = eol;
+    while (end > line && (end[-1] == '\r' || is_ows(end[-1]))) end--;
     const char *colon = memchr(line, ':', (size_t)(eol - line));
     if (colon) {
       size_t name_len = (size_t)(colon - line);
       const char *value = colon + 1;
-      while (value < eol && (*value == ' ' || *value == '\t')) value++;
       if (name_len == 14 && strncasecmp(line, "content-length", 14) == 0) {
-        if (*value < '0' || *value > '9') return 0;
-        length = 0;
-        for (; value < eol && *value >= '0' && *value <= '9'; value++) {
-          if (length > UINT64_MAX / 10 - 1) return 0;
-          length = length * 10 + (uint64_t)(*value - '0');
-        }
+        uint64_t this_length = 0;
+        if (!parse_length(value, end, &this_length) || (has_length && this_length != length)) return BAD;
+        length = this_length;
         has_length = 1;
       } else if (name_len == 10 && strncasecmp(line, "connection", 10) == 0) {
-        if (strncasecmp(value, "close", 5) == 0) c->close_after = 1;
-        else if (strncasecmp(value, "keep-alive", 10) == 0) c->close_after = 0;
+        close |= has_token(value, end, "close");
+        keep_alive |= has_token(value, end, "keep-alive");
       } else if (name_len == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-        return 0;  // chunked bodies are not counted by length: the bench's servers all send Content-Length
+        return BAD;  // chunked bodies are not counted by length: the bench's servers all send Content-Length
       }
     }
     line = eol + 1;
   }
-  int bodiless = c->status / 100 == 1 || c->status == 204 || c->status == 304;
-  if (!has_length && !bodiless) return 0;
+  c->close_after = close || (h[7] == '0' && !keep_alive);
+  int bodiless = c->status == 204 || c->status == 304;
+  if (!has_length && !bodiless) return BAD;
   c->body_left = bodiless ? 0 : length;
   c->response_len = head_end + c->body_left;
-  return 1;
+  return FINAL;
+}
+
+/**
+ * Looks for the response's head in what has arrived, skipping 1xx interim responses: 1 once the final head is
+ * complete (state BODY, the body bytes that came with it taken off body_left), 0 while more is needed, -1 for a
+ * bad response.
+ */
+static int take_head(struct conn *c, size_t scanned) {
+  for (;;) {
+    char *end = memmem(c->head + scanned, c->head_len - scanned, "\r\n\r\n", 4);
+    if (!end) return c->head_len < HEAD_MAX ? 0 : -1;
+    size_t head_end = (size_t)(end - c->head) + 4;
+    enum head kind = parse_head(c, head_end);
+    if (kind == BAD) return -1;
+    size_t extra = c->head_len - head_end;  // bytes that came after this head
+    if (kind == INTERIM) {
+      memmove(c->head, c->head + head_end, extra);
+      c->head_len = extra;
+      scanned = 0;
+      continue;
+    }
+    if (extra > c->body_left) return -1;  // more than the response holds, and only one request was sent
+    c->body_left -= extra;
+    c->state = BODY;
+    return 1;
+  }
 }
 
 /** The response is complete: counts it, then sends the next request (or reconnects after Connection: close). */
 static void complete(struct conn *c, double t) {
+  // Bytes already waiting when no request is out belong to none: an unsolicited answer, which would otherwise be
+  // taken as the answer to the next request.
+  int waiting = 0;
+  if (ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting > 0) {
+    replace(c, &counts.bad_responses, t);
+    return;
+  }
   counts.requests++;
   counts.bytes += c->response_len;
   if (c->status / 100 != 2) counts.non2xx++;
@@ -248,24 +325,12 @@ static void on_readable(struct conn *c, double t) {
       counts.received += (uint64_t)n;
       size_t scanned = c->head_len >= 3 ? c->head_len - 3 : 0;
       c->head_len += (size_t)n;
-      char *end = memmem(c->head + scanned, c->head_len - scanned, "\r\n\r\n", 4);
-      if (!end) {
-        if (c->head_len < HEAD_MAX) continue;
+      int took = take_head(c, scanned);
+      if (took == 0) continue;
+      if (took < 0) {
         replace(c, &counts.bad_responses, t);
         return;
       }
-      size_t head_end = (size_t)(end - c->head) + 4;
-      if (!parse_head(c, head_end)) {
-        replace(c, &counts.bad_responses, t);
-        return;
-      }
-      size_t extra = c->head_len - head_end;  // body bytes that came with the head
-      if (extra > c->body_left) {
-        replace(c, &counts.bad_responses, t);  // more than the response holds, and only one request was sent
-        return;
-      }
-      c->body_left -= extra;
-      c->state = BODY;
     }
     if (c->body_left == 0) {
       complete(c, t);
@@ -334,6 +399,22 @@ int main(int argc, char **argv) {
   if (connections == 0 || seconds == 0 || optind != argc - 1) usage();
   parse_url(argv[optind]);
 
+  // One fd per connection, plus epoll's and stdio's: the soft limit is raised to that, within the hard one.
+  rlim_t fds = (rlim_t)connections + 16;
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < fds) {
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < fds) {
+      fprintf(stderr, "load: -c %ld needs %llu file descriptors; the hard limit (ulimit -Hn) is %llu\n", connections,
+              (unsigned long long)fds, (unsigned long long)limit.rlim_max);
+      usage();
+    }
+    limit.rlim_cur = fds;
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0) {
+      perror("setrlimit");
+      return 1;
+    }
+  }
+
   epfd = epoll_create1(EPOLL_CLOEXEC);
   struct conn *conns = calloc((size_t)connections, sizeof *conns);
   if (epfd < 0 || !conns) {
@@ -370,8 +451,19 @@ int main(int argc, char **argv) {
       next_sweep = t + SWEEP_SECONDS;
     }
   }
-  for (long i = 0; i < connections; i++)
-    if (conns[i].fd >= 0) close_conn(&conns[i]);
+  // A connection that has not moved for half the run (or the timeout, if shorter) stalled: a server that stopped
+  // answering is an error even in a run shorter than the timeout. One that is moving is not (a large response).
+  double end = now();
+  double stalled = seconds / 2 < timeout ? seconds / 2 : timeout;
+  for (long i = 0; i < connections; i++) {
+    struct conn *c = &conns[i];
+    if (c->fd < 0) continue;
+    if (end - c->progressed >= stalled) {
+      if (c->state == CONNECTING) counts.connect_errors++;
+      else counts.timeouts++;
+    }
+    close_conn(c);
+  }
 
   qsort(latencies, latency_len, sizeof *latencies, by_value);
   printf("{\"requests\":%llu,\"seconds\":%.6f,\"bytes\":%llu,\"received\":%llu,\"non2xx\":%llu,\"socketErrors\":%llu,"

@@ -40,8 +40,7 @@ export const crossover = {
       }
     }
     teardown();
-    const pays = sizes.filter((size, i) => sizes.slice(i).every((s) => cost(rows, s, 'sendFile') <= cost(rows, s, 'read+write')));
-    rows.push({ scenario: 'crossover', crossoverBytes: pays[0] ?? null });
+    rows.push(crossoverRow(rows, sizes));
     return rows;
   },
   print(rows, table) {
@@ -54,11 +53,22 @@ export const crossover = {
         fixed(cost(rows, size, 'sendFile') / cost(rows, size, 'read+write'), 2),
         fixed(rows.find((r) => r.size === size && r.method === 'sendFile').filesPerSecond, 0),
       ]));
-    const at = rows.find((r) => 'crossoverBytes' in r).crossoverBytes;
-    console.log(at === null ? 'sendFile never costs less here' :
-      `sendFile costs less sender CPU per file from ${human(at)} up${at === sizes[0] ? ' (the smallest size measured)' : ''}`);
+    console.log(rows.find((r) => r.crossover).crossover);
   },
 };
+
+/**
+ * The smallest size from which sendFile costs no more sender CPU per file at that size and every larger one: as a
+ * sentence (a null would say nothing), with the size too when there is one.
+ */
+export function crossoverRow(rows, sizes) {
+  const at = sizes.find((size, i) => sizes.slice(i).every((s) => cost(rows, s, 'sendFile') <= cost(rows, s, 'read+write')));
+  if (at === undefined) {
+    return { scenario: 'crossover', crossover: `sendFile never costs less sender CPU per file here (${human(sizes[0])} to ${human(sizes.at(-1))})` };
+  }
+  return { scenario: 'crossover', crossoverBytes: at,
+    crossover: `sendFile costs less sender CPU per file from ${human(at)} up${at === sizes[0] ? ' (the smallest size measured)' : ''}` };
+}
 
 function cost(rows, size, method) {
   return rows.find((r) => r.size === size && r.method === method).cpuUsPerFile;

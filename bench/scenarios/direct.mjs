@@ -6,7 +6,7 @@
 // Writing: a file written by fs.writeSync + fsync against openDirect writes + sync(), and the bytes cached after.
 import { closeSync, fsyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { alignedBuffer, evict, map, openDirect, residency } from 'zerocopy';
+import { alignedBuffer, capabilities, evict, map, openDirect, residency } from 'zerocopy';
 import { makeFile } from '../lib/files.mjs';
 import { fixed, percent } from '../lib/format.mjs';
 import { median, spread } from '../lib/measure.mjs';
@@ -57,6 +57,12 @@ async function timed(fn) {
   return { seconds, cpu: (cpu.user + cpu.system) / 1e6 };
 }
 
+/** MiB of `file` in the page cache, or undefined where residency() cannot tell (no addon: cached is null). */
+function cachedMiB(file) {
+  const { cached } = residency(file);
+  return cached === null ? undefined : cached / MiB;
+}
+
 function summary(samples, bytes, extra) {
   const gb = bytes / 1e9;
   const rates = samples.map((s) => gb / s.seconds);
@@ -64,7 +70,9 @@ function summary(samples, bytes, extra) {
     gbPerSecond: median(rates),
     gbPerSecondSpread: spread(rates),
     cpuPerGb: median(samples.map((s) => s.cpu / gb)),
-    ...Object.fromEntries(Object.keys(extra[0]).map((k) => [k, median(extra.map((e) => e[k]))])),
+    // A figure residency() could not give is left out, never a 0.
+    ...Object.fromEntries(Object.keys(extra[0]).filter((k) => extra.every((e) => e[k] !== undefined))
+      .map((k) => [k, median(extra.map((e) => e[k]))])),
   };
 }
 
@@ -95,10 +103,8 @@ export const direct = {
         await evict(hot);
         readLoop(hot, hotSize, readBuffer); // the hot set, cached
         samples.push(await timed(read));
-        extra.push({
-          hotCachedPct: (100 * residency(hot).cached) / hotSize,
-          coldCachedMiB: residency(cold).cached / MiB,
-        });
+        const hotMiB = cachedMiB(hot);
+        extra.push({ hotCachedPct: hotMiB === undefined ? undefined : (100 * hotMiB * MiB) / hotSize, coldCachedMiB: cachedMiB(cold) });
       }
       rows.push({ scenario: 'direct', case: `read ${coldSize / MiB} MiB`, method, runs, ...summary(samples, coldSize, extra) });
     }
@@ -118,7 +124,7 @@ export const direct = {
       for (let i = 0; i < runs; i++) {
         progress(`direct write: ${method} (${i + 1}/${runs})`);
         samples.push(await timed(write));
-        extra.push({ writtenCachedMiB: residency(target).cached / MiB });
+        extra.push({ writtenCachedMiB: cachedMiB(target) });
         unlinkSync(target);
       }
       rows.push({ scenario: 'direct', case: `write ${writeSize / MiB} MiB`, method, runs, ...summary(samples, writeSize, extra) });
@@ -126,6 +132,9 @@ export const direct = {
     return rows;
   },
   print(rows, table) {
+    if (rows.every((r) => r.hotCachedPct === undefined && r.coldCachedMiB === undefined && r.writtenCachedMiB === undefined)) {
+      console.log(`page-cache figures ('-'): skipped: residency() needs the native addon (${capabilities().reason})`);
+    }
     table(['case', 'method', 'GB/s', '±', 'CPU s/GB', 'hot set cached', 'left in cache MiB'], rows.map((r) => [
       r.case,
       r.method,

@@ -157,14 +157,23 @@ export const httpServing = {
       const how = plan(size, full, smoke);
       const cases = methods.filter(([, , when]) => !when || when(size));
       const servers = [];
+      const skipped = new Map();
       try {
-        for (const [method, start] of cases) servers.push(await start(root));
+        for (const [method, start] of cases) {
+          try {
+            servers.push(await start(root));
+          } catch (err) {
+            if (!(err instanceof Skipped)) throw err;
+            servers.push(undefined);
+            skipped.set(method, err.message);
+          }
+        }
         const url = (server) => `http://127.0.0.1:${server.port}/${name}`;
         // A large file's first run sets its length and warms up; otherwise --full warms up (the page cache, the
         // JIT, connections) and the quick run lets the median absorb it.
         const plans = cases.map(() => how);
-        const skipped = new Map();
         for (const [i, [method]] of cases.entries()) {
+          if (skipped.has(method)) continue;
           progress(`http ${human(size)}: first run, ${method}`);
           try {
             if (size >= LARGE) plans[i] = await lengthFor(url(servers[i]), size, how);
@@ -203,7 +212,7 @@ export const httpServing = {
           rows.push(await crossCheck(servers[0], url(servers[0]), size, runs, plans[0]));
         }
       } finally {
-        for (const server of servers) server.stop();
+        for (const server of servers) server?.stop();
       }
     }
     return rows;
