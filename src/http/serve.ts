@@ -352,7 +352,7 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
       }
     }
     return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease,
-      validators: target.cached?.validators, type: target.cached?.type }, s);
+      validators: target.cached?.validators, type: target.cached?.type, keptUnder: target.cached?.lease }, s);
   } finally {
     lease?.release();
     closeTarget(target);
@@ -369,6 +369,8 @@ interface OpenFile {
   /** The stat's validators and the path's Content-Type, computed once by the file cache. */
   validators?: Validators;
   type?: string;
+  /** The file cache's lease on the fd (sendOpenFile's `keptUnder`). */
+  keptUnder?: Lease;
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
@@ -513,8 +515,8 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
         strategy: s.strategy };
       let sent;
       try {
-        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, held,
-          before);
+        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size),
+          keptUnder: file.keptUnder }, options, held, before);
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }
