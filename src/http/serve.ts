@@ -272,7 +272,7 @@ export async function serveFile(req: Request, res: Response, file: string, optio
     throw invalidArgType('res', 'an instance of http.ServerResponse', res);
   }
   if (typeof file !== 'string') throw invalidArgType('path', 'of type string', file);
-  const settings = serveSettings(options);
+  const settings = settingsFor(options);
   if (settings.signal?.aborted) return failed(res, abortError(0, settings.signal));
   if (!isReadMethod(req)) return methodNotAllowed(res);
   if (settings.fileCache !== false) {
@@ -287,6 +287,40 @@ export async function serveFile(req: Request, res: Response, file: string, optio
     return failed(res, err as Error, undefined, settings);
   }
   return respondTarget(req, res, target, settings);
+}
+
+/**
+ * serveFile's settings for the options it was last given, when these are the same by value: callers pass a fresh
+ * literal per request (`{ root }`), and comparing it costs less than validating it again. Only a plain object whose
+ * values are primitives or functions is remembered (an array or object could change inside between calls), and
+ * only with an absolute root or none (a relative one follows the working directory).
+ */
+let remembered: { keys: string[]; values: unknown[]; settings: ServeSettings } | undefined;
+
+function settingsFor(options: unknown): ServeSettings {
+  if (remembered && sameOptions(options, remembered.keys, remembered.values)) return remembered.settings;
+  const settings = serveSettings(options);
+  remembered = undefined;
+  if (typeof options !== 'object' || options === null || Object.getPrototypeOf(options) !== Object.prototype) {
+    return settings;
+  }
+  const keys = Object.keys(options);
+  const values = keys.map((key) => (options as Record<string, unknown>)[key]);
+  const root = (options as ServeOptions).root;
+  if (values.every((v) => v === null || (typeof v !== 'object')) && (root === undefined || path.isAbsolute(root))) {
+    remembered = { keys, values, settings };
+  }
+  return settings;
+}
+
+function sameOptions(options: unknown, keys: string[], values: unknown[]): boolean {
+  if (typeof options !== 'object' || options === null || Object.getPrototypeOf(options) !== Object.prototype) return false;
+  let i = 0;
+  for (const key in options) {
+    if (key !== keys[i] || (options as Record<string, unknown>)[key] !== values[i]) return false;
+    i++;
+  }
+  return i === keys.length;
 }
 
 export function isReadMethod(req: Request): boolean {
