@@ -286,7 +286,8 @@ export async function serveFile(req: Request, res: Response, file: string, optio
   } catch (err) {
     return failed(res, err as Error, undefined, settings);
   }
-  return respondTarget(req, res, target, settings);
+  // Awaited: a promise returned as it is from an async function costs two more microtask turns.
+  return await respondTarget(req, res, target, settings);
 }
 
 /**
@@ -453,7 +454,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   if (body.parts.length === 1 && body.length <= s.smallFileThreshold && !file.lease) {
     return sendSmall(res, file, body.parts[0].range, result);
   }
-  return sendZeroCopy(req as http.IncomingMessage, res, file, body, s, result);
+  return await sendZeroCopy(req as http.IncomingMessage, res, file, body, s, result); // awaited: see serveFile
 }
 
 /**
@@ -526,7 +527,7 @@ function cut(res: Response): void {
  */
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
-  const socket = await assignedSocket(req, res);
+  const socket = res.socket ?? await assignedSocket(req, res);
   // writeHead sends nothing yet: it runs the hooks that make the headers final (compression's), then we look.
   const reframed = reframing(res, body.length, () => res.writeHead(result.status));
   if (reframed) return sendThroughResponse(res, file, body, s, result, reframed);
@@ -589,7 +590,6 @@ function takeHeaders(res: http.ServerResponse): Buffer {
 
 /** A pipelined response waits for the ones before it to finish before Node gives it the socket. */
 async function assignedSocket(req: http.IncomingMessage, res: http.ServerResponse) {
-  if (res.socket) return res.socket;
   const ac = new AbortController();
   try {
     await Promise.race([once(res, 'socket', { signal: ac.signal }), once(req, 'close', { signal: ac.signal })]);
