@@ -100,6 +100,12 @@ export interface Source {
   fd: number;
   path?: string;
   size: number;
+  /**
+   * The lease under which the fd's owner keeps it (the open-file cache's): still held after a send, it proves no
+   * writer opened the file meanwhile (the lease thread clears the flag before it lets one go), so that nothing
+   * truncated it and the send needs no fstat to tell.
+   */
+  keptUnder?: Lease;
   close(): void;
 }
 
@@ -163,6 +169,7 @@ interface Transfer {
   head?: Buffer;
   lease?: Lease;
   leasePath?: LeasePath;
+  keptUnder?: Lease;
 }
 
 function validateSendOptions(options: unknown): [Partial<SendFileOptions>, number | bigint | null, number | undefined] {
@@ -234,7 +241,7 @@ function sendToResponse(res: http.ServerResponse, input: FileInput, options?: Se
  * response's headers, a part's framing) goes before the range, in the same segment as its first bytes: with it
  * in one syscall on the fast path, else through socket.write with TCP_CORK held until the range has gone.
  */
-export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number },
+export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number; keptUnder?: Lease },
   options: SendFileOptions, held?: HeldLease, head?: Buffer): Promise<SendResult> {
   return send(out, () => ({ ...file, close() {} }), options, held, head);
 }
@@ -277,7 +284,7 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     transfer = {
       inFd: source.fd, path: source.path, regular, offset: start, length: count, sent: 0,
       signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
-      choice: chooseFor(out, opts.strategy, count, regular, leasePath), head,
+      choice: chooseFor(out, opts.strategy, count, regular, leasePath), head, keptUnder: source.keptUnder,
     };
   } catch (err) {
     source?.close();
@@ -423,7 +430,7 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (sent <= 0) return;
   t.sent = sent;
   if (sent < t.length) return;
-  if (regularSize(t.inFd) < t.offset + t.length) {
+  if (!t.keptUnder?.held && regularSize(t.inFd) < t.offset + t.length) {
     socket.destroy();
     throw fileTruncated(sent, t.length, t.path);
   }

@@ -481,6 +481,39 @@ describe('frameworks, TLS and HTTP/2', () => {
     }
   });
 
+  it('serveFile takes the options of each call as they are now: new values, an array changed in place, the cwd', async () => {
+    let options: () => object = () => ({});
+    const s = await listen(http.createServer((req, res) => void serveFile(req, res, req.url!, options())));
+    const cwd = process.cwd();
+    try {
+      const get = async (url: string) => {
+        const r = await fetch(`${s.url}${url}`);
+        return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+      };
+      for (const maxAge of [60, 120]) {
+        options = () => ({ root, maxAge });
+        expect((await get('/4k.bin')).headers.get('cache-control')).toBe(`public, max-age=${maxAge}`);
+      }
+      options = () => ({ root, etag: false });
+      expect((await get('/4k.bin')).headers.get('etag')).toBe(null);
+      options = () => ({ root });
+      expect((await get('/4k.bin')).headers.get('etag')).not.toBe(null);
+      const index = ['4k.bin'];
+      options = () => ({ root, index });
+      expect((await get('/')).body.equals(files.get('4k.bin')!)).toBe(true);
+      index[0] = '64k.bin';
+      expect((await get('/')).body.equals(files.get('64k.bin')!)).toBe(true);
+      options = () => ({ root: 'www' });
+      process.chdir(work);
+      expect((await get('/4k.bin')).body.equals(files.get('4k.bin')!)).toBe(true);
+      process.chdir(outside); // no www here
+      expect((await get('/4k.bin')).status).toBe(404);
+    } finally {
+      process.chdir(cwd);
+      await s.close();
+    }
+  });
+
   it('rejects bad arguments with typed errors and writes nothing', async () => {
     const req = { headers: {}, method: 'GET' } as http.IncomingMessage;
     const res = new http.ServerResponse(req);

@@ -33,6 +33,8 @@ export interface CachedFile {
   readonly validators: Validators;
   /** Content-Type, from the path's extension. */
   readonly type: string;
+  /** The read lease it is kept under. */
+  readonly lease: Lease;
   /** The response is done with the fd. Once per lookup that returned it. */
   release(): void;
 }

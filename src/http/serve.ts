@@ -272,7 +272,7 @@ export async function serveFile(req: Request, res: Response, file: string, optio
     throw invalidArgType('res', 'an instance of http.ServerResponse', res);
   }
   if (typeof file !== 'string') throw invalidArgType('path', 'of type string', file);
-  const settings = serveSettings(options);
+  const settings = settingsFor(options);
   if (settings.signal?.aborted) return failed(res, abortError(0, settings.signal));
   if (!isReadMethod(req)) return methodNotAllowed(res);
   if (settings.fileCache !== false) {
@@ -286,7 +286,42 @@ export async function serveFile(req: Request, res: Response, file: string, optio
   } catch (err) {
     return failed(res, err as Error, undefined, settings);
   }
-  return respondTarget(req, res, target, settings);
+  // Awaited: a promise returned as it is from an async function costs two more microtask turns.
+  return await respondTarget(req, res, target, settings);
+}
+
+/**
+ * serveFile's settings for the options it was last given, when these are the same by value: callers pass a fresh
+ * literal per request (`{ root }`), and comparing it costs less than validating it again. Only a plain object whose
+ * values are primitives or functions is remembered (an array or object could change inside between calls), and
+ * only with an absolute root or none (a relative one follows the working directory).
+ */
+let remembered: { keys: string[]; values: unknown[]; settings: ServeSettings } | undefined;
+
+function settingsFor(options: unknown): ServeSettings {
+  if (remembered && sameOptions(options, remembered.keys, remembered.values)) return remembered.settings;
+  const settings = serveSettings(options);
+  remembered = undefined;
+  if (typeof options !== 'object' || options === null || Object.getPrototypeOf(options) !== Object.prototype) {
+    return settings;
+  }
+  const keys = Object.keys(options);
+  const values = keys.map((key) => (options as Record<string, unknown>)[key]);
+  const root = (options as ServeOptions).root;
+  if (values.every((v) => v === null || (typeof v !== 'object')) && (root === undefined || path.isAbsolute(root))) {
+    remembered = { keys, values, settings };
+  }
+  return settings;
+}
+
+function sameOptions(options: unknown, keys: string[], values: unknown[]): boolean {
+  if (typeof options !== 'object' || options === null || Object.getPrototypeOf(options) !== Object.prototype) return false;
+  let i = 0;
+  for (const key in options) {
+    if (key !== keys[i] || (options as Record<string, unknown>)[key] !== values[i]) return false;
+    i++;
+  }
+  return i === keys.length;
 }
 
 export function isReadMethod(req: Request): boolean {
@@ -352,7 +387,7 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
       }
     }
     return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease,
-      validators: target.cached?.validators, type: target.cached?.type }, s);
+      validators: target.cached?.validators, type: target.cached?.type, keptUnder: target.cached?.lease }, s);
   } finally {
     lease?.release();
     closeTarget(target);
@@ -369,6 +404,8 @@ interface OpenFile {
   /** The stat's validators and the path's Content-Type, computed once by the file cache. */
   validators?: Validators;
   type?: string;
+  /** The file cache's lease on the fd (sendOpenFile's `keptUnder`). */
+  keptUnder?: Lease;
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
@@ -417,7 +454,7 @@ async function respondFile(req: Request, res: Response, file: OpenFile, s: Serve
   if (body.parts.length === 1 && body.length <= s.smallFileThreshold && !file.lease) {
     return sendSmall(res, file, body.parts[0].range, result);
   }
-  return sendZeroCopy(req as http.IncomingMessage, res, file, body, s, result);
+  return await sendZeroCopy(req as http.IncomingMessage, res, file, body, s, result); // awaited: see serveFile
 }
 
 /**
@@ -490,7 +527,7 @@ function cut(res: Response): void {
  */
 async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse, file: OpenFile, body: Body,
   s: ServeSettings, result: ServeResult): Promise<ServeResult> {
-  const socket = await assignedSocket(req, res);
+  const socket = res.socket ?? await assignedSocket(req, res);
   // writeHead sends nothing yet: it runs the hooks that make the headers final (compression's), then we look.
   const reframed = reframing(res, body.length, () => res.writeHead(result.status));
   if (reframed) return sendThroughResponse(res, file, body, s, result, reframed);
@@ -513,8 +550,8 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
         strategy: s.strategy };
       let sent;
       try {
-        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size) }, options, held,
-          before);
+        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size),
+          keptUnder: file.keptUnder }, options, held, before);
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }
@@ -553,7 +590,6 @@ function takeHeaders(res: http.ServerResponse): Buffer {
 
 /** A pipelined response waits for the ones before it to finish before Node gives it the socket. */
 async function assignedSocket(req: http.IncomingMessage, res: http.ServerResponse) {
-  if (res.socket) return res.socket;
   const ac = new AbortController();
   try {
     await Promise.race([once(res, 'socket', { signal: ac.signal }), once(req, 'close', { signal: ac.signal })]);
