@@ -26,7 +26,7 @@ import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
 import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange,
   validateStrategy } from '../seam';
-import { forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
+import { countBodyBytes, forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
 import { countTransfer } from '../stats';
 import { type Validators, evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
@@ -533,6 +533,7 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
     throw err;
   }
   if (held?.path === 'sendfile-until-acked') await untilAcked(socket, held.lease, result.bytes, body.length, file.path);
+  countBodyBytes(res, result.bytes);
   res.end();
   if (held) result.leasePath = held.path;
   result.zeroCopy = zeroCopy;
