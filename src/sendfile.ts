@@ -46,7 +46,7 @@ import {
   validateStrategy,
 } from './seam';
 import { enqueueTransfer, hasQueue, isFlushed, type SocketIo } from './socket-queue';
-import { forbidsBody, isResponse, prematureClose, responseSocket, socketFd, unsentHeaders, writeRefusal } from './sockets';
+import { countBodyBytes, forbidsBody, isResponse, prematureClose, responseSocket, socketFd, unsentHeaders, writeRefusal } from './sockets';
 import { countTransfer, tracked } from './stats';
 
 export interface SendFileOptions {
@@ -231,7 +231,12 @@ function sendToResponse(res: http.ServerResponse, input: FileInput, options?: Se
     return Promise.reject(err);
   }
   let opened = false; // send closes the source once it has taken it; a refusal before that is ours to close
-  return send(socket, () => ((opened = true), source!), options).finally(() => opened || source!.close());
+  return send(socket, () => ((opened = true), source!), options)
+    .then((result) => {
+      countBodyBytes(res, result.bytes); // so that the caller's res.end() sees the whole body Node did not write
+      return result;
+    })
+    .finally(() => opened || source!.close());
 }
 
 /**

@@ -128,6 +128,19 @@ export function responseSocket(out: http.ServerResponse, count: number): net.Soc
 }
 
 /**
+ * Tells Node that `bytes` of the response's body went past its write (straight to the socket beneath): end()
+ * checks its count against Content-Length when `strictContentLength` is set, and threw after a whole body.
+ */
+export function countBodyBytes(res: http.ServerResponse, bytes: number): void {
+  bytesWritten ??= Object.getOwnPropertySymbols(res).find((s) => s.description === 'kBytesWritten') ?? null;
+  const state = res as unknown as Record<symbol, unknown>;
+  if (bytesWritten && typeof state[bytesWritten] === 'number') state[bytesWritten] = (state[bytesWritten] as number) + bytes;
+}
+
+/** Node's own key for a response's body byte count (the same symbol on every response), found once. */
+let bytesWritten: symbol | null | undefined;
+
+/**
  * A socket whose HTTP response has headers Node still holds (writeHead() without flushHeaders()): bytes sent
  * to it now would go out before them.
  */

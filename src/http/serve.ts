@@ -26,7 +26,7 @@ import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
 import { type HeldLease, sendOpenFile } from '../sendfile';
 import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange,
   validateStrategy } from '../seam';
-import { forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
+import { countBodyBytes, forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
 import { countTransfer } from '../stats';
 import { type Validators, evaluatePreconditions, ifRangeHolds, validators } from './conditional';
 import { multipart } from './multipart';
@@ -531,7 +531,7 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
   // writeHead sends nothing yet: it runs the hooks that make the headers final (compression's), then we look.
   const reframed = reframing(res, body.length, () => res.writeHead(result.status));
   if (reframed) return sendThroughResponse(res, file, body, s, result, reframed);
-  let head: Buffer | undefined = takeHeaders(res);
+  let head = takeHeaders(res);
   let zeroCopy = true;
   let fallbackReason: FallbackReason | undefined;
   let choice: Pick<ServeResult, 'strategy' | 'strategyReason'> | undefined;
@@ -570,6 +570,7 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
     throw err;
   }
   if (held?.path === 'sendfile-until-acked') await untilAcked(socket, held.lease, result.bytes, body.length, file.path);
+  countBodyBytes(res, result.bytes);
   res.end();
   if (held) result.leasePath = held.path;
   result.zeroCopy = zeroCopy;
@@ -580,10 +581,12 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
 
 /**
  * The status line and headers writeHead built, taken over from Node (which then sends no header of its own): in
- * latin1, as Node writes them before a Buffer body. They go out with the body's first bytes.
+ * latin1, as Node writes them before a Buffer body. They go out with the body's first bytes. Undefined when Node
+ * has sent them already (a writeHead hook that flushes them): they are in the socket's queue, ahead of the body.
  */
-function takeHeaders(res: http.ServerResponse): Buffer {
+function takeHeaders(res: http.ServerResponse): Buffer | undefined {
   const state = res as unknown as { _header: string; _headerSent: boolean };
+  if (state._headerSent) return undefined;
   state._headerSent = true;
   return Buffer.from(state._header, 'latin1');
 }

@@ -7,10 +7,12 @@ import { socketFd } from '../sockets';
 import type { Destination } from './reasons';
 
 /**
- * A connected socket's destination, once seen: its peer does not change, and telling it costs a peer lookup in
- * the host's address list per response (keep-alive connections ask once per request).
+ * A connected socket's destination, once seen: its peer does not change while the connection lasts, and telling
+ * it costs a peer lookup in the host's address list per response (keep-alive connections ask once per request).
+ * Keyed by the connection's libuv handle, not the net.Socket: a socket connected again (a client's reconnect,
+ * perhaps to a peer of another class) has a new handle.
  */
-const socketDestinations = new WeakMap<net.Socket, Destination>();
+const connectionDestinations = new WeakMap<object, Destination>();
 
 /**
  * A TLS socket; a TCP socket whose peer is on this host (loopback, the host's own addresses, local bridges) or
@@ -20,13 +22,14 @@ const socketDestinations = new WeakMap<net.Socket, Destination>();
 export function destinationOf(out: net.Socket | number): Destination {
   if (out instanceof tls.TLSSocket) return 'tls';
   if (out instanceof net.Socket) {
-    const known = socketDestinations.get(out);
+    const handle = (out as unknown as { _handle?: object | null })._handle;
+    const known = handle && connectionDestinations.get(handle);
     if (known) return known;
     const family = out.remoteFamily;
     const fd = socketFd(out);
     const tcp = family === 'IPv4' || family === 'IPv6';
     const destination = tcp ? (isRemotePeer(out) ? 'remote-tcp' : 'local-tcp') : fd !== undefined && isPipe(fd) ? 'pipe' : 'unix';
-    if (tcp || fd !== undefined) socketDestinations.set(out, destination);
+    if (handle && (tcp || fd !== undefined)) connectionDestinations.set(handle, destination);
     return destination;
   }
   const st = stat(out);
