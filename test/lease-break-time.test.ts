@@ -2,6 +2,7 @@
 // happens to the lease thread's signal: a full queued-signal quota, or a server stopped by Ctrl-Z.
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,45 @@ describe.skipIf(FALLBACK)('a writer never waits lease-break-time', () => {
     } finally {
       filler.kill('SIGKILL');
       await server.end();
+    }
+  });
+
+  it('when the server (zerocopy serve) was stopped by Ctrl-Z (SIGTSTP), and it serves again after SIGCONT', async () => {
+    // `zerocopy serve` keeps files by default, each under a lease: stopped, its lease thread cannot give the lease
+    // up, and the kernel would make every writer (an editor saving in place) wait lease-break-time.
+    const root = freshDir('root');
+    const file = path.join(root, 'index.html');
+    fs.writeFileSync(file, '<h1>v1</h1>');
+    const cli = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'zerocopy.js'), 'serve', root, '--port', '0'],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    const fetchPage = () => new Promise<string>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${port}/index.html`, { agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      }).on('error', reject);
+    });
+    let port = 0;
+    try {
+      const lines = createInterface({ input: cli.stdout! })[Symbol.asyncIterator]();
+      while (!port) {
+        const next = await lines.next();
+        if (next.done) throw new Error('the CLI exited');
+        port = Number(/Serving .* at http:\/\/127\.0\.0\.1:(\d+)\//.exec(next.value)?.[1] ?? 0);
+      }
+      expect(await fetchPage()).toBe('<h1>v1</h1>');
+      process.kill(cli.pid!, 'SIGTSTP');
+      const state = () => fs.readFileSync(`/proc/${cli.pid}/stat`, 'utf8').split(') ')[1][0];
+      for (let i = 0; i < 100 && state() !== 'T'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(state()).toBe('T'); // stopped
+      expect(saveElsewhere(file, '<h1>v2</h1>', 5000)).toBe('saved');
+      process.kill(cli.pid!, 'SIGCONT');
+      expect(await fetchPage()).toBe('<h1>v2</h1>');
+      expect(saveElsewhere(file, '<h1>v3</h1>', 5000)).toBe('saved'); // kept again, under a lease that works
+      expect(await fetchPage()).toBe('<h1>v3</h1>');
+    } finally {
+      process.kill(cli.pid!, 'SIGCONT');
+      cli.kill('SIGKILL');
     }
   });
 });
