@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ namespace {
 struct Lease {
   int id;
   int fd;  // our duplicate
+  int type;  // F_RDLCK or F_WRLCK, as taken
   bool hold;
   int graceMs;
   bool broken = false;
@@ -104,6 +106,21 @@ void OnBreak(int fd) {
   if (released) listener->Notify(id, Event::kReleased, at);
 }
 
+// A break the real-time signal could not report: when the user's queued-signal quota (RLIMIT_SIGPENDING) is
+// used up, the kernel sends a plain SIGIO, with no fd, instead. F_GETLEASE reports a pending break as the type the
+// lease is being downgraded to, so every lease that no longer reads as taken is handled as broken.
+void OnUnqueuedBreaks() {
+  std::vector<int> broken;
+  {
+    std::lock_guard<std::mutex> lock(gMutex);
+    for (auto& entry : gLeases) {
+      const Lease& l = entry.second;
+      if (!l.broken && !l.released && fcntl(l.fd, F_GETLEASE) != l.type) broken.push_back(l.fd);
+    }
+  }
+  for (int fd : broken) OnBreak(fd);
+}
+
 // 'hold' leases whose grace is over are given up; returns ms until the next deadline (-1: none).
 int Deadlines() {
   std::vector<std::pair<int, std::shared_ptr<Listener>>> due;
@@ -127,19 +144,29 @@ int Deadlines() {
 
 void Run(int sig) {
   pthread_setname_np(pthread_self(), "zc-lease");
-  // This thread takes the lease signal and synchronous faults only.
+  // This thread takes the lease signal and synchronous faults only. The SIGIO that replaces an unqueueable lease
+  // signal is aimed at this thread (F_OWNER_TID) and stays blocked: it is read from a signalfd, so the process's
+  // SIGIO disposition (Node's, or a user's handler) is left as it was.
   sigset_t others;
   sigfillset(&others);
   for (int keep : {sig, SIGBUS, SIGSEGV, SIGFPE, SIGILL}) sigdelset(&others, keep);
   pthread_sigmask(SIG_BLOCK, &others, nullptr);
+  sigset_t sigio;
+  sigemptyset(&sigio);
+  sigaddset(&sigio, SIGIO);
+  int sigioFd = signalfd(-1, &sigio, SFD_NONBLOCK | SFD_CLOEXEC);
   gTid = static_cast<pid_t>(syscall(SYS_gettid));
-  struct pollfd p = {gPipe[0], POLLIN, 0};
+  struct pollfd p[] = {{gPipe[0], POLLIN, 0}, {sigioFd, POLLIN, 0}};
   for (;;) {
     int timeout = Deadlines();
-    int n = poll(&p, 1, timeout);
+    int n = poll(p, sigioFd >= 0 ? 2 : 1, timeout);
     if (n <= 0) continue;
     int fd;
     while (read(gPipe[0], &fd, sizeof fd) == static_cast<ssize_t>(sizeof fd)) OnBreak(fd);
+    struct signalfd_siginfo info;
+    bool unqueued = false;
+    while (sigioFd >= 0 && read(sigioFd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) unqueued = true;
+    if (unqueued) OnUnqueuedBreaks();
   }
 }
 
@@ -195,6 +222,7 @@ int Acquire(int fd, int type, bool hold, int graceMs, std::shared_ptr<Listener> 
   Lease l;
   l.id = id;
   l.fd = own;
+  l.type = type;
   l.hold = hold;
   l.graceMs = graceMs;
   l.listener = std::move(listener);

@@ -2,6 +2,8 @@
 // (F_SETOWN_EX aims it there; its handler only writes si_fd into a pipe) and acts first: under 'release' it
 // gives the lease up at once, under 'hold' at the grace deadline unless JS released it sooner, so a busy event
 // loop never keeps another process waiting. Then it tells JS. Plain C++: events leave through a Listener.
+// When the user's signal queue is full the kernel sends that thread a plain SIGIO instead (no fd): it reads it
+// from a signalfd and finds the broken leases with F_GETLEASE.
 #pragma once
 #include <stdint.h>
 

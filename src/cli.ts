@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { respondListing } from './http/listing';
 import type { ServeResult } from './http/serve';
-import { MAX_FILE_CACHE } from './http/file-cache';
+import { dropEveryKeptFile, MAX_FILE_CACHE } from './http/file-cache';
 import { createStaticHandler } from './http/static-handler';
 
 interface Option {
@@ -251,6 +251,14 @@ function runServer(config: Config): void {
       process.exit(0);
     };
   };
+
+  // Stopped (Ctrl-Z), the lease thread cannot give a kept file's lease up, and the kernel would hold its writers
+  // for lease-break-time: the leases go first, then the process stops as SIGTSTP would; after SIGCONT files are
+  // kept again as they are served. (SIGSTOP cannot be caught: README, "Open-file cache".)
+  process.on('SIGTSTP', () => {
+    dropEveryKeptFile();
+    process.kill(process.pid, 'SIGSTOP');
+  });
 
   server.on('error', (err: NodeJS.ErrnoException) => {
     logError(`${prefix}cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`);

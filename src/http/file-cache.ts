@@ -61,6 +61,18 @@ class Entry implements CachedFile {
   }
 }
 
+/** Every cache alive in this process, for dropEveryKeptFile(). */
+const caches = new Set<WeakRef<FileCache>>();
+const forgotten = new FinalizationRegistry<WeakRef<FileCache>>((ref) => caches.delete(ref));
+
+/**
+ * Drops every file kept by any cache of this process, giving up their leases: a process about to stop (SIGTSTP)
+ * cannot answer a lease break, and the kernel would hold every writer of a kept file for lease-break-time.
+ */
+export function dropEveryKeptFile(): void {
+  for (const ref of caches) ref.deref()?.clear();
+}
+
 export class FileCache {
   #max: number;
   #watchFd = -1;
@@ -76,6 +88,9 @@ export class FileCache {
 
   constructor(maxFiles: number) {
     this.#max = maxFiles;
+    const ref = new WeakRef(this);
+    caches.add(ref);
+    forgotten.register(this, ref);
   }
 
   /** Files kept, and those retired but still in use (each holds two fds). */

@@ -542,7 +542,9 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       const before = part.head && head ? Buffer.concat([head, part.head]) : part.head ?? head;
       head = undefined;
       result.bytes += part.head?.length ?? 0;
-      if (file.lease?.broken) {
+      // `held` is the lease thread's own word: it may have given the lease up (a writer is changing the file)
+      // before JS heard of the break.
+      if (file.lease && (file.lease.broken || !file.lease.held)) {
         if (before) socket.write(before); // the client sees a short response, never one missing its headers
         throw leaseBroken(result.bytes, body.length, file.path);
       }
