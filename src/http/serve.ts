@@ -255,7 +255,7 @@ function fileCacheSize(value: unknown, name: string): number | false {
 /** The cache closes its files when the server that served them closes. */
 export function keepOpenFor(req: Request, cache: FileCache): void {
   const server = (req.socket as (net.Socket & { server?: unknown }) | undefined)?.server;
-  if (server instanceof EventEmitter) cache.closeWith(server);
+  cache.servedBy(server instanceof EventEmitter ? server : undefined);
 }
 
 /**

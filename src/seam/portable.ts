@@ -55,6 +55,8 @@ export function portableKernel(unavailableReason: string): Kernel {
     watchAdd: unreachable('watchAdd'),
     watchRemove: unreachable('watchRemove'),
     watchDrain: unreachable('watchDrain'),
+    envFd: unreachable('envFd'),
+    closeEnvFd: unreachable('closeEnvFd'),
 
     map: () => null,
     unmap: unreachable('unmap'),
