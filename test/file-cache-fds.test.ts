@@ -159,6 +159,32 @@ describe.skipIf(FALLBACK)('open-file cache: fds', () => {
     expect(on('other.js')).toBe(0);
   });
 
+  it('a response that fails before its headers closes its own fd where nothing is kept (fileCache: false)', async () => {
+    const root = freshDir('root');
+    fs.writeFileSync(path.join(root, 'app.js'), 'app');
+    const handler = createStaticHandler(root, { precompressed: ['br'], fileCache: false });
+    const s = await listen(http.createServer((req, res) => {
+      res.flushHeaders(); // a middleware before it that sent the headers already
+      handler(req, res);
+    }));
+    servers.push(s);
+    await new Promise<void>((resolve) => {
+      http.get(`${s.url}/app.js`, { agent: false }, (res) => {
+        res.resume();
+        res.on('error', () => resolve());
+        res.on('close', () => resolve());
+      }).on('error', () => resolve());
+    });
+    const open = fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === path.join(root, 'app.js');
+      } catch {
+        return false;
+      }
+    });
+    expect(open).toEqual([]);
+  });
+
   it("the Fastify plugin's cache is closed by fastify.close(), also where requests came through fastify.inject", async () => {
     // The plugin's handler ties its cache to the http.Server of a request's socket: inject's requests have none, so
     // an app built and closed per test keeps every file it served open, and an inotify instance, until exit.
