@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -127,9 +128,13 @@ static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
 
 // The open-file cache's fds (kept files, the inotify instance, the mount table) belong to the environment that
 // opened them: a Worker that is terminated runs no JavaScript to close them, so its environment's cleanup does.
+// Counted across environments, so that the cache's budget (a share of RLIMIT_NOFILE) holds for the process.
+static std::atomic<int64_t> envFdCount{0};
+
 static void CloseEnvFds(void* arg) {
   auto* fds = static_cast<std::set<int>*>(arg);
   for (int fd : *fds) close(fd);
+  envFdCount -= static_cast<int64_t>(fds->size());
   delete fds;
 }
 
@@ -137,7 +142,7 @@ static void CloseEnvFds(void* arg) {
 static Napi::Value EnvFdJs(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
-  static_cast<std::set<int>*>(info.Data())->insert(fd);
+  if (static_cast<std::set<int>*>(info.Data())->insert(fd).second) envFdCount += 1;
   return info.Env().Undefined();
 }
 
@@ -145,15 +150,21 @@ static Napi::Value EnvFdJs(const Napi::CallbackInfo& info) {
 static Napi::Value CloseEnvFdJs(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
-  static_cast<std::set<int>*>(info.Data())->erase(fd);
+  envFdCount -= static_cast<int64_t>(static_cast<std::set<int>*>(info.Data())->erase(fd));
   if (close(fd) == -1 && errno != EINTR) return ThrowErrno(info.Env(), -errno, "close");
   return info.Env().Undefined();
+}
+
+// envFds() -> how many fds given to envFd are open, in every environment of the process.
+static Napi::Value EnvFdsJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(envFdCount.load()));
 }
 
 void RegisterHttp(Napi::Env env, Napi::Object exports) {
   auto* envFds = new std::set<int>();
   napi_add_env_cleanup_hook(env, CloseEnvFds, envFds);
   exports.Set("envFd", Napi::Function::New(env, EnvFdJs, "envFd", envFds));
+  exports.Set("envFds", Napi::Function::New(env, EnvFdsJs, "envFds"));
   exports.Set("closeEnvFd", Napi::Function::New(env, CloseEnvFdJs, "closeEnvFd", envFds));
   exports.Set("watchOpen", Napi::Function::New(env, WatchOpenJs, "watchOpen"));
   exports.Set("watchMounts", Napi::Function::New(env, WatchMountsJs, "watchMounts"));

@@ -1,6 +1,7 @@
 // The open-file cache's fds and their lifetimes (issue 17's breaks): every cache of a process shares one inotify
 // instance, one mount-table fd and one budget under RLIMIT_NOFILE; what a cache keeps is closed when its server
 // closes, its Fastify app closes, its Worker ends, or a response fails before its headers.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -124,6 +125,18 @@ describe.skipIf(FALLBACK)('open-file cache: fds', () => {
     } finally {
       await server.end();
     }
+  });
+
+  it("the fds kept stay within a quarter of RLIMIT_NOFILE across Workers, each with caches of its own", () => {
+    // Each Worker has its own caches; the budget is the process's: two Workers asking for 50 files each under a
+    // 256 limit keep at most 64 fds of files between them (each Worker alone would fit 29 files, 58 fds).
+    const root = freshDir('root');
+    for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(root, `f${i}.txt`), `file ${i}`);
+    const out = execFileSync('bash', ['-c', 'ulimit -n 256 && exec "$0" "$@"', process.execPath, '--no-warnings',
+      path.join(__dirname, 'fixtures', 'cache-workers.mjs'), root, '2', '50'], { timeout: 60_000, killSignal: 'SIGKILL' });
+    const kept = Number(out.toString().trim());
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(64);
   });
 
   it('a response that fails before its headers (sent early by the caller) gives its kept file back', async () => {

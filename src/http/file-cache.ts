@@ -17,9 +17,9 @@
 // - Attributes: inotify reports a chmod, chown, touch or xattr change made through another name (a hard link in
 //   another directory) to that name's directory only, and none of them opens for writing: a hit fstats the kept
 //   fd and drops the entry when anything the answer depends on changed.
-// Bounded: at most `maxFiles` files per cache (two fds each: ours and the lease's duplicate), and at most a quarter
-// of RLIMIT_NOFILE across every cache of the process, least recently used evicted; an entry in use by responses
-// is closed when the last of them releases it.
+// Bounded: at most `maxFiles` files per cache (two fds each: ours and the lease's duplicate), and the fds of every
+// cache of the process (every Worker's too) within a quarter of RLIMIT_NOFILE, least recently used evicted; an
+// entry in use by responses is closed when the last of them releases it.
 // Shared by every cache of this environment (a Worker has its own): one inotify instance and one mount-table fd,
 // the watches (counted across caches), and the entries by key (a key names everything the answer depends on, so
 // caches asked the same thing, as handlers made per request are, share one file). The environment's end (a
@@ -75,14 +75,12 @@ const shared = {
   mountsFd: -1,
   /** By key; insertion order is recency (a hit moves its entry to the end). */
   entries: new Map<string, Entry>(),
-  /** Retired entries still used by responses: their fds count against the budget until closed. */
-  retired: 0,
   /** wd -> name ('' for any) -> the entries that depend on it. */
   dependents: new Map<number, Map<string, Set<Entry>>>(),
   watchRefs: new Map<number, number>(),
   /** Each server seen, with the entries its requests used: one 'close' listener per server. */
   servers: new WeakMap<EventEmitter, Set<Entry>>(),
-  /** Files the process may keep across caches; read from RLIMIT_NOFILE at the first admission. */
+  /** The fds the process's caches (every environment's) may hold; read from RLIMIT_NOFILE at the first admission. */
   budget: 0,
 };
 
@@ -174,8 +172,10 @@ export class FileCache {
     // The index of a directory asked for without its slash (a caller's path) lives below the watched directories.
     if (path.dirname(file) !== directories[directories.length - 1]) return undefined;
     while (this.#owned.size >= this.#max) if (!evictOne(this.#owned.values())) return undefined;
-    if (shared.budget === 0) shared.budget = fileBudget();
-    while (shared.entries.size + shared.retired >= shared.budget) {
+    if (shared.budget === 0) shared.budget = fdBudget();
+    // Two fds per file (ours and the lease's), counted in every environment; retired files in use count until
+    // closed. Only this environment's files can be evicted here: another Worker's full share means not kept.
+    while (2 * (kernel.envFds() + 1) > shared.budget) {
       if (!evictOne(shared.entries.values())) return undefined;
     }
     let lease: Lease;
@@ -246,13 +246,11 @@ function retire(entry: Entry): void {
   entry.lease.release();
   for (const { wd, name } of entry.dependencies) shared.dependents.get(wd)?.get(name)?.delete(entry);
   unwatch(entry.dependencies.map((d) => d.wd));
-  shared.retired += 1;
   if (entry.refs === 0) closeEntry(entry);
 }
 
 /** The last response is done with a retired entry. */
 function closeEntry(entry: Entry): void {
-  shared.retired -= 1;
   kernel.closeEnvFd(entry.fd);
 }
 
@@ -328,19 +326,19 @@ function unwatch(wds: number[]): void {
 }
 
 /**
- * Files the process keeps across every cache: a quarter of RLIMIT_NOFILE's soft limit in fds, two per file (the
- * rest is the process's: connections, its own files). Read once; unlimited when the limit is.
+ * The fds every cache of the process may hold together: a quarter of RLIMIT_NOFILE's soft limit (the rest is the
+ * process's: connections, its own files). Read once; unlimited when the limit is.
  */
-function fileBudget(): number {
+function fdBudget(): number {
   const limits = fs.readFileSync('/proc/self/limits', 'utf8');
   const soft = /^Max open files\s+(\S+)/m.exec(limits)?.[1];
   if (soft === undefined || soft === 'unlimited') return Infinity;
-  return Math.max(1, Math.floor(Number(soft) / 4 / 2));
+  return Math.floor(Number(soft) / 4);
 }
 
 /** Files kept by default: a site's hot set, at 258 fds (two per file, the watches' and the mount table's). */
 export const DEFAULT_FILE_CACHE = 128;
-/** At most this many per cache (131,074 fds), and never more than fileBudget() across caches. */
+/** At most this many per cache (131,074 fds), and never more than fdBudget() allows across caches. */
 export const MAX_FILE_CACHE = 65_536;
 
 /** serveFile's, shared by its calls (per-call options would otherwise each need a cache of their own). */

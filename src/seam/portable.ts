@@ -57,6 +57,7 @@ export function portableKernel(unavailableReason: string): Kernel {
     watchDrain: unreachable('watchDrain'),
     envFd: unreachable('envFd'),
     closeEnvFd: unreachable('closeEnvFd'),
+    envFds: unreachable('envFds'),
 
     map: () => null,
     unmap: unreachable('unmap'),
