@@ -11,7 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "addon.h"
@@ -124,7 +126,46 @@ static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The open-file cache's fds (kept files, the inotify instance, the mount table) belong to the environment that
+// opened them: a Worker that is terminated runs no JavaScript to close them, so its environment's cleanup does.
+// Counted across environments, so that the cache's budget (a share of RLIMIT_NOFILE) holds for the process.
+static std::atomic<int64_t> envFdCount{0};
+
+static void CloseEnvFds(void* arg) {
+  auto* fds = static_cast<std::set<int>*>(arg);
+  for (int fd : *fds) close(fd);
+  envFdCount -= static_cast<int64_t>(fds->size());
+  delete fds;
+}
+
+// envFd(fd): closed when this environment ends, unless closeEnvFd(fd) closed it first.
+static Napi::Value EnvFdJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  if (static_cast<std::set<int>*>(info.Data())->insert(fd).second) envFdCount += 1;
+  return info.Env().Undefined();
+}
+
+// closeEnvFd(fd): closes an fd given to envFd.
+static Napi::Value CloseEnvFdJs(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
+  envFdCount -= static_cast<int64_t>(static_cast<std::set<int>*>(info.Data())->erase(fd));
+  if (close(fd) == -1 && errno != EINTR) return ThrowErrno(info.Env(), -errno, "close");
+  return info.Env().Undefined();
+}
+
+// envFds() -> how many fds given to envFd are open, in every environment of the process.
+static Napi::Value EnvFdsJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(envFdCount.load()));
+}
+
 void RegisterHttp(Napi::Env env, Napi::Object exports) {
+  auto* envFds = new std::set<int>();
+  napi_add_env_cleanup_hook(env, CloseEnvFds, envFds);
+  exports.Set("envFd", Napi::Function::New(env, EnvFdJs, "envFd", envFds));
+  exports.Set("envFds", Napi::Function::New(env, EnvFdsJs, "envFds"));
+  exports.Set("closeEnvFd", Napi::Function::New(env, CloseEnvFdJs, "closeEnvFd", envFds));
   exports.Set("watchOpen", Napi::Function::New(env, WatchOpenJs, "watchOpen"));
   exports.Set("watchMounts", Napi::Function::New(env, WatchMountsJs, "watchMounts"));
   exports.Set("watchAdd", Napi::Function::New(env, WatchAddJs, "watchAdd"));

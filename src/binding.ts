@@ -173,6 +173,11 @@ export interface NativeBinding extends NativeDirect {
   watchAdd(fd: number, directory: string): number;
   watchRemove(fd: number, wd: number): boolean;
   watchDrain(fd: number, mountsFd: number): WatchEvent[] | null;
+  /** `fd` is closed when this environment (a Worker's, or the main thread's) ends, unless closeEnvFd closes it. */
+  envFd(fd: number): void;
+  closeEnvFd(fd: number): void;
+  /** How many fds given to envFd are open, across every environment of the process. */
+  envFds(): number;
 }
 
 /** A change in a watched directory: `name` in it ('' for the directory itself); `gone`: the watch ended. wd -1:

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { invalidArgType, invalidArgValue } from '../errors';
 import { type ServeOptions, type ServeResult, serveFile, serveSettings } from './serve';
-import { type StaticHandlerOptions, createStaticHandler } from './static-handler';
+import { type StaticHandlerOptions, closeHandlerFiles, createStaticHandler } from './static-handler';
 
 export interface FastifyStaticOptions extends StaticHandlerOptions {
   root: string;
@@ -35,6 +35,11 @@ async function zerocopyStatic(fastify: FastifyInstance, opts: FastifyStaticOptio
   if (typeof serve !== 'boolean') throw invalidArgType('options.serve', 'of type boolean', serve);
   if (typeof decorateReply !== 'boolean') throw invalidArgType('options.decorateReply', 'of type boolean', decorateReply);
   const handle = createStaticHandler(root, options); // validates the options once, at registration
+  // inject's requests have no http.Server whose close would close the files kept for them.
+  fastify.addHook('onClose', (_instance, done) => {
+    closeHandlerFiles(handle);
+    done();
+  });
   const { onResponse: _onResponse, fallthrough: _fallthrough, fallback: _fallback, ...fileOptions } = options;
   type Override = Omit<ServeOptions, 'root'>;
   if (decorateReply) fastify.decorateReply('sendFile', function sendFile(this: FastifyReply, file: string, rootOrOverride?: string | Override,

@@ -1,5 +1,5 @@
-// The open-file cache: the fd, stat and validators of hot files, kept so that a hit costs no open, fstat or close,
-// and dropped by the kernel's word rather than by a timer.
+// The open-file cache: the fd, stat and validators of hot files, kept so that a hit costs no open or close (one
+// fstat), and dropped by the kernel's word rather than by a timer.
 // - Content: each kept fd holds a read lease. A writer opening the file (or truncate(path)) breaks it; the lease
 //   thread clears the lease's held flag and gives it up at once, so the writer waits ~0.1 ms, and a lookup that
 //   finds the flag cleared drops the entry. A file that cannot be leased (open for writing or mapped writable
@@ -14,8 +14,16 @@
 // - Only a file whose path has no symlink in it is kept (its /proc/self/fd link is the path asked for): the
 //   watches then cover every name the resolver walked, so a directory swapped for a symlink out of the root is
 //   seen like any rename.
-// Bounded: at most `maxFiles` files (two fds each: ours and the lease's duplicate), least recently used evicted;
-// an entry in use by responses is closed when the last of them releases it.
+// - Attributes: inotify reports a chmod, chown, touch or xattr change made through another name (a hard link in
+//   another directory) to that name's directory only, and none of them opens for writing: a hit fstats the kept
+//   fd and drops the entry when anything the answer depends on changed.
+// Bounded: at most `maxFiles` files per cache (two fds each: ours and the lease's duplicate), and the fds of every
+// cache of the process (every Worker's too) within a quarter of RLIMIT_NOFILE, least recently used evicted; an
+// entry in use by responses is closed when the last of them releases it.
+// Shared by every cache of this environment (a Worker has its own): one inotify instance and one mount-table fd,
+// the watches (counted across caches), and the entries by key (a key names everything the answer depends on, so
+// caches asked the same thing, as handlers made per request are, share one file). The environment's end (a
+// Worker terminated) closes the fds natively.
 import type { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -48,60 +56,75 @@ class Entry implements CachedFile {
   retired = false;
   readonly validators: Validators;
   readonly type: string;
+  /** The servers whose requests it answered: their close retires it. */
+  readonly servers = new Set<EventEmitter>();
 
   constructor(readonly key: string, readonly fd: number, readonly path: string, readonly stat: fs.BigIntStats,
-    readonly lease: Lease, readonly dependencies: Dependency[], private readonly owner: FileCache) {
+    readonly lease: Lease, readonly dependencies: Dependency[], readonly owner: FileCache) {
     this.validators = validators(stat);
     this.type = typeOf(path);
   }
 
   release(): void {
     this.refs -= 1;
-    if (this.retired && this.refs === 0) this.owner.close(this);
+    if (this.retired && this.refs === 0) closeEntry(this);
   }
 }
 
-/** Every cache alive in this process, for dropEveryKeptFile(). */
-const caches = new Set<WeakRef<FileCache>>();
-const forgotten = new FinalizationRegistry<WeakRef<FileCache>>((ref) => caches.delete(ref));
+/** What every cache of this environment shares. */
+const shared = {
+  watchFd: -1,
+  mountsFd: -1,
+  /** By key; insertion order is recency (a hit moves its entry to the end). */
+  entries: new Map<string, Entry>(),
+  /** wd -> name ('' for any) -> the entries that depend on it. */
+  dependents: new Map<number, Map<string, Set<Entry>>>(),
+  watchRefs: new Map<number, number>(),
+  /** Each server seen, with the entries its requests used: one 'close' listener per server. */
+  servers: new WeakMap<EventEmitter, Set<Entry>>(),
+  /** The fds the process's caches (every environment's) may hold; read from RLIMIT_NOFILE at the first admission. */
+  budget: 0,
+};
 
 /**
- * Drops every file kept by any cache of this process, giving up their leases: a process about to stop (SIGTSTP)
- * cannot answer a lease break, and the kernel would hold every writer of a kept file for lease-break-time.
+ * Drops every file kept by any cache of this environment, giving up their leases: a process about to stop
+ * (SIGTSTP) cannot answer a lease break, and the kernel would hold every writer of a kept file for
+ * lease-break-time.
  */
 export function dropEveryKeptFile(): void {
-  for (const ref of caches) ref.deref()?.clear();
+  for (const entry of [...shared.entries.values()]) retire(entry);
+  closeWatchesWhenIdle();
 }
 
 export class FileCache {
   #max: number;
-  #watchFd = -1;
-  #mountsFd = -1;
-  /** Insertion order is recency: a hit moves its entry to the end. */
-  readonly #entries = new Map<string, Entry>();
-  /** Retired entries still used by responses: their fds count against the bound until closed. */
-  #retired = 0;
-  /** wd -> name ('' for any) -> the entries that depend on it. */
-  readonly #dependents = new Map<number, Map<string, Set<Entry>>>();
-  readonly #watchRefs = new Map<number, number>();
-  readonly #servers = new WeakSet<EventEmitter>();
+  /** The entries this cache admitted, in recency order: what its bound counts and clear() closes. */
+  readonly #owned = new Set<Entry>();
+  /** The server of the request being resolved (see servedBy). */
+  #server: EventEmitter | undefined;
 
   constructor(maxFiles: number) {
     this.#max = maxFiles;
-    const ref = new WeakRef(this);
-    caches.add(ref);
-    forgotten.register(this, ref);
-  }
-
-  /** Files kept, and those retired but still in use (each holds two fds). */
-  get size(): number {
-    return this.#entries.size + this.#retired;
   }
 
   /** A new bound; entries over it that no response uses are closed now. */
   resize(maxFiles: number): void {
     this.#max = maxFiles;
-    while (this.size > this.#max && this.#evictOne());
+    while (this.#owned.size > this.#max && evictOne(this.#owned.values()));
+  }
+
+  /** The lookups that follow answer a request of `server` (or of none): its close retires what they used. */
+  servedBy(server: EventEmitter | undefined): void {
+    this.#server = server;
+    if (server && !shared.servers.has(server)) {
+      shared.servers.set(server, new Set());
+      server.once('close', () => {
+        const used = shared.servers.get(server)!;
+        shared.servers.delete(server);
+        for (const entry of [...used]) retire(entry);
+        closeWatchesWhenIdle();
+      });
+    }
   }
 
   /**
@@ -109,54 +132,45 @@ export class FileCache {
    * path asked for; `directory`: it names a directory (its index is served), so the watches go down into it.
    */
   lookup(key: string, file: string, directory: boolean, open: () => Target): Target {
-    if (!this.#drain()) return open();
-    const hit = this.#entries.get(key);
+    if (!drain()) return open();
+    const hit = shared.entries.get(key);
     if (hit) {
       // The lease thread clears the flag before it lets a writer go: a cleared flag may be news JS has not had.
-      if (hit.lease.held) {
-        this.#entries.delete(key);
-        this.#entries.set(key, hit);
-        hit.refs += 1;
-        return { kind: 'file', fd: hit.fd, path: hit.path, stat: hit.stat, cached: hit };
+      if (hit.lease.held && sameAttributes(hit.stat, fs.fstatSync(hit.fd, { bigint: true }))) {
+        shared.entries.delete(key);
+        shared.entries.set(key, hit);
+        hit.owner.#owned.delete(hit);
+        hit.owner.#owned.add(hit);
+        return this.#use(hit, { kind: 'file', fd: hit.fd, path: hit.path, stat: hit.stat, cached: hit });
       }
-      this.#retire(hit);
+      retire(hit);
     }
     const target = open();
     if (target.kind !== 'file') return target;
     const entry = this.#admit(key, target, directoriesOf(file, directory), open);
     if (!entry) return target;
+    return this.#use(entry, { ...target, stat: entry.stat, cached: entry });
+  }
+
+  #use(entry: Entry, target: Target): Target {
     entry.refs += 1;
-    return { ...target, stat: entry.stat, cached: entry };
-  }
-
-  /** Cleared when `server` closes, so that a closed server leaves no fd behind. Once per server. */
-  closeWith(server: EventEmitter): void {
-    if (this.#servers.has(server)) return;
-    this.#servers.add(server);
-    server.once('close', () => {
-      this.#servers.delete(server);
-      this.clear();
-    });
-  }
-
-  /** Closes every entry no response uses (the rest as they are released), and the watch fd. */
-  clear(): void {
-    this.#retireAll();
-    if (this.#watchFd >= 0 && this.#watchRefs.size === 0) {
-      fs.closeSync(this.#watchFd);
-      fs.closeSync(this.#mountsFd);
-      this.#watchFd = this.#mountsFd = -1;
+    const used = this.#server && shared.servers.get(this.#server);
+    if (used) {
+      used.add(entry);
+      entry.servers.add(this.#server!);
     }
+    return target;
   }
 
-  #retireAll(): void {
-    for (const entry of [...this.#entries.values()]) this.#retire(entry);
+  /** Closes every entry this cache kept that no response uses (the rest as they are released). */
+  clear(): void {
+    for (const entry of [...this.#owned]) retire(entry);
+    closeWatchesWhenIdle();
   }
 
-  /** @internal Entry.release: the last response is done with a retired entry. */
-  close(entry: Entry): void {
-    this.#retired -= 1;
-    fs.closeSync(entry.fd);
+  /** @internal retire(): the entry is out of the cache. */
+  static disown(entry: Entry): void {
+    entry.owner.#owned.delete(entry);
   }
 
   /**
@@ -169,14 +183,20 @@ export class FileCache {
     const file = path.resolve(target.path);
     // The index of a directory asked for without its slash (a caller's path) lives below the watched directories.
     if (path.dirname(file) !== directories[directories.length - 1]) return undefined;
-    while (this.size >= this.#max) if (!this.#evictOne()) return undefined;
+    while (this.#owned.size >= this.#max) if (!evictOne(this.#owned.values())) return undefined;
+    if (shared.budget === 0) shared.budget = fdBudget();
+    // Two fds per file (ours and the lease's), counted in every environment; retired files in use count until
+    // closed. Only this environment's files can be evicted here: another Worker's full share means not kept.
+    while (2 * (kernel.envFds() + 1) > shared.budget) {
+      if (!evictOne(shared.entries.values())) return undefined;
+    }
     let lease: Lease;
     try {
       lease = leaseFd(target.fd, 'read', false, 0, undefined, target.path);
     } catch {
       return undefined; // open for writing elsewhere, not ours, no leases here: served, not kept
     }
-    const wds = this.#watch(directories);
+    const wds = watch(directories);
     let again: Target | undefined;
     if (wds) {
       try {
@@ -192,110 +212,145 @@ export class FileCache {
       lease.held && fs.readlinkSync(`/proc/self/fd/${target.fd}`) === file ? again.stat : undefined;
     if (!kept) {
       lease.release();
-      if (wds) this.#unwatch(wds);
+      if (wds) unwatch(wds);
       return undefined;
     }
     const dependencies = wds!.map((wd, i) => ({ wd, name: i === wds!.length - 1 ? '' : path.basename(directories[i + 1]) }));
     const entry = new Entry(key, target.fd, target.path, kept, lease, dependencies, this);
-    lease.once('break', () => this.#retire(entry));
+    kernel.envFd(entry.fd);
+    lease.once('break', () => retire(entry));
     for (const { wd, name } of dependencies) {
-      let names = this.#dependents.get(wd);
-      if (!names) this.#dependents.set(wd, (names = new Map()));
+      let names = shared.dependents.get(wd);
+      if (!names) shared.dependents.set(wd, (names = new Map()));
       let set = names.get(name);
       if (!set) names.set(name, (set = new Set()));
       set.add(entry);
     }
-    this.#entries.set(key, entry);
+    shared.entries.set(key, entry);
+    this.#owned.add(entry);
     return entry;
-  }
-
-  /** The least recently used entry no response uses, retired; false when every entry is in use. */
-  #evictOne(): boolean {
-    for (const entry of this.#entries.values()) {
-      if (entry.refs === 0) {
-        this.#retire(entry);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  #retire(entry: Entry): void {
-    if (entry.retired) return;
-    entry.retired = true;
-    this.#entries.delete(entry.key);
-    entry.lease.release();
-    for (const { wd, name } of entry.dependencies) this.#dependents.get(wd)?.get(name)?.delete(entry);
-    this.#unwatch(entry.dependencies.map((d) => d.wd));
-    this.#retired += 1;
-    if (entry.refs === 0) this.close(entry);
-  }
-
-  /** Reads what changed since the last lookup and drops what depends on it; false when there are no watches. */
-  #drain(): boolean {
-    if (this.#watchFd < 0) {
-      if (!kernel.native) return false;
-      try {
-        this.#mountsFd = kernel.watchMounts();
-        this.#watchFd = kernel.watchOpen();
-      } catch {
-        // Out of inotify instances (or fds): no cache rather than an unwatched one.
-        if (this.#mountsFd >= 0) fs.closeSync(this.#mountsFd);
-        this.#mountsFd = -1;
-        return false;
-      }
-    }
-    const events = kernel.watchDrain(this.#watchFd, this.#mountsFd);
-    if (events === null) return true;
-    for (const { wd, name } of events) {
-      if (wd === -1) {
-        this.#retireAll(); // events were lost, or a mount changed what paths name: nothing kept can be trusted
-        continue;
-      }
-      const names = this.#dependents.get(wd);
-      if (!names) continue;
-      const hit = name === '' ? [...names.values()].flatMap((set) => [...set]) :
-        [...(names.get(name) ?? []), ...(names.get('') ?? [])];
-      for (const entry of hit) this.#retire(entry);
-    }
-    return true;
-  }
-
-  /** A watch on each directory (one reference each), or undefined when one cannot be watched. */
-  #watch(directories: string[]): number[] | undefined {
-    const wds: number[] = [];
-    for (const directory of directories) {
-      let wd: number;
-      try {
-        wd = kernel.watchAdd(this.#watchFd, directory);
-      } catch {
-        this.#unwatch(wds); // missing (a 404 to come), no directory, or out of watches: not kept
-        return undefined;
-      }
-      this.#watchRefs.set(wd, (this.#watchRefs.get(wd) ?? 0) + 1);
-      wds.push(wd);
-    }
-    return wds;
-  }
-
-  #unwatch(wds: number[]): void {
-    for (const wd of wds) {
-      const refs = (this.#watchRefs.get(wd) ?? 1) - 1;
-      if (refs > 0) {
-        this.#watchRefs.set(wd, refs);
-        continue;
-      }
-      this.#watchRefs.delete(wd);
-      this.#dependents.delete(wd);
-      kernel.watchRemove(this.#watchFd, wd);
-    }
   }
 }
 
-/** Files kept by default: a site's hot set, at 258 fds (two per file, the watches' and the mount table's), far
- * below RLIMIT_NOFILE. */
+/** What a kept answer depends on (type and permissions, owner, size, times, links), unchanged. */
+function sameAttributes(kept: fs.BigIntStats, now: fs.BigIntStats): boolean {
+  return kept.mode === now.mode && kept.uid === now.uid && kept.gid === now.gid && kept.size === now.size &&
+    kept.mtimeNs === now.mtimeNs && kept.ctimeNs === now.ctimeNs && kept.nlink === now.nlink;
+}
+
+/** The least recently used of `entries` that no response uses, retired; false when every one is in use. */
+function evictOne(entries: Iterable<Entry>): boolean {
+  for (const entry of entries) {
+    if (entry.refs === 0) {
+      retire(entry);
+      return true;
+    }
+  }
+  return false;
+}
+
+function retire(entry: Entry): void {
+  if (entry.retired) return;
+  entry.retired = true;
+  shared.entries.delete(entry.key);
+  FileCache.disown(entry);
+  for (const server of entry.servers) shared.servers.get(server)?.delete(entry);
+  entry.lease.release();
+  for (const { wd, name } of entry.dependencies) shared.dependents.get(wd)?.get(name)?.delete(entry);
+  unwatch(entry.dependencies.map((d) => d.wd));
+  if (entry.refs === 0) closeEntry(entry);
+}
+
+/** The last response is done with a retired entry. */
+function closeEntry(entry: Entry): void {
+  kernel.closeEnvFd(entry.fd);
+}
+
+/** With nothing kept, the inotify instance and the mount-table fd are given back too. */
+function closeWatchesWhenIdle(): void {
+  if (shared.watchFd < 0 || shared.watchRefs.size > 0 || shared.entries.size > 0) return;
+  kernel.closeEnvFd(shared.watchFd);
+  kernel.closeEnvFd(shared.mountsFd);
+  shared.watchFd = shared.mountsFd = -1;
+}
+
+/** Reads what changed since the last lookup and drops what depends on it; false when there are no watches. */
+function drain(): boolean {
+  if (shared.watchFd < 0) {
+    if (!kernel.native) return false;
+    try {
+      shared.mountsFd = kernel.watchMounts();
+      kernel.envFd(shared.mountsFd);
+      shared.watchFd = kernel.watchOpen();
+      kernel.envFd(shared.watchFd);
+    } catch {
+      // Out of inotify instances (or fds): no cache rather than an unwatched one.
+      if (shared.mountsFd >= 0) kernel.closeEnvFd(shared.mountsFd);
+      shared.mountsFd = -1;
+      return false;
+    }
+  }
+  const events = kernel.watchDrain(shared.watchFd, shared.mountsFd);
+  if (events === null) return true;
+  for (const { wd, name } of events) {
+    if (wd === -1) {
+      // Events were lost, or a mount changed what paths name: nothing kept can be trusted.
+      for (const entry of [...shared.entries.values()]) retire(entry);
+      continue;
+    }
+    const names = shared.dependents.get(wd);
+    if (!names) continue;
+    const hit = name === '' ? [...names.values()].flatMap((set) => [...set]) :
+      [...(names.get(name) ?? []), ...(names.get('') ?? [])];
+    for (const entry of hit) retire(entry);
+  }
+  return true;
+}
+
+/** A watch on each directory (one reference each), or undefined when one cannot be watched. */
+function watch(directories: string[]): number[] | undefined {
+  const wds: number[] = [];
+  for (const directory of directories) {
+    let wd: number;
+    try {
+      wd = kernel.watchAdd(shared.watchFd, directory);
+    } catch {
+      unwatch(wds); // missing (a 404 to come), no directory, or out of watches: not kept
+      return undefined;
+    }
+    shared.watchRefs.set(wd, (shared.watchRefs.get(wd) ?? 0) + 1);
+    wds.push(wd);
+  }
+  return wds;
+}
+
+function unwatch(wds: number[]): void {
+  for (const wd of wds) {
+    const refs = (shared.watchRefs.get(wd) ?? 1) - 1;
+    if (refs > 0) {
+      shared.watchRefs.set(wd, refs);
+      continue;
+    }
+    shared.watchRefs.delete(wd);
+    shared.dependents.delete(wd);
+    kernel.watchRemove(shared.watchFd, wd);
+  }
+}
+
+/**
+ * The fds every cache of the process may hold together: a quarter of RLIMIT_NOFILE's soft limit (the rest is the
+ * process's: connections, its own files). Read once; unlimited when the limit is.
+ */
+function fdBudget(): number {
+  const limits = fs.readFileSync('/proc/self/limits', 'utf8');
+  const soft = /^Max open files\s+(\S+)/m.exec(limits)?.[1];
+  if (soft === undefined || soft === 'unlimited') return Infinity;
+  return Math.floor(Number(soft) / 4);
+}
+
+/** Files kept by default: a site's hot set, at 258 fds (two per file, the watches' and the mount table's). */
 export const DEFAULT_FILE_CACHE = 128;
-/** At most this many (131,074 fds). */
+/** At most this many per cache (131,074 fds), and never more than fdBudget() allows across caches. */
 export const MAX_FILE_CACHE = 65_536;
 
 /** serveFile's, shared by its calls (per-call options would otherwise each need a cache of their own). */

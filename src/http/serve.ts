@@ -255,7 +255,7 @@ function fileCacheSize(value: unknown, name: string): number | false {
 /** The cache closes its files when the server that served them closes. */
 export function keepOpenFor(req: Request, cache: FileCache): void {
   const server = (req.socket as (net.Socket & { server?: unknown }) | undefined)?.server;
-  if (server instanceof EventEmitter) cache.closeWith(server);
+  cache.servedBy(server instanceof EventEmitter ? server : undefined);
 }
 
 /**
@@ -360,21 +360,22 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
     return respondStatus(res, 301, 'directory', { Location: target.location }, `Redirecting to ${target.location}\n`);
   }
   let typePath: string | undefined;
-  if (s.precompressed.length > 0) {
-    const vary = res.getHeader('Vary');
-    if (vary === undefined) res.setHeader('Vary', 'Accept-Encoding');
-    else if (!/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(String(vary))) {
-      res.setHeader('Vary', `${String(vary)}, Accept-Encoding`);
-    }
-    const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
-    if (variant) {
-      closeTarget(target);
-      [target, typePath] = [variant.target, target.path];
-      res.setHeader('Content-Encoding', variant.encoding);
-    }
-  }
   let lease: Lease | undefined;
+  // Everything from here gives the file back, also a setHeader that throws (headers already sent by a caller).
   try {
+    if (s.precompressed.length > 0) {
+      const vary = res.getHeader('Vary');
+      if (vary === undefined) res.setHeader('Vary', 'Accept-Encoding');
+      else if (!/(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(String(vary))) {
+        res.setHeader('Vary', `${String(vary)}, Accept-Encoding`);
+      }
+      const variant = precompressedVariant(req.headers['accept-encoding'], target, s.precompressed, s.root);
+      if (variant) {
+        closeTarget(target);
+        [target, typePath] = [variant.target, target.path];
+        res.setHeader('Content-Encoding', variant.encoding);
+      }
+    }
     let stat = target.stat;
     if (s.lease) {
       try {

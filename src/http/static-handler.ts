@@ -44,7 +44,7 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
     throw invalidArgType('options.onResponse', 'of type function', onResponse);
   }
   if (typeof fallthrough !== 'boolean') throw invalidArgType('options.fallthrough', 'of type boolean', fallthrough);
-  return (req, res, next) => {
+  const handler: StaticHandler = (req, res, next) => {
     const report = (result: ServeResult) => {
       try {
         onResponse?.(req, result);
@@ -81,6 +81,19 @@ export function createStaticHandler(root: string, options?: StaticHandlerOptions
     if (target.kind === 'redirect') target.location = directoryLocation(original);
     void respondTarget(req, res, target, settings).then(report);
   };
+  if (cache) caches.set(handler, cache);
+  return handler;
+}
+
+/** Each handler's open-file cache, for closeHandlerFiles. */
+const caches = new WeakMap<StaticHandler, FileCache>();
+
+/**
+ * Closes the files `handler` keeps open (those in use as responses end), for a framework that closes without an
+ * http.Server 'close' (Fastify's onClose, with requests that came only through inject).
+ */
+export function closeHandlerFiles(handler: StaticHandler): void {
+  caches.get(handler)?.clear();
 }
 
 /**

@@ -55,6 +55,9 @@ export function portableKernel(unavailableReason: string): Kernel {
     watchAdd: unreachable('watchAdd'),
     watchRemove: unreachable('watchRemove'),
     watchDrain: unreachable('watchDrain'),
+    envFd: unreachable('envFd'),
+    closeEnvFd: unreachable('closeEnvFd'),
+    envFds: unreachable('envFds'),
 
     map: () => null,
     unmap: unreachable('unmap'),
