@@ -1,8 +1,8 @@
 #!/bin/sh
 # npm run test:asan: the native test project against an addon built with AddressSanitizer and
 # UndefinedBehaviorSanitizer. Node itself is not instrumented, so the sanitizer runtimes are preloaded into every
-# process the suite starts. The normal build is restored afterwards, pass or fail. Left out: the bench smoke run
-# (it measures nothing), the package test (it builds its own prebuild, without sanitizers), and the README
+# process the suite starts. The normal build is restored afterwards, pass or fail. Left out: the bench runs
+# (they measure nothing, and their hostile cases test the bench's own tools), the package test (it builds its own prebuild, without sanitizers), and the README
 # examples and CLI children (their native calls are the ones the other files make, at many times the start-up
 # cost under the preloaded runtimes).
 set -eu
@@ -27,5 +27,5 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The native project must really run on the sanitized addon, not on the fallback after a failed load.
 node -e "const b = require('./lib/binding'); if (!b.binding) { console.error(b.unavailableReason); process.exit(1); }"
 node node_modules/vitest/vitest.mjs run --project native \
-    --exclude test/bench.test.ts --exclude test/package.test.ts --exclude test/readme.test.ts \
-    --exclude test/cli.test.ts "$@"
+    --exclude test/bench.test.ts --exclude test/bench-hostile.test.ts --exclude test/package.test.ts \
+    --exclude test/readme.test.ts --exclude test/cli.test.ts "$@"
