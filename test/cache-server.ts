@@ -1,8 +1,44 @@
-// A static server in a child process (test/fixtures/cache-server.mjs), optionally as another user or under
-// another RLIMIT_NOFILE, driven line by line: for the open-file cache's tests.
+// For the open-file cache's tests: a static server in a child process (test/fixtures/cache-server.mjs),
+// optionally as another user or under another RLIMIT_NOFILE, driven line by line; directories such a user can
+// walk through; one keep-alive client.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { afterAll } from 'vitest';
+import type { Server } from './http-clients';
+import { tempDir } from './helpers';
+
+/** A temp dir the unprivileged servers can walk through (removed after the file's tests): fresh 0755 dirs in it. */
+export function walkableDirs(): (name: string) => string {
+  const work = tempDir();
+  fs.chmodSync(work, 0o755);
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+  let dirs = 0;
+  return (name) => {
+    const dir = path.join(work, `${name}-${dirs++}`);
+    fs.mkdirSync(dir, { mode: 0o755 });
+    return dir;
+  };
+}
+
+/** One keep-alive connection (closed after the file's tests), and a GET over it: status, headers and body. */
+export function keepAliveClient(): { agent: http.Agent; get: (server: Server, url: string) =>
+  Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  afterAll(() => agent.destroy());
+  const get = (server: Server, url: string) =>
+    new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.get(`${server.url}${url}`, { agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+  return { agent, get };
+}
 
 /** test/fixtures/cache-server.mjs: a static server in a child process (optionally as another user). */
 export class ChildServer {

@@ -7,37 +7,16 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import zerocopyStatic from '../src/http/fastify';
 import { createStaticHandler } from '../src/index';
-import { ChildServer } from './cache-server';
+import { ChildServer, keepAliveClient, walkableDirs } from './cache-server';
 import { listen, type Server } from './http-clients';
-import { FALLBACK, tempDir } from './helpers';
+import { FALLBACK } from './helpers';
 
-const work = tempDir();
-fs.chmodSync(work, 0o755); // the unprivileged servers below walk through it
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+const freshDir = walkableDirs(); // the unprivileged servers below walk through it
 
-let dirs = 0;
-function freshDir(name: string): string {
-  const dir = path.join(work, `${name}-${dirs++}`);
-  fs.mkdirSync(dir, { mode: 0o755 });
-  return dir;
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-afterAll(() => agent.destroy());
-
-function get(server: Server, url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    http.get(`${server.url}${url}`, { agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
+const { agent, get } = keepAliveClient();
 
 const servers: Server[] = [];
 afterEach(async () => {

@@ -1,23 +1,15 @@
 // A writer of a file the server holds a lease on never waits /proc/sys/fs/lease-break-time (45 s), whatever
 // happens to the lease thread's signal: a full queued-signal quota, or a server stopped by Ctrl-Z.
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, describe, expect, it } from 'vitest';
-import { FALLBACK, tempDir } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { ChildServer, walkableDirs } from './cache-server';
+import { FALLBACK } from './helpers';
 
-const work = tempDir();
-fs.chmodSync(work, 0o755); // the unprivileged server below walks through it
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
-let dirs = 0;
-function freshDir(name: string): string {
-  const dir = path.join(work, `${name}-${dirs++}`);
-  fs.mkdirSync(dir, { mode: 0o755 });
-  return dir;
-}
+const freshDir = walkableDirs(); // the unprivileged server below walks through it
 
 /** Another process saving the file in place (open O_WRONLY|O_TRUNC), killed after `timeout` ms if still waiting. */
 function saveElsewhere(file: string, bytes: string, timeout: number): string {
@@ -28,32 +20,6 @@ function saveElsewhere(file: string, bytes: string, timeout: number): string {
     return 'saved';
   } catch {
     return `still waiting after ${Date.now() - started} ms`;
-  }
-}
-
-/** test/fixtures/cache-server.mjs: a static server in a child process, as another user. */
-class ChildServer {
-  #child: ChildProcessWithoutNullStreams;
-  #lines: AsyncIterator<string>;
-
-  constructor(root: string, uid: number) {
-    this.#child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'cache-server.mjs'), root, 'handler', String(uid)]);
-    this.#lines = createInterface({ input: this.#child.stdout })[Symbol.asyncIterator]();
-  }
-
-  async line(command?: string): Promise<string> {
-    if (command !== undefined) this.#child.stdin.write(`${command}\n`);
-    const next = await Promise.race([this.#lines.next(), new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`cache-server did not answer ${command}`)), 60_000))]);
-    if (next.done) throw new Error('cache-server exited');
-    return next.value;
-  }
-
-  end(): Promise<void> {
-    this.#child.stdin.end();
-    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 10_000);
-    return exited.finally(() => clearTimeout(timer));
   }
 }
 
@@ -76,7 +42,7 @@ describe.skipIf(FALLBACK)('a writer never waits lease-break-time', () => {
     fs.writeFileSync(file, 'page');
     fs.chmodSync(file, 0o644);
     fs.chownSync(file, 65534, 65534); // the server's own: it can lease it
-    const server = new ChildServer(root, 65534);
+    const server = new ChildServer(root, 'handler', 65534);
     const filler = spawn('python3', [path.join(__dirname, 'fixtures', 'sigqueue-filler.py'), '65534'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await server.line();
