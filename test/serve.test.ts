@@ -13,7 +13,7 @@ import { Client, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaticHandler, serveFile, type ServeResult } from '../src/index';
 import { curl, listen, parseMultipart, parseResponses, rawExchange, type Server } from './http-clients';
-import { FALLBACK, randomFile, sha256, sleep, tempDir } from './helpers';
+import { FALLBACK, randomFile, settleFds, sha256, sleep, stableFdCount, tempDir } from './helpers';
 
 const MiB = 2 ** 20;
 const work = tempDir();
@@ -404,7 +404,8 @@ describe('responses cut short', () => {
     return { s, outcomes };
   }
 
-  it('a client that goes away mid-body resolves with its error, never an unhandled rejection', async () => {
+  it('a client that goes away mid-body resolves with its error, never an unhandled rejection, and no fd is left', async () => {
+    const before = await stableFdCount();
     const { s, outcomes } = await direct();
     try {
       await new Promise<void>((resolve) => {
@@ -421,6 +422,7 @@ describe('responses cut short', () => {
     } finally {
       await s.close();
     }
+    expect(await settleFds(before)).toBeLessThanOrEqual(before);
   });
 
   it('an aborted signal cuts the body and destroys the connection (ABORT_ERR)', async () => {
