@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine.h"
+#include "kept_map.h"
 #include "lease.h"
 
 namespace zc {
@@ -18,6 +19,7 @@ struct AddonData {
   std::shared_ptr<engine::Sink> engineSink;  // engine_binding.cc: delivers job events to JS
   std::shared_ptr<lease::Listener> leaseListener;  // lease_binding.cc: delivers lease events to JS
   std::shared_ptr<engine::Sink> directSink;  // direct_binding.cc: delivers direct I/O completions to JS
+  KeptMaps keptMaps;  // http_binding.cc: the open-file cache's mappings
   AddonData();
   ~AddonData();
 };

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kept_map.h"
 #include "lease.h"
 
 namespace zc {
@@ -126,6 +127,7 @@ struct Spec {
   // kSend under a lease, for a peer on this host (a copying strategy: kCopy or kMmap, so that the destination
   // holds copies): a chunk is written only if this flag still reads true after it was read (else -ECANCELED).
   lease::HeldFlag leaseHeld;
+  KeptMapRef kept;  // kSend by mmap: the whole file mapped already (the open-file cache's), used in place of windows
   Task task;  // kTask
 };
 

@@ -155,6 +155,9 @@ Napi::Value SubmitJs(const Napi::CallbackInfo& info) {
   }
   if (!LeaseFlag(o, spec.kind == engine::Kind::kSend ? spec.strategy : engine::Strategy::kSendfile, &spec.leaseHeld))
     return env.Undefined();
+  Napi::Value kept = o.Get("map");
+  if (kept.IsNumber() && spec.kind == engine::Kind::kSend && spec.strategy == engine::Strategy::kMmap)
+    spec.kept = FindKeptMap(env, kept.As<Napi::Number>().Uint32Value());  // gone already: the job maps its own
   int64_t id = engine::Submit(spec, data->engineSink);
   if (id < 0) return ThrowErrno(env, static_cast<int>(id), "dup");
   static_cast<JsSink*>(data->engineSink.get())->JobStarted(env);

@@ -1,16 +1,20 @@
 // What the static-file server needs and Node does not expose: openat2(RESOLVE_BENEATH), so that a request path
 // can never open a file outside the served root (the kernel refuses `..` and symlinks that leave it, with no
-// check-then-open race); TCP_CORK, so that response headers and the first body bytes leave in one segment; and
+// check-then-open race); TCP_CORK, so that response headers and the first body bytes leave in one segment;
 // directory and mount-table watches read synchronously, so that the open-file cache sees a rename or a mount
-// before the next request.
+// before the next request; and the cache's kept mappings, a response from which is one writev of headers and
+// body (kept_map.h).
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <set>
@@ -18,7 +22,11 @@
 
 #include "addon.h"
 #include "args.h"
+#include "constants.h"
+#include "engine.h"
 #include "errors.h"
+#include "kept_map.h"
+#include "transfer.h"
 #include "watch.h"
 
 #ifndef SYS_openat2
@@ -160,7 +168,85 @@ static Napi::Value EnvFdsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(envFdCount.load()));
 }
 
+KeptMap::~KeptMap() { munmap(const_cast<char*>(base), length); }
+
+// keepMapped(fd, length) -> an id: [0, length) of the file mapped read-only and shared (length > 0).
+static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
+  int fd;
+  size_t length;
+  if (!ArgFd(info, 0, &fd) || !ArgLength(info, 1, SIZE_MAX, &length)) return info.Env().Undefined();
+  if (length == 0) return ThrowErrno(info.Env(), -EINVAL, "mmap");
+  void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return ThrowErrno(info.Env(), -errno, "mmap");
+  KeptMaps& maps = GetAddonData(info.Env())->keptMaps;
+  uint32_t id = maps.nextId++;
+  maps.byId.emplace(id, std::make_shared<const KeptMap>(static_cast<const char*>(base), length, fd));
+  return Napi::Number::New(info.Env(), id);
+}
+
+// dropMapped(id): the cache lets the map go (before it closes the fd); jobs still using it keep it until done.
+static Napi::Value DropMappedJs(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) GetAddonData(info.Env())->keptMaps.byId.erase(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+KeptMapRef FindKeptMap(Napi::Env env, uint32_t id) {
+  KeptMaps& maps = GetAddonData(env)->keptMaps;
+  auto it = maps.byId.find(id);
+  return it == maps.byId.end() ? nullptr : it->second;
+}
+
+// sendKept(outFd, id, offset, length, head?) -> bytes written right now on the JS thread (head included), or -1
+// when this is not for the fast path: the map is gone, or the range is not all in the page cache (a fault could
+// wait for the disk: the engine must take it). The head goes in the same writev as the first body bytes. At most
+// constants.fastPathMax of the body per call; stops at EAGAIN, or at a short write or EFAULT (a file that shrank:
+// the caller, seeing fewer bytes than asked, checks the size).
+static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int out;
+  int64_t offset;
+  bool hasOffset;
+  size_t length;
+  struct iovec head = {nullptr, 0};
+  if (!ArgFd(info, 0, &out) || !ArgOffset(info, 2, &offset, &hasOffset) ||
+      !ArgLength(info, 3, constants::kFastPathMax, &length) || (!info[4].IsUndefined() && !ArgView(info, 4, &head)))
+    return env.Undefined();
+  if (!info[1].IsNumber() || !hasOffset) return ThrowType(env, "sendKept(outFd, id, offset, length, head?)");
+  KeptMapRef map = FindKeptMap(env, info[1].As<Napi::Number>().Uint32Value());
+  if (!map || offset + static_cast<int64_t>(length) > static_cast<int64_t>(map->length) ||
+      RangeCached(map->fd, offset, static_cast<int64_t>(length)) != 1)
+    return Napi::Number::New(env, -1);
+  struct iovec iov[2] = {head, {const_cast<char*>(map->base) + offset, length}};
+  int first = head.iov_len > 0 ? 0 : 1;
+  size_t headLength = head.iov_len, body = 0;
+  int64_t calls = 0;
+  ssize_t w = 0;
+  while (iov[1].iov_len > 0) {
+    do w = writev(out, iov + first, 2 - first);
+    while (w == -1 && errno == EINTR);
+    calls++;
+    if (w <= 0) break;
+    size_t headPart = first == 0 ? std::min(static_cast<size_t>(w), iov[0].iov_len) : 0;
+    iov[0].iov_base = static_cast<char*>(iov[0].iov_base) + headPart;
+    iov[0].iov_len -= headPart;
+    if (iov[0].iov_len == 0) first = 1;
+    size_t bodyPart = static_cast<size_t>(w) - headPart;
+    iov[1].iov_base = static_cast<char*>(iov[1].iov_base) + bodyPart;
+    iov[1].iov_len -= bodyPart;
+    body += bodyPart;
+    if (first == 0) break;  // the socket took part of the head only: the rest goes in order, by JS
+  }
+  int err = errno;
+  engine::CountFastPath(static_cast<int64_t>(body), calls, false);
+  size_t sent = headLength - iov[0].iov_len + body;
+  if (w < 0 && sent == 0 && err != EAGAIN && err != EFAULT) return ThrowErrno(env, -err, "writev");
+  return Napi::Number::New(env, static_cast<double>(sent));
+}
+
 void RegisterHttp(Napi::Env env, Napi::Object exports) {
+  exports.Set("keepMapped", Napi::Function::New(env, KeepMappedJs, "keepMapped"));
+  exports.Set("dropMapped", Napi::Function::New(env, DropMappedJs, "dropMapped"));
+  exports.Set("sendKept", Napi::Function::New(env, SendKeptJs, "sendKept"));
   auto* envFds = new std::set<int>();
   napi_add_env_cleanup_hook(env, CloseEnvFds, envFds);
   exports.Set("envFd", Napi::Function::New(env, EnvFdJs, "envFd", envFds));

@@ -71,7 +71,7 @@ ssize_t SpliceStep(Job* j, int64_t want, const char** syscall) {
 
 void Unmap(Job* j) {
   if (j->window == nullptr) return;
-  munmap(j->window, j->windowLength);
+  if (!j->spec.kept) munmap(j->window, j->windowLength);  // a kept map is its cache's to give back
   j->window = nullptr;
   j->windowLength = 0;
 }
@@ -81,6 +81,13 @@ void Unmap(Job* j) {
 // reaches past the size fstat gave when it was mapped, so a short file ends the job (Finish: truncated).
 ssize_t MmapStep(Job* j, int64_t want, const char** syscall) {
   int64_t end = j->spec.offset + j->spec.length;
+  if (j->spec.kept && j->window == nullptr) {
+    // The whole file, mapped when it was kept, at the size it had then: bytes past it are none of this job's.
+    j->window = const_cast<char*>(j->spec.kept->base);
+    j->windowOffset = 0;
+    j->windowLength = j->spec.kept->length;
+  }
+  if (j->spec.kept && j->offset >= std::min<int64_t>(end, static_cast<int64_t>(j->windowLength))) return 0;
   if (j->window == nullptr || j->offset < j->windowOffset ||
       j->offset >= j->windowOffset + static_cast<int64_t>(j->windowLength)) {
     Unmap(j);

@@ -70,6 +70,8 @@ export interface JobSpec {
   sinkFds?: number[];
   /** A native lease id: each chunk is written only while it is held (a copying strategy: 'copy' or 'mmap'). */
   leaseId?: number;
+  /** 'send' by 'mmap': the open-file cache's map of the whole input (keepMapped), used in place of windows. */
+  map?: number;
 }
 
 export interface FastSpec {
@@ -178,6 +180,15 @@ export interface NativeBinding extends NativeDirect {
   closeEnvFd(fd: number): void;
   /** How many fds given to envFd are open, across every environment of the process. */
   envFds(): number;
+  /** The open-file cache's map of [0, length) of a kept file (native/kept_map.h): its id. */
+  keepMapped(fd: number, length: number): number;
+  /** The cache lets map `id` go (before closing its fd); engine jobs using it keep it until they end. */
+  dropMapped(id: number): void;
+  /**
+   * Writes [offset, offset + length) of kept map `id` (`head` first, in the same writev) on the JS thread: the
+   * bytes written, head included; -1 when not for the fast path (the map is gone, the range not page-cached).
+   */
+  sendKept(outFd: number, id: number, offset: number, length: number, head?: Uint8Array): number;
 }
 
 /** A change in a watched directory: `name` in it ('' for the directory itself); `gone`: the watch ended. wd -1:

@@ -100,13 +100,21 @@ export interface Source {
   fd: number;
   path?: string;
   size: number;
-  /**
-   * The lease under which the fd's owner keeps it (the open-file cache's): still held after a send, it proves no
-   * writer opened the file meanwhile (the lease thread clears the flag before it lets one go), so that nothing
-   * truncated it and the send needs no fstat to tell.
-   */
-  keptUnder?: Lease;
+  /** How the fd's owner keeps it (the open-file cache). */
+  kept?: Kept;
   close(): void;
+}
+
+/** A file the open-file cache keeps. */
+export interface Kept {
+  /**
+   * The lease it is kept under: still held after a send, it proves no writer opened the file meanwhile (the
+   * lease thread clears the flag before it lets one go), so that nothing truncated it and the send needs no
+   * fstat to tell.
+   */
+  readonly lease: Lease;
+  /** The whole file mapped (keepMapped), or undefined: 'auto' sends a peer on this host a write from it. */
+  readonly map: number | undefined;
 }
 
 const regularSize = (fd: number) => kernel.regularSize(fd);
@@ -169,7 +177,7 @@ interface Transfer {
   head?: Buffer;
   lease?: Lease;
   leasePath?: LeasePath;
-  keptUnder?: Lease;
+  kept?: Kept;
 }
 
 function validateSendOptions(options: unknown): [Partial<SendFileOptions>, number | bigint | null, number | undefined] {
@@ -246,7 +254,7 @@ function sendToResponse(res: http.ServerResponse, input: FileInput, options?: Se
  * response's headers, a part's framing) goes before the range, in the same segment as its first bytes: with it
  * in one syscall on the fast path, else through socket.write with TCP_CORK held until the range has gone.
  */
-export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number; keptUnder?: Lease },
+export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number; kept?: Kept },
   options: SendFileOptions, held?: HeldLease, head?: Buffer): Promise<SendResult> {
   return send(out, () => ({ ...file, close() {} }), options, held, head);
 }
@@ -289,7 +297,8 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     transfer = {
       inFd: source.fd, path: source.path, regular, offset: start, length: count, sent: 0,
       signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
-      choice: chooseFor(out, opts.strategy, count, regular, leasePath), head, keptUnder: source.keptUnder,
+      choice: chooseFor(out, opts.strategy, count, regular, leasePath, source.kept?.map !== undefined), head,
+      kept: source.kept,
     };
   } catch (err) {
     source?.close();
@@ -365,8 +374,8 @@ function takeLease(source: Source, mode: true | 'required', graceMs: number):
  * write (TLS, no fd, no addon), an input that is no regular file, or a lease whose peer must get copies.
  */
 function chooseFor(out: net.Socket | number, asked: StrategyOption | undefined, length: number, regular: boolean,
-  leasePath: LeasePath | undefined): Choice {
-  const choice = runnable(choose(asked, destinationOf(out), length));
+  leasePath: LeasePath | undefined, mapped: boolean): Choice {
+  const choice = runnable(choose(asked, destinationOf(out), length, mapped));
   // Without the addon, runnable() has made it 'copy' already (a forced 'copy' stays 'forced').
   const stream = out instanceof net.Socket ? streamReason(out) : undefined;
   if (stream && stream !== 'no-binding') return { strategy: 'copy', reason: stream };
@@ -391,7 +400,7 @@ function resultOf(t: Transfer, moved: Moved): SendResult {
 /** The transfer as the kernel takes it. */
 function jobOf(outFd: number, t: Transfer): SendJob {
   return { outFd, inFd: t.inFd, offset: t.offset, length: t.length, sent: t.sent, strategy: t.choice.strategy,
-    path: t.path, signal: t.signal, onProgress: t.onProgress, lease: t.lease };
+    path: t.path, signal: t.signal, onProgress: t.onProgress, lease: t.lease, map: t.kept?.map };
 }
 
 /** The 'copy' strategy in JavaScript, through `write`: for what the kernel cannot take. */
@@ -435,7 +444,7 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
   if (sent <= 0) return;
   t.sent = sent;
   if (sent < t.length) return;
-  if (!t.keptUnder?.held && regularSize(t.inFd) < t.offset + t.length) {
+  if (!t.kept?.lease.held && regularSize(t.inFd) < t.offset + t.length) {
     socket.destroy();
     throw fileTruncated(sent, t.length, t.path);
   }

@@ -43,6 +43,8 @@ export interface CachedFile {
   readonly type: string;
   /** The read lease it is kept under. */
   readonly lease: Lease;
+  /** The whole file mapped (kernel.keepMapped), or undefined (empty, or it cannot be mapped). */
+  readonly map: number | undefined;
   /** The response is done with the fd. Once per lookup that returned it. */
   release(): void;
 }
@@ -59,10 +61,13 @@ class Entry implements CachedFile {
   /** The servers whose requests it answered: their close retires it. */
   readonly servers = new Set<EventEmitter>();
 
+  readonly map: number | undefined;
+
   constructor(readonly key: string, readonly fd: number, readonly path: string, readonly stat: fs.BigIntStats,
     readonly lease: Lease, readonly dependencies: Dependency[], readonly owner: FileCache) {
     this.validators = validators(stat);
     this.type = typeOf(path);
+    this.map = mapOf(fd, Number(stat.size));
   }
 
   release(): void {
@@ -263,7 +268,21 @@ function retire(entry: Entry): void {
 
 /** The last response is done with a retired entry. */
 function closeEntry(entry: Entry): void {
+  if (entry.map !== undefined) kernel.dropMapped(entry.map);
   kernel.closeEnvFd(entry.fd);
+}
+
+/**
+ * A kept file's map, so that a response to a peer on this host is one writev from it (see calibration's
+ * choose()); undefined for an empty file or one that cannot be mapped (served as it would be uncached).
+ */
+function mapOf(fd: number, size: number): number | undefined {
+  if (size === 0) return undefined;
+  try {
+    return kernel.keepMapped(fd, size);
+  } catch {
+    return undefined;
+  }
 }
 
 /** With nothing kept, the inotify instance and the mount-table fd are given back too. */

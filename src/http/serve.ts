@@ -23,7 +23,7 @@ import {
 } from '../errors';
 import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
-import { type HeldLease, sendOpenFile } from '../sendfile';
+import { type HeldLease, type Kept, sendOpenFile } from '../sendfile';
 import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange,
   validateStrategy } from '../seam';
 import { countBodyBytes, forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
@@ -388,7 +388,7 @@ async function respond(req: Request, res: Response, target: Target, s: ServeSett
       }
     }
     return await respondFile(req, res, { fd: target.fd, path: target.path, typePath, stat, lease,
-      validators: target.cached?.validators, type: target.cached?.type, keptUnder: target.cached?.lease }, s);
+      validators: target.cached?.validators, type: target.cached?.type, kept: target.cached }, s);
   } finally {
     lease?.release();
     closeTarget(target);
@@ -405,8 +405,8 @@ interface OpenFile {
   /** The stat's validators and the path's Content-Type, computed once by the file cache. */
   validators?: Validators;
   type?: string;
-  /** The file cache's lease on the fd (sendOpenFile's `keptUnder`). */
-  keptUnder?: Lease;
+  /** How the file cache keeps it. */
+  kept?: Kept;
 }
 
 async function respondFile(req: Request, res: Response, file: OpenFile, s: ServeSettings): Promise<ServeResult> {
@@ -554,7 +554,7 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       let sent;
       try {
         sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size),
-          keptUnder: file.keptUnder }, options, held, before);
+          kept: file.kept }, options, held, before);
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }

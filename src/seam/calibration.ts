@@ -2,7 +2,7 @@
 // loaded with configure({ calibration }). Bad input is refused whole, with Node's ERR_INVALID_ARG_* codes.
 import * as fs from 'node:fs';
 import { invalidArgType, invalidArgValue, validateLength } from '../errors';
-import { DEFAULT_RULES } from './defaults';
+import { DEFAULT_RULES, MAPPED_DESTINATIONS } from './defaults';
 import { type Choice, type Destination, DESTINATIONS, STRATEGIES, type Strategy, type StrategyOption } from './reasons';
 
 /** From `minBytes` up, a transfer to `destination` uses `strategy` (unless a larger minBytes also applies). */
@@ -102,10 +102,15 @@ export function useStrategy(strategy: StrategyOption): void {
   configured = strategy;
 }
 
-/** The strategy asked for (or configured), or what 'auto' picks for this destination and length. */
-export function choose(asked: StrategyOption | undefined, destination: Destination, length: number): Choice {
+/**
+ * The strategy asked for (or configured), or what 'auto' picks for this destination and length; `mapped`: the
+ * open-file cache has the whole file mapped (see MAPPED_DESTINATIONS).
+ */
+export function choose(asked: StrategyOption | undefined, destination: Destination, length: number,
+  mapped = false): Choice {
   const option = asked ?? configured;
   if (option !== 'auto') return { strategy: option, reason: 'forced' };
+  if (mapped && MAPPED_DESTINATIONS.includes(destination)) return { strategy: 'mmap', reason: `auto:${destination}` };
   let best: Rule | undefined;
   for (const rule of rules) {
     if (rule.destination === destination && rule.minBytes <= length && (!best || rule.minBytes >= best.minBytes)) {

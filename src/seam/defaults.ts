@@ -13,6 +13,7 @@
 // The other destinations keep sendfile until `npm run bench -- --calibrate` on the user's machine says otherwise;
 // TLS copies in user space whatever is chosen.
 import type { Rule } from './calibration';
+import type { Destination } from './reasons';
 
 export const DEFAULT_RULES: readonly Rule[] = [
   { destination: 'local-tcp', minBytes: 0, strategy: 'sendfile' },
@@ -23,3 +24,10 @@ export const DEFAULT_RULES: readonly Rule[] = [
   { destination: 'pipe', minBytes: 0, strategy: 'sendfile' },
   { destination: 'file', minBytes: 0, strategy: 'sendfile' },
 ];
+
+// A file the open-file cache keeps is mapped once, whole (native/kept_map.h): a write from that map costs what a
+// server holding the file in RAM pays, one copy into the socket, with no mmap or munmap per response. To a peer on
+// this host that beat sendfile at every size (`npm run bench -- --only http`: the kept file by sendfile 0.38-0.46x
+// the requests/s of `res.end(cachedBuffer)` up to 1 MiB, nginx's sendfile 791 us per 1 MiB response against the
+// buffer server's 268), so 'auto' writes from the map there, whatever the rules say for unkept files.
+export const MAPPED_DESTINATIONS: readonly Destination[] = ['local-tcp'];

@@ -12,7 +12,7 @@ import type { FallbackReason, Strategy } from './reasons';
 export type Calls = Pick<NativeBinding,
   | 'sendfile' | 'splice' | 'tee' | 'vmsplice' | 'copyFileRange' | 'createPipe' | 'mappedTruncated'
   | 'regularSize' | 'mayBlock' | 'ready' | 'openBeneath' | 'setCork' | 'watchOpen' | 'watchMounts'
-  | 'watchAdd' | 'watchRemove' | 'watchDrain' | 'envFd' | 'closeEnvFd' | 'envFds'
+  | 'watchAdd' | 'watchRemove' | 'watchDrain' | 'envFd' | 'closeEnvFd' | 'envFds' | 'keepMapped' | 'dropMapped'
   | 'map' | 'unmap' | 'msync' | 'madvise' | 'mlock' | 'readInto' | 'truncated' | 'setTruncatedCallback'
   | 'madviseValues'
   | 'setLeaseCallback' | 'acquireLease' | 'releaseLease' | 'guardLease' | 'guardLeaseSocket' | 'leaseUnacked'
@@ -33,6 +33,8 @@ export interface SendJob {
   onProgress?: (bytes: number) => void;
   /** Each chunk is written only while this lease is held (a 'copy' or 'mmap' transfer under a lease). */
   lease?: Lease;
+  /** The open-file cache's map of the whole input (keepMapped): an 'mmap' transfer writes from it. */
+  map?: number;
 }
 
 /** What a send moved: all of the range, by `strategy` (after a refusal, 'copy' with the refusal's reason). */

@@ -19,8 +19,11 @@ export function nativeKernel(binding: NativeBinding): Kernel {
     strategies: binding.strategies,
     leaseSignalBase: binding.leaseSignalBase,
     dup: (fd) => binding.dup(fd),
-    sendFast: (job, head) => binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd,
-      offset: job.offset, length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job), head }),
+    // From a kept map: one writev of head and body, its arguments by position (no members to look up by name).
+    sendFast: (job, head) => (job.map !== undefined && job.strategy === 'mmap' && !job.lease
+      ? binding.sendKept(job.outFd, job.map, job.offset, Math.min(job.length, constants.fastPathMax), head)
+      : binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd, offset: job.offset,
+        length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job), head })),
     refusal: (err, strategy) => (strategy !== 'copy' && refusals.has((err as { errno?: number }).errno!)
       ? `${strategy}-refused` : undefined),
     async send(job) {
@@ -28,7 +31,7 @@ export function nativeKernel(binding: NativeBinding): Kernel {
       if (sent > 0) job.onProgress?.(sent);
       const started = startJob({
         kind: 'send', outFd: job.outFd, inFd: job.inFd, offset: job.offset + sent, length: job.length - sent,
-        strategy: job.strategy, leaseId: leaseId(job),
+        strategy: job.strategy, leaseId: leaseId(job), map: job.map,
       }, { signal: job.signal, onProgress: job.onProgress && ((bytes) => job.onProgress!(sent + bytes)) });
       // After a break the lease thread stops this job before it lets the writer go.
       job.lease?.guard(started.id);

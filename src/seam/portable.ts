@@ -58,6 +58,8 @@ export function portableKernel(unavailableReason: string): Kernel {
     envFd: unreachable('envFd'),
     closeEnvFd: unreachable('closeEnvFd'),
     envFds: unreachable('envFds'),
+    keepMapped: unreachable('keepMapped'),
+    dropMapped: unreachable('dropMapped'),
 
     map: () => null,
     unmap: unreachable('unmap'),
