@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -132,6 +133,30 @@ static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
     out.Set(static_cast<uint32_t>(i), e);
   }
   return out;
+}
+
+// keptUnchanged(watchFd, mountsFd, fd, kept) -> 1: nothing queued on the watches and the kept fd's attributes
+// are `kept` (a BigInt64Array: mode, uid, gid, size, mtime ns, ctime ns, nlink), so a hit may be served as kept;
+// 0: look again the long way (watch events are queued, or an attribute changed); -1: the mount table changed (this
+// look took that news: nothing kept can be trusted). One poll and one fstat, and no stat object built.
+static Napi::Value KeptUnchangedJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int watchFd, mountsFd, fd;
+  if (!ArgFd(info, 0, &watchFd) || !ArgFd(info, 1, &mountsFd) || !ArgFd(info, 2, &fd)) return env.Undefined();
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
+      info[3].As<Napi::TypedArray>().ElementLength() != 7)
+    return ThrowType(env, "kept must be a BigInt64Array of 7");
+  const int64_t* kept = info[3].As<Napi::TypedArrayOf<int64_t>>().Data();
+  bool queued = false, mounts = false;
+  int err = watch::Poll(watchFd, mountsFd, &queued, &mounts);
+  if (err < 0) return ThrowErrno(env, err, "poll");
+  if (mounts) return Napi::Number::New(env, -1);
+  struct stat st;
+  if (queued || fstat(fd, &st) == -1) return Napi::Number::New(env, 0);
+  auto ns = [](const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+  const int64_t now[7] = {st.st_mode, st.st_uid, st.st_gid, st.st_size, ns(st.st_mtim), ns(st.st_ctim),
+                          static_cast<int64_t>(st.st_nlink)};
+  return Napi::Number::New(env, std::equal(now, now + 7, kept) ? 1 : 0);
 }
 
 // The open-file cache's fds (kept files, the inotify instance, the mount table) belong to the environment that
@@ -257,6 +282,7 @@ void RegisterHttp(Napi::Env env, Napi::Object exports) {
   exports.Set("watchAdd", Napi::Function::New(env, WatchAddJs, "watchAdd"));
   exports.Set("watchRemove", Napi::Function::New(env, WatchRemoveJs, "watchRemove"));
   exports.Set("watchDrain", Napi::Function::New(env, WatchDrainJs, "watchDrain"));
+  exports.Set("keptUnchanged", Napi::Function::New(env, KeptUnchangedJs, "keptUnchanged"));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneathJs, "openBeneath"));
   exports.Set("setCork", Napi::Function::New(env, SetCorkJs, "setCork"));
 }

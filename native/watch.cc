@@ -36,7 +36,7 @@ int Add(int fd, const char* path) {
 
 int Remove(int fd, int wd) { return inotify_rm_watch(fd, wd) == -1 ? -errno : 0; }
 
-int Drain(int fd, int mountsFd, std::vector<Event>* events) {
+int Poll(int fd, int mountsFd, bool* queued, bool* mounts) {
   // /proc/self/mountinfo polls POLLPRI | POLLERR once per change of the mount table.
   struct pollfd p[2] = {{fd, POLLIN, 0}, {mountsFd, POLLPRI, 0}};
   int ready;
@@ -44,8 +44,17 @@ int Drain(int fd, int mountsFd, std::vector<Event>* events) {
     ready = poll(p, 2, 0);
   } while (ready == -1 && errno == EINTR);
   if (ready == -1) return -errno;
-  if (p[1].revents != 0) events->push_back({-1, "", false});
-  if ((p[0].revents & POLLIN) == 0) return 0;
+  *queued = (p[0].revents & POLLIN) != 0;
+  *mounts = p[1].revents != 0;
+  return 0;
+}
+
+int Drain(int fd, int mountsFd, std::vector<Event>* events) {
+  bool queued = false, mounts = false;
+  int err = Poll(fd, mountsFd, &queued, &mounts);
+  if (err < 0) return err;
+  if (mounts) events->push_back({-1, "", false});
+  if (!queued) return 0;
   alignas(struct inotify_event) char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);

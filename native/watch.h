@@ -28,6 +28,10 @@ struct Event {
   bool gone;         // the watch ended (its directory was deleted, or it was removed)
 };
 
+// Whether events are queued (*queued) and whether the mount table changed since the last look (*mounts: that
+// news is taken by this look); one poll(2). 0, or -errno.
+int Poll(int fd, int mountsFd, bool* queued, bool* mounts);
+
 // Appends every event queued now, and one with wd -1 when the mount table changed since the last call; one
 // poll(2) when nothing changed. 0, or -errno.
 int Drain(int fd, int mountsFd, std::vector<Event>* events);

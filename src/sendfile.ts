@@ -254,9 +254,34 @@ function sendToResponse(res: http.ServerResponse, input: FileInput, options?: Se
  * response's headers, a part's framing) goes before the range, in the same segment as its first bytes: with it
  * in one syscall on the fast path, else through socket.write with TCP_CORK held until the range has gone.
  */
-export function sendOpenFile(out: net.Socket, file: { fd: number; path: string; size: number; kept?: Kept },
-  options: SendFileOptions, held?: HeldLease, head?: Buffer): Promise<SendResult> {
-  return send(out, () => ({ ...file, close() {} }), options, held, head);
+export function sendOpenFile(out: net.Socket, file: OpenRegularFile, options: SendFileOptions, held?: HeldLease,
+  head?: Buffer): Promise<SendResult> {
+  return send(out, () => ({ fd: file.fd, path: file.path, size: file.size, kept: file.kept, close() {} }), options,
+    held, head);
+}
+
+/** A regular file its caller has open and has stat'ed. */
+export interface OpenRegularFile {
+  fd: number;
+  path: string;
+  size: number;
+  kept?: Kept;
+}
+
+/**
+ * sendOpenFile's fast path alone, with no promise, for a caller that has checked its arguments and holds no lease
+ * (serveFile): the range goes now, on the JS thread, as far as the page cache and the socket buffer allow. The
+ * result when all of it went (the common case costs the syscall and no more); otherwise how much of the range
+ * went and the head still to send, for sendOpenFile to take on from there. Throws as sendOpenFile rejects.
+ */
+export function sendOpenFileNow(out: net.Socket, file: OpenRegularFile, offset: number, length: number,
+  strategy: StrategyOption | undefined, head?: Buffer): SendResult | { sent: number; head?: Buffer } {
+  if (writeRefusal(out)) return { sent: 0, head }; // sendOpenFile says why
+  const t: Transfer = {
+    inFd: file.fd, path: file.path, regular: true, offset, length, sent: 0,
+    choice: chooseFor(out, strategy, length, true, undefined, file.kept?.map !== undefined), head, kept: file.kept,
+  };
+  return fastPath(out, t) ?? { sent: t.sent, head: t.head?.length ? t.head : undefined };
 }
 
 /** A lease the caller holds across several sends, on the path it chose (and whose wait for acks it owns). */

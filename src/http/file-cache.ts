@@ -62,12 +62,15 @@ class Entry implements CachedFile {
   readonly servers = new Set<EventEmitter>();
 
   readonly map: number | undefined;
+  /** What unchanged() compares, as kernel.keptUnchanged takes it. */
+  readonly attributes: BigInt64Array;
 
   constructor(readonly key: string, readonly fd: number, readonly path: string, readonly stat: fs.BigIntStats,
     readonly lease: Lease, readonly dependencies: Dependency[], readonly owner: FileCache) {
     this.validators = validators(stat);
     this.type = typeOf(path);
     this.map = mapOf(fd, Number(stat.size));
+    this.attributes = BigInt64Array.of(stat.mode, stat.uid, stat.gid, stat.size, stat.mtimeNs, stat.ctimeNs, stat.nlink);
   }
 
   release(): void {
@@ -97,7 +100,7 @@ const shared = {
  * lease-break-time.
  */
 export function dropEveryKeptFile(): void {
-  for (const entry of [...shared.entries.values()]) retire(entry);
+  forgetEverything();
   closeWatchesWhenIdle();
 }
 
@@ -137,17 +140,13 @@ export class FileCache {
    * path asked for; `directory`: it names a directory (its index is served), so the watches go down into it.
    */
   lookup(key: string, file: string, directory: boolean, open: () => Target): Target {
+    // The common case, before any event is read: nothing queued on the watches, the kept fd's attributes the same.
+    const kept = shared.entries.get(key);
+    if (kept && unchanged(kept)) return this.#hit(key, kept);
     if (!drain()) return open();
     const hit = shared.entries.get(key);
     if (hit) {
-      // The lease thread clears the flag before it lets a writer go: a cleared flag may be news JS has not had.
-      if (hit.lease.held && sameAttributes(hit.stat, fs.fstatSync(hit.fd, { bigint: true }))) {
-        shared.entries.delete(key);
-        shared.entries.set(key, hit);
-        hit.owner.#owned.delete(hit);
-        hit.owner.#owned.add(hit);
-        return this.#use(hit, { kind: 'file', fd: hit.fd, path: hit.path, stat: hit.stat, cached: hit });
-      }
+      if (unchanged(hit)) return this.#hit(key, hit);
       retire(hit);
     }
     const target = open();
@@ -155,6 +154,15 @@ export class FileCache {
     const entry = this.#admit(key, target, directoriesOf(file, directory), open);
     if (!entry) return target;
     return this.#use(entry, { ...target, stat: entry.stat, cached: entry });
+  }
+
+  /** A kept file answers: the most recently used now. */
+  #hit(key: string, hit: Entry): Target {
+    shared.entries.delete(key);
+    shared.entries.set(key, hit);
+    hit.owner.#owned.delete(hit);
+    hit.owner.#owned.add(hit);
+    return this.#use(hit, { kind: 'file', fd: hit.fd, path: hit.path, stat: hit.stat, cached: hit });
   }
 
   #use(entry: Entry, target: Target): Target {
@@ -237,10 +245,16 @@ export class FileCache {
   }
 }
 
-/** What a kept answer depends on (type and permissions, owner, size, times, links), unchanged. */
-function sameAttributes(kept: fs.BigIntStats, now: fs.BigIntStats): boolean {
-  return kept.mode === now.mode && kept.uid === now.uid && kept.gid === now.gid && kept.size === now.size &&
-    kept.mtimeNs === now.mtimeNs && kept.ctimeNs === now.ctimeNs && kept.nlink === now.nlink;
+/**
+ * Whether a kept entry may answer: its lease held (the lease thread clears the flag before it lets a writer go:
+ * a cleared flag may be news JS has not had), no watch event queued, and what the answer depends on (type and
+ * permissions, owner, size, times, links) as kept. One poll and one fstat, in one native call.
+ */
+function unchanged(entry: Entry): boolean {
+  if (!entry.lease.held) return false;
+  const state = kernel.keptUnchanged(shared.watchFd, shared.mountsFd, entry.fd, entry.attributes);
+  if (state === -1) forgetEverything(); // the mount table changed: that news was taken by this look
+  return state === 1;
 }
 
 /** The least recently used of `entries` that no response uses, retired; false when every one is in use. */
@@ -313,8 +327,7 @@ function drain(): boolean {
   if (events === null) return true;
   for (const { wd, name } of events) {
     if (wd === -1) {
-      // Events were lost, or a mount changed what paths name: nothing kept can be trusted.
-      for (const entry of [...shared.entries.values()]) retire(entry);
+      forgetEverything();
       continue;
     }
     const names = shared.dependents.get(wd);
@@ -324,6 +337,11 @@ function drain(): boolean {
     for (const entry of hit) retire(entry);
   }
   return true;
+}
+
+/** Events were lost, or a mount changed what paths name: nothing kept can be trusted. */
+function forgetEverything(): void {
+  for (const entry of [...shared.entries.values()]) retire(entry);
 }
 
 /** A watch on each directory (one reference each), or undefined when one cannot be watched. */

@@ -23,7 +23,7 @@ import {
 } from '../errors';
 import { type Lease, leaseFd } from '../lease';
 import { type LeasePath, leasePathFor, untilAcked } from '../lease-path';
-import { type HeldLease, type Kept, sendOpenFile } from '../sendfile';
+import { type HeldLease, type Kept, type SendResult, sendOpenFile, sendOpenFileNow } from '../sendfile';
 import { type FallbackReason, type Reason, type Strategy, type StrategyOption, copyRange,
   validateStrategy } from '../seam';
 import { countBodyBytes, forbidsBody, prematureClose, reframing, socketFd } from '../sockets';
@@ -549,12 +549,19 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
         if (before) socket.write(before); // the client sees a short response, never one missing its headers
         throw leaseBroken(result.bytes, body.length, file.path);
       }
-      const options = { offset: part.range.start, length: part.range.end - part.range.start + 1, signal: s.signal,
-        strategy: s.strategy };
-      let sent;
+      const open = { fd: file.fd, path: file.path, size: Number(file.stat.size), kept: file.kept };
+      const offset = part.range.start;
+      const length = part.range.end - offset + 1;
+      let sent: SendResult;
       try {
-        sent = await sendOpenFile(socket, { fd: file.fd, path: file.path, size: Number(file.stat.size),
-          kept: file.kept }, options, held, before);
+        // Without a lease, the common case (the socket takes it all now) costs no promise.
+        const now = held ? { sent: 0, head: before } : sendOpenFileNow(socket, open, offset, length, s.strategy, before);
+        if ('bytes' in now) sent = now;
+        else {
+          const rest = await sendOpenFile(socket, open, { offset: offset + now.sent, length: length - now.sent,
+            signal: s.signal, strategy: s.strategy }, held, now.head);
+          sent = { ...rest, bytes: now.sent + rest.bytes };
+        }
       } catch (err) {
         throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
       }

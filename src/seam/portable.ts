@@ -55,6 +55,7 @@ export function portableKernel(unavailableReason: string): Kernel {
     watchAdd: unreachable('watchAdd'),
     watchRemove: unreachable('watchRemove'),
     watchDrain: unreachable('watchDrain'),
+    keptUnchanged: unreachable('keptUnchanged'),
     envFd: unreachable('envFd'),
     closeEnvFd: unreachable('closeEnvFd'),
     envFds: unreachable('envFds'),
