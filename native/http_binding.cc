@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -193,16 +194,46 @@ static Napi::Value EnvFdsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(envFdCount.load()));
 }
 
-KeptMap::~KeptMap() { munmap(const_cast<char*>(base), length); }
+// Kept maps in the process (every environment's). Each is one mapping of the process's vm.max_map_count (65,530
+// by default), which V8's heap and every other mmap share: past that, mmap fails wherever it is called, and a
+// V8 that cannot grow its heap aborts. So kept maps take at most a quarter of it; a file past that is kept unmapped.
+static std::atomic<int64_t> keptMapCount{0};
 
-// keepMapped(fd, length) -> an id: [0, length) of the file mapped read-only and shared (length > 0).
+static int64_t KeptMapBudget() {
+  static const int64_t budget = [] {
+    int64_t max = 65530;
+    if (FILE* f = fopen("/proc/sys/vm/max_map_count", "re")) {
+      long long v;
+      if (fscanf(f, "%lld", &v) == 1 && v > 0) max = v;
+      fclose(f);
+    }
+    return max / 4;
+  }();
+  return budget;
+}
+
+KeptMap::~KeptMap() {
+  munmap(const_cast<char*>(base), length);
+  keptMapCount--;
+}
+
+// keepMapped(fd, length) -> an id: [0, length) of the file mapped read-only and shared (length > 0). ENOMEM when
+// the process's kept maps are at their budget.
 static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
   int fd;
   size_t length;
   if (!ArgFd(info, 0, &fd) || !ArgLength(info, 1, SIZE_MAX, &length)) return info.Env().Undefined();
   if (length == 0) return ThrowErrno(info.Env(), -EINVAL, "mmap");
+  if (keptMapCount.fetch_add(1) >= KeptMapBudget()) {
+    keptMapCount--;
+    return ThrowErrno(info.Env(), -ENOMEM, "mmap");
+  }
   void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return ThrowErrno(info.Env(), -errno, "mmap");
+  if (base == MAP_FAILED) {
+    int err = errno;
+    keptMapCount--;
+    return ThrowErrno(info.Env(), -err, "mmap");
+  }
   KeptMaps& maps = GetAddonData(info.Env())->keptMaps;
   uint32_t id = maps.nextId++;
   maps.byId.emplace(id, std::make_shared<const KeptMap>(static_cast<const char*>(base), length, fd));

@@ -3,7 +3,8 @@
 // response (an munmap in a threaded process costs a TLB shootdown on every core). Shared by the responses and
 // engine jobs that use it: the address range is given back when the cache has let the file go and the last of
 // them is done with it. The kernel reads the mapping inside write(2), so a page past a new end of file is EFAULT
-// or a short count there, never SIGBUS.
+// or a short count there, never SIGBUS. At most a quarter of vm.max_map_count of them in the process
+// (http_binding.cc): a file past that is kept unmapped.
 #pragma once
 #include <napi.h>
 #include <stddef.h>
