@@ -46,8 +46,49 @@ export function resolveTarget(requestPath: string, opts: ResolveOptions): Target
     const file = path.resolve(requestPath);
     return opts.cache.lookup(`\0${file}\0${opts.index.join('/')}`, file, false, () => openTrusted(requestPath, opts.index));
   }
-  const url = originForm(requestPath);
-  const pathname = url.replace(/[?#].*$/s, '');
+  const named = namedUnderRoot(requestPath, opts);
+  if ('kind' in named) return named;
+  const { relative, slash } = named;
+  const open = () => openUnder(opts.root!, relative, slash, opts);
+  const target = opts.cache ? opts.cache.lookup(named.key, named.file, slash, open) : open();
+  if (target.kind === 'redirect') {
+    if (!opts.redirect) return refused(404, 'directory without a trailing slash');
+    target.location = directoryLocation(originForm(requestPath));
+  }
+  return target;
+}
+
+/** What a URL names under the root: the path relative to it, whether it ends in a slash, and its cache key. */
+interface Named {
+  relative: string;
+  slash: boolean;
+  /** What decides the answer: the root, the path, the slash, the index files and the extensions tried. */
+  key: string;
+  file: string;
+}
+
+/**
+ * Hot URLs, per options object (serveFile remembers its settings, a handler has one): what each names depends on
+ * nothing else, so it is worked out once. Emptied when full, so that a client asking for endless distinct URLs
+ * costs a bounded map.
+ */
+const namedCache = new WeakMap<ResolveOptions, Map<string, Named>>();
+const NAMED_CACHE_SIZE = 1024;
+
+function namedUnderRoot(requestPath: string, opts: ResolveOptions): Named | Target {
+  let known = namedCache.get(opts);
+  const hit = known?.get(requestPath);
+  if (hit) return hit;
+  const named = nameUnderRoot(requestPath, opts);
+  if ('kind' in named) return named; // refusals are rare and cheap to work out again
+  if (!known) namedCache.set(opts, (known = new Map()));
+  if (known.size >= NAMED_CACHE_SIZE) known.clear();
+  known.set(requestPath, named);
+  return named;
+}
+
+function nameUnderRoot(requestPath: string, opts: ResolveOptions): Named | Target {
+  const pathname = originForm(requestPath).replace(/[?#].*$/s, '');
   let decoded: string;
   try {
     decoded = decodeURIComponent(pathname);
@@ -63,17 +104,9 @@ export function resolveTarget(requestPath: string, opts: ResolveOptions): Target
   const relative = segments.join('/');
   // '' is a mount point asked for without its slash (the static handler passes it): a redirect, as serve-static.
   const slash = pathname === '' ? false : decoded.endsWith('/');
-  const open = () => openUnder(opts.root!, relative, slash, opts);
-  // What decides the answer beyond the path: the slash, the index files and the extensions tried (dotfiles and dot
-  // segments are refused above, before any lookup; redirects are never kept).
-  const target = opts.cache ? opts.cache.lookup(
-    [opts.root, relative, slash, opts.index.join('/'), opts.extensions.join('/')].join('\0'),
-    path.join(opts.root, relative), slash, open) : open();
-  if (target.kind === 'redirect') {
-    if (!opts.redirect) return refused(404, 'directory without a trailing slash');
-    target.location = directoryLocation(url);
-  }
-  return target;
+  // Dotfiles and dot segments are refused above, before any lookup; redirects are never kept.
+  const key = [opts.root, relative, slash, opts.index.join('/'), opts.extensions.join('/')].join('\0');
+  return { relative, slash, key, file: path.join(opts.root!, relative) };
 }
 
 /** A file target is done with: the cache's fd given back, or our own closed. */

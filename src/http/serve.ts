@@ -202,7 +202,7 @@ export function serveSettings(options: unknown, name = 'options', known = SERVE_
     throw invalidArgValue(`${name}.dotfiles`, opts.dotfiles, "must be 'ignore', 'deny' or 'allow'");
   }
   const index = opts.index === undefined ? ['index.html'] : opts.index === false ? [] :
-    Array.isArray(opts.index) ? opts.index : [opts.index];
+    Array.isArray(opts.index) ? [...opts.index] : [opts.index];
   if (index.some((i) => typeof i !== 'string' || i === '' || i.includes('/'))) {
     throw invalidArgValue(`${name}.index`, opts.index, 'must be a file name, a list of them, or false');
   }
