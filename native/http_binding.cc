@@ -115,15 +115,24 @@ static Napi::Value WatchRemoveJs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// watchDrain(fd, mountsFd) -> null when nothing changed (the common case: no allocation), else
+// watchPoll(fd, mountsFd) -> an epoll fd over the inotify fd and the mount table's, for watchDrain.
+static Napi::Value WatchPollJs(const Napi::CallbackInfo& info) {
+  int fd, mountsFd;
+  if (!ArgFd(info, 0, &fd) || !ArgFd(info, 1, &mountsFd)) return info.Env().Undefined();
+  int pollFd = watch::OpenPoll(fd, mountsFd);
+  if (pollFd < 0) return ThrowErrno(info.Env(), pollFd, "epoll_ctl");
+  return Napi::Number::New(info.Env(), pollFd);
+}
+
+// watchDrain(pollFd, fd) -> null when nothing changed (the common case: no allocation), else
 // [{ wd, name, gone }] (wd -1: forget everything).
 static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd, mountsFd;
-  if (!ArgFd(info, 0, &fd) || !ArgFd(info, 1, &mountsFd)) return env.Undefined();
+  int pollFd, fd;
+  if (!ArgFd(info, 0, &pollFd) || !ArgFd(info, 1, &fd)) return env.Undefined();
   std::vector<watch::Event> events;
-  int err = watch::Drain(fd, mountsFd, &events);
-  if (err < 0) return ThrowErrno(env, err, "poll");
+  int err = watch::Drain(pollFd, fd, &events);
+  if (err < 0) return ThrowErrno(env, err, "epoll_wait");
   if (events.empty()) return env.Null();
   Napi::Array out = Napi::Array::New(env, events.size());
   for (size_t i = 0; i < events.size(); i++) {
@@ -136,21 +145,21 @@ static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// keptUnchanged(watchFd, mountsFd, fd, kept) -> 1: nothing queued on the watches and the kept fd's attributes
-// are `kept` (a BigInt64Array: mode, uid, gid, size, mtime ns, ctime ns, nlink), so a hit may be served as kept;
-// 0: look again the long way (watch events are queued, or an attribute changed); -1: the mount table changed (this
-// look took that news: nothing kept can be trusted). One poll and one fstat, and no stat object built.
+// keptUnchanged(pollFd, fd, kept) -> 1: nothing queued on the watches and the kept fd's attributes are `kept` (a
+// BigInt64Array: mode, uid, gid, size, mtime ns, ctime ns, nlink), so a hit may be served as kept; 0: look again
+// the long way (watch events are queued, or an attribute changed); -1: the mount table changed (this look took
+// that news: nothing kept can be trusted). One epoll_wait and one fstat, and no stat object built.
 static Napi::Value KeptUnchangedJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int watchFd, mountsFd, fd;
-  if (!ArgFd(info, 0, &watchFd) || !ArgFd(info, 1, &mountsFd) || !ArgFd(info, 2, &fd)) return env.Undefined();
-  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
-      info[3].As<Napi::TypedArray>().ElementLength() != 7)
+  int pollFd, fd;
+  if (!ArgFd(info, 0, &pollFd) || !ArgFd(info, 1, &fd)) return env.Undefined();
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
+      info[2].As<Napi::TypedArray>().ElementLength() != 7)
     return ThrowType(env, "kept must be a BigInt64Array of 7");
-  const int64_t* kept = info[3].As<Napi::TypedArrayOf<int64_t>>().Data();
+  const int64_t* kept = info[2].As<Napi::TypedArrayOf<int64_t>>().Data();
   bool queued = false, mounts = false;
-  int err = watch::Poll(watchFd, mountsFd, &queued, &mounts);
-  if (err < 0) return ThrowErrno(env, err, "poll");
+  int err = watch::Poll(pollFd, &queued, &mounts);
+  if (err < 0) return ThrowErrno(env, err, "epoll_wait");
   if (mounts) return Napi::Number::New(env, -1);
   struct stat st;
   if (queued || fstat(fd, &st) == -1) return Napi::Number::New(env, 0);
@@ -312,6 +321,7 @@ void RegisterHttp(Napi::Env env, Napi::Object exports) {
   exports.Set("watchMounts", Napi::Function::New(env, WatchMountsJs, "watchMounts"));
   exports.Set("watchAdd", Napi::Function::New(env, WatchAddJs, "watchAdd"));
   exports.Set("watchRemove", Napi::Function::New(env, WatchRemoveJs, "watchRemove"));
+  exports.Set("watchPoll", Napi::Function::New(env, WatchPollJs, "watchPoll"));
   exports.Set("watchDrain", Napi::Function::New(env, WatchDrainJs, "watchDrain"));
   exports.Set("keptUnchanged", Napi::Function::New(env, KeptUnchangedJs, "keptUnchanged"));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneathJs, "openBeneath"));

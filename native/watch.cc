@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -16,6 +16,9 @@ namespace {
 // and permissions. Content changes are the leases' part (a write opens for writing first, which breaks them).
 constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF |
                            IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
+
+// What an OpenPoll instance says is ready.
+constexpr uint32_t kWatches = 1, kMounts = 2;
 
 }  // namespace
 
@@ -36,22 +39,34 @@ int Add(int fd, const char* path) {
 
 int Remove(int fd, int wd) { return inotify_rm_watch(fd, wd) == -1 ? -errno : 0; }
 
-int Poll(int fd, int mountsFd, bool* queued, bool* mounts) {
-  // /proc/self/mountinfo polls POLLPRI | POLLERR once per change of the mount table.
-  struct pollfd p[2] = {{fd, POLLIN, 0}, {mountsFd, POLLPRI, 0}};
-  int ready;
+int OpenPoll(int fd, int mountsFd) {
+  int pollFd = epoll_create1(EPOLL_CLOEXEC);
+  if (pollFd == -1) return -errno;
+  // /proc/self/mountinfo polls EPOLLPRI | EPOLLERR once per change of the mount table (EPOLLIN always).
+  struct epoll_event watches = {EPOLLIN, {.u32 = kWatches}}, mounts = {EPOLLPRI, {.u32 = kMounts}};
+  if (epoll_ctl(pollFd, EPOLL_CTL_ADD, fd, &watches) == -1 || epoll_ctl(pollFd, EPOLL_CTL_ADD, mountsFd, &mounts) == -1) {
+    int err = errno;
+    close(pollFd);
+    return -err;
+  }
+  return pollFd;
+}
+
+int Poll(int pollFd, bool* queued, bool* mounts) {
+  struct epoll_event ready[2];
+  int n;
   do {
-    ready = poll(p, 2, 0);
-  } while (ready == -1 && errno == EINTR);
-  if (ready == -1) return -errno;
-  *queued = (p[0].revents & POLLIN) != 0;
-  *mounts = p[1].revents != 0;
+    n = epoll_wait(pollFd, ready, 2, 0);
+  } while (n == -1 && errno == EINTR);
+  if (n == -1) return -errno;
+  *queued = *mounts = false;
+  for (int i = 0; i < n; i++) (ready[i].data.u32 == kWatches ? *queued : *mounts) = true;
   return 0;
 }
 
-int Drain(int fd, int mountsFd, std::vector<Event>* events) {
+int Drain(int pollFd, int fd, std::vector<Event>* events) {
   bool queued = false, mounts = false;
-  int err = Poll(fd, mountsFd, &queued, &mounts);
+  int err = Poll(pollFd, &queued, &mounts);
   if (err < 0) return err;
   if (mounts) events->push_back({-1, "", false});
   if (!queued) return 0;

@@ -28,13 +28,19 @@ struct Event {
   bool gone;         // the watch ended (its directory was deleted, or it was removed)
 };
 
-// Whether events are queued (*queued) and whether the mount table changed since the last look (*mounts: that
-// news is taken by this look); one poll(2). 0, or -errno.
-int Poll(int fd, int mountsFd, bool* queued, bool* mounts);
+// An epoll instance over the inotify fd and the mount table's (both stay the caller's, open while it is used):
+// looking at it costs one epoll_wait that reads a ready list, where a poll(2) of the two fds would add itself to
+// and remove itself from both wait queues. The kernel puts a watch event or a mount change on that list before
+// the syscall that made it returns. Its fd, or -errno.
+int OpenPoll(int fd, int mountsFd);
 
-// Appends every event queued now, and one with wd -1 when the mount table changed since the last call; one
-// poll(2) when nothing changed. 0, or -errno.
-int Drain(int fd, int mountsFd, std::vector<Event>* events);
+// Whether events are queued (*queued) and whether the mount table changed since the last look (*mounts: that
+// news is taken by this look), from the OpenPoll instance; one epoll_wait. 0, or -errno.
+int Poll(int pollFd, bool* queued, bool* mounts);
+
+// Appends every event queued on `fd` now, and one with wd -1 when the mount table changed since the last look;
+// one epoll_wait when nothing changed. 0, or -errno.
+int Drain(int pollFd, int fd, std::vector<Event>* events);
 
 }  // namespace watch
 }  // namespace zc

@@ -174,12 +174,14 @@ export interface NativeBinding extends NativeDirect {
   watchMounts(): number;
   watchAdd(fd: number, directory: string): number;
   watchRemove(fd: number, wd: number): boolean;
-  watchDrain(fd: number, mountsFd: number): WatchEvent[] | null;
+  /** An epoll fd over the inotify fd and the mount table's (they stay open while it is used): one look at both. */
+  watchPoll(fd: number, mountsFd: number): number;
+  watchDrain(pollFd: number, fd: number): WatchEvent[] | null;
   /**
    * 1: no watch event queued and `fd`'s attributes are `kept` (mode, uid, gid, size, mtime ns, ctime ns, nlink);
    * 0: look again the long way; -1: the mount table changed (this call took that news).
    */
-  keptUnchanged(watchFd: number, mountsFd: number, fd: number, kept: BigInt64Array): -1 | 0 | 1;
+  keptUnchanged(pollFd: number, fd: number, kept: BigInt64Array): -1 | 0 | 1;
   /** `fd` is closed when this environment (a Worker's, or the main thread's) ends, unless closeEnvFd closes it. */
   envFd(fd: number): void;
   closeEnvFd(fd: number): void;

@@ -6,11 +6,11 @@
 //   somewhere, not ours without CAP_LEASE, a filesystem without leases, no addon) is never kept.
 // - Names: every directory from / down to the file's is watched (inotify). A rename, unlink, creation, or change
 //   of attributes in the file's directory, or of the next name on the path in an ancestor, drops the entries that
-//   depend on it. The kernel queues the event before the syscall that made it returns, and every lookup polls the
-//   queue first (one poll(2) when nothing changed), so the next request sees it; fs.watch's callback can come a
-//   loop turn too late (a rename by this process, then a pipelined request: late 300 times in 300).
-// - Mounts: inotify does not report them, so the same poll(2) watches /proc/self/mountinfo too, and a change of
-//   the mount table drops every entry.
+//   depend on it. The kernel queues the event before the syscall that made it returns, and every lookup looks at
+//   the queue first (one epoll_wait of a ready list when nothing changed), so the next request sees it; fs.watch's
+//   callback can come a loop turn too late (a rename by this process, then a pipelined request: late 300 in 300).
+// - Mounts: inotify does not report them, so the same epoll instance watches /proc/self/mountinfo too, and a
+//   change of the mount table drops every entry.
 // - Only a file whose path has no symlink in it is kept (its /proc/self/fd link is the path asked for): the
 //   watches then cover every name the resolver walked, so a directory swapped for a symlink out of the root is
 //   seen like any rename.
@@ -20,10 +20,10 @@
 // Bounded: at most `maxFiles` files per cache (two fds each: ours and the lease's duplicate), and the fds of every
 // cache of the process (every Worker's too) within a quarter of RLIMIT_NOFILE, least recently used evicted; an
 // entry in use by responses is closed when the last of them releases it.
-// Shared by every cache of this environment (a Worker has its own): one inotify instance and one mount-table fd,
-// the watches (counted across caches), and the entries by key (a key names everything the answer depends on, so
-// caches asked the same thing, as handlers made per request are, share one file). The environment's end (a
-// Worker terminated) closes the fds natively.
+// Shared by every cache of this environment (a Worker has its own): one inotify instance, one mount-table fd and
+// one epoll fd over both, the watches (counted across caches), and the entries by key (a key names everything the
+// answer depends on, so caches asked the same thing, as handlers made per request are, share one file). The
+// environment's end (a Worker terminated) closes the fds natively.
 import type { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -83,6 +83,8 @@ class Entry implements CachedFile {
 const shared = {
   watchFd: -1,
   mountsFd: -1,
+  /** An epoll fd over both: what every lookup looks at first. */
+  pollFd: -1,
   /** By key; insertion order is recency (a hit moves its entry to the end). */
   entries: new Map<string, Entry>(),
   /** wd -> name ('' for any) -> the entries that depend on it. */
@@ -248,11 +250,11 @@ export class FileCache {
 /**
  * Whether a kept entry may answer: its lease held (the lease thread clears the flag before it lets a writer go:
  * a cleared flag may be news JS has not had), no watch event queued, and what the answer depends on (type and
- * permissions, owner, size, times, links) as kept. One poll and one fstat, in one native call.
+ * permissions, owner, size, times, links) as kept. One epoll_wait and one fstat, in one native call.
  */
 function unchanged(entry: Entry): boolean {
   if (!entry.lease.held) return false;
-  const state = kernel.keptUnchanged(shared.watchFd, shared.mountsFd, entry.fd, entry.attributes);
+  const state = kernel.keptUnchanged(shared.pollFd, entry.fd, entry.attributes);
   if (state === -1) forgetEverything(); // the mount table changed: that news was taken by this look
   return state === 1;
 }
@@ -299,31 +301,34 @@ function mapOf(fd: number, size: number): number | undefined {
   }
 }
 
-/** With nothing kept, the inotify instance and the mount-table fd are given back too. */
+/** With nothing kept, the inotify instance, the mount-table fd and the epoll fd are given back too. */
 function closeWatchesWhenIdle(): void {
-  if (shared.watchFd < 0 || shared.watchRefs.size > 0 || shared.entries.size > 0) return;
+  if (shared.pollFd < 0 || shared.watchRefs.size > 0 || shared.entries.size > 0) return;
+  kernel.closeEnvFd(shared.pollFd);
   kernel.closeEnvFd(shared.watchFd);
   kernel.closeEnvFd(shared.mountsFd);
-  shared.watchFd = shared.mountsFd = -1;
+  shared.pollFd = shared.watchFd = shared.mountsFd = -1;
 }
 
 /** Reads what changed since the last lookup and drops what depends on it; false when there are no watches. */
 function drain(): boolean {
-  if (shared.watchFd < 0) {
+  if (shared.pollFd < 0) {
     if (!kernel.native) return false;
     try {
       shared.mountsFd = kernel.watchMounts();
       kernel.envFd(shared.mountsFd);
       shared.watchFd = kernel.watchOpen();
       kernel.envFd(shared.watchFd);
+      shared.pollFd = kernel.watchPoll(shared.watchFd, shared.mountsFd);
+      kernel.envFd(shared.pollFd);
     } catch {
       // Out of inotify instances (or fds): no cache rather than an unwatched one.
-      if (shared.mountsFd >= 0) kernel.closeEnvFd(shared.mountsFd);
-      shared.mountsFd = -1;
+      for (const fd of [shared.watchFd, shared.mountsFd]) if (fd >= 0) kernel.closeEnvFd(fd);
+      shared.watchFd = shared.mountsFd = -1;
       return false;
     }
   }
-  const events = kernel.watchDrain(shared.watchFd, shared.mountsFd);
+  const events = kernel.watchDrain(shared.pollFd, shared.watchFd);
   if (events === null) return true;
   for (const { wd, name } of events) {
     if (wd === -1) {
@@ -385,7 +390,7 @@ function fdBudget(): number {
   return Math.floor(Number(soft) / 4);
 }
 
-/** Files kept by default: a site's hot set, at 258 fds (two per file, the watches' and the mount table's). */
+/** Files kept by default: a site's hot set, at 259 fds (two per file, the watches', the mount table's and the epoll fd). */
 export const DEFAULT_FILE_CACHE = 128;
 /** At most this many per cache (131,074 fds), and never more than fdBudget() allows across caches. */
 export const MAX_FILE_CACHE = 65_536;

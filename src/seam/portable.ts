@@ -54,6 +54,7 @@ export function portableKernel(unavailableReason: string): Kernel {
     watchMounts: unreachable('watchMounts'),
     watchAdd: unreachable('watchAdd'),
     watchRemove: unreachable('watchRemove'),
+    watchPoll: unreachable('watchPoll'),
     watchDrain: unreachable('watchDrain'),
     keptUnchanged: unreachable('keptUnchanged'),
     envFd: unreachable('envFd'),
