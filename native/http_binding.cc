@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -92,14 +91,14 @@ static Napi::Value WatchMountsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// watchAdd(fd, directoryPath) -> a watch descriptor.
+// watchAdd(fd, path, file?) -> a watch descriptor: of a directory, or (file) of a file's attributes.
 static Napi::Value WatchAddJs(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return info.Env().Undefined();
   if (!info[1].IsString()) return ThrowType(info.Env(), "path must be a string");
   std::string path = info[1].As<Napi::String>().Utf8Value();
   if (path.find('\0') != std::string::npos) return ThrowErrno(info.Env(), -ENOENT, "inotify_add_watch", path.c_str());
-  int wd = watch::Add(fd, path.c_str());
+  int wd = ArgFlag(info, 2) ? watch::AddFile(fd, path.c_str()) : watch::Add(fd, path.c_str());
   if (wd < 0) return ThrowErrno(info.Env(), wd, "inotify_add_watch", path.c_str());
   return Napi::Number::New(info.Env(), wd);
 }
@@ -145,28 +144,16 @@ static Napi::Value WatchDrainJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// keptUnchanged(pollFd, fd, kept) -> 1: nothing queued on the watches and the kept fd's attributes are `kept` (a
-// BigInt64Array: mode, uid, gid, size, mtime ns, ctime ns, nlink), so a hit may be served as kept; 0: look again
-// the long way (watch events are queued, or an attribute changed); -1: the mount table changed (this look took
-// that news: nothing kept can be trusted). One epoll_wait and one fstat, and no stat object built.
-static Napi::Value KeptUnchangedJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int pollFd, fd;
-  if (!ArgFd(info, 0, &pollFd) || !ArgFd(info, 1, &fd)) return env.Undefined();
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
-      info[2].As<Napi::TypedArray>().ElementLength() != 7)
-    return ThrowType(env, "kept must be a BigInt64Array of 7");
-  const int64_t* kept = info[2].As<Napi::TypedArrayOf<int64_t>>().Data();
+// watchQuiet(pollFd) -> 1: nothing queued on the watches, so a kept file may answer as kept; 0: events are
+// queued (watchDrain reads them); -1: the mount table changed (this look took that news: nothing kept can be
+// trusted). One epoll_wait.
+static Napi::Value WatchQuietJs(const Napi::CallbackInfo& info) {
+  int pollFd;
+  if (!ArgFd(info, 0, &pollFd)) return info.Env().Undefined();
   bool queued = false, mounts = false;
   int err = watch::Poll(pollFd, &queued, &mounts);
-  if (err < 0) return ThrowErrno(env, err, "epoll_wait");
-  if (mounts) return Napi::Number::New(env, -1);
-  struct stat st;
-  if (queued || fstat(fd, &st) == -1) return Napi::Number::New(env, 0);
-  auto ns = [](const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
-  const int64_t now[7] = {st.st_mode, st.st_uid, st.st_gid, st.st_size, ns(st.st_mtim), ns(st.st_ctim),
-                          static_cast<int64_t>(st.st_nlink)};
-  return Napi::Number::New(env, std::equal(now, now + 7, kept) ? 1 : 0);
+  if (err < 0) return ThrowErrno(info.Env(), err, "epoll_wait");
+  return Napi::Number::New(info.Env(), mounts ? -1 : queued ? 0 : 1);
 }
 
 // The open-file cache's fds (kept files, the inotify instance, the mount table) belong to the environment that
@@ -323,7 +310,7 @@ void RegisterHttp(Napi::Env env, Napi::Object exports) {
   exports.Set("watchRemove", Napi::Function::New(env, WatchRemoveJs, "watchRemove"));
   exports.Set("watchPoll", Napi::Function::New(env, WatchPollJs, "watchPoll"));
   exports.Set("watchDrain", Napi::Function::New(env, WatchDrainJs, "watchDrain"));
-  exports.Set("keptUnchanged", Napi::Function::New(env, KeptUnchangedJs, "keptUnchanged"));
+  exports.Set("watchQuiet", Napi::Function::New(env, WatchQuietJs, "watchQuiet"));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneathJs, "openBeneath"));
   exports.Set("setCork", Napi::Function::New(env, SetCorkJs, "setCork"));
 }

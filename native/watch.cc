@@ -37,6 +37,11 @@ int Add(int fd, const char* path) {
   return wd == -1 ? -errno : wd;
 }
 
+int AddFile(int fd, const char* path) {
+  int wd = inotify_add_watch(fd, path, IN_ATTRIB | IN_DONT_FOLLOW);
+  return wd == -1 ? -errno : wd;
+}
+
 int Remove(int fd, int wd) { return inotify_rm_watch(fd, wd) == -1 ? -errno : 0; }
 
 int OpenPoll(int fd, int mountsFd) {

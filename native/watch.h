@@ -19,6 +19,10 @@ int OpenMounts();
 // when it is no directory). Watching the same directory again answers the same descriptor.
 int Add(int fd, const char* path);
 
+// Watches the attributes of the file at `path` (never following a final symlink): a chmod, chown, touch, xattr
+// or link-count change made through any of its names (a watch is on the inode). Its descriptor, or -errno.
+int AddFile(int fd, const char* path);
+
 // 0, or -errno (EINVAL: that watch is gone already).
 int Remove(int fd, int wd);
 

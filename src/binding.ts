@@ -172,16 +172,14 @@ export interface NativeBinding extends NativeDirect {
   setCork(socketFd: number, on: boolean): boolean;
   watchOpen(): number;
   watchMounts(): number;
-  watchAdd(fd: number, directory: string): number;
+  /** A watch of a directory, or (`file`) of a file's attributes (through any of its names). */
+  watchAdd(fd: number, path: string, file?: boolean): number;
   watchRemove(fd: number, wd: number): boolean;
   /** An epoll fd over the inotify fd and the mount table's (they stay open while it is used): one look at both. */
   watchPoll(fd: number, mountsFd: number): number;
   watchDrain(pollFd: number, fd: number): WatchEvent[] | null;
-  /**
-   * 1: no watch event queued and `fd`'s attributes are `kept` (mode, uid, gid, size, mtime ns, ctime ns, nlink);
-   * 0: look again the long way; -1: the mount table changed (this call took that news).
-   */
-  keptUnchanged(pollFd: number, fd: number, kept: BigInt64Array): -1 | 0 | 1;
+  /** 1: no watch event queued; 0: events are (watchDrain reads them); -1: the mount table changed (this call took that news). */
+  watchQuiet(pollFd: number): -1 | 0 | 1;
   /** `fd` is closed when this environment (a Worker's, or the main thread's) ends, unless closeEnvFd closes it. */
   envFd(fd: number): void;
   closeEnvFd(fd: number): void;

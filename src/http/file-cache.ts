@@ -1,5 +1,5 @@
-// The open-file cache: the fd, stat and validators of hot files, kept so that a hit costs no open or close (one
-// fstat), and dropped by the kernel's word rather than by a timer.
+// The open-file cache: the fd, stat, validators and a map of hot files, kept so that a hit costs no open, close or
+// fstat (one epoll_wait), and dropped by the kernel's word rather than by a timer.
 // - Content: each kept fd holds a read lease. A writer opening the file (or truncate(path)) breaks it; the lease
 //   thread clears the lease's held flag and gives it up at once, so the writer waits ~0.1 ms, and a lookup that
 //   finds the flag cleared drops the entry. A file that cannot be leased (open for writing or mapped writable
@@ -15,8 +15,8 @@
 //   watches then cover every name the resolver walked, so a directory swapped for a symlink out of the root is
 //   seen like any rename.
 // - Attributes: inotify reports a chmod, chown, touch or xattr change made through another name (a hard link in
-//   another directory) to that name's directory only, and none of them opens for writing: a hit fstats the kept
-//   fd and drops the entry when anything the answer depends on changed.
+//   another directory) to that name's directory only, and none of them opens for writing: the kept file's own
+//   inode is watched too (IN_ATTRIB comes whatever name the change was made through, and for its link count).
 // Bounded: at most `maxFiles` files per cache (two fds each: ours and the lease's duplicate), and the fds of every
 // cache of the process (every Worker's too) within a quarter of RLIMIT_NOFILE, least recently used evicted; an
 // entry in use by responses is closed when the last of them releases it.
@@ -62,15 +62,12 @@ class Entry implements CachedFile {
   readonly servers = new Set<EventEmitter>();
 
   readonly map: number | undefined;
-  /** What unchanged() compares, as kernel.keptUnchanged takes it. */
-  readonly attributes: BigInt64Array;
 
   constructor(readonly key: string, readonly fd: number, readonly path: string, readonly stat: fs.BigIntStats,
     readonly lease: Lease, readonly dependencies: Dependency[], readonly owner: FileCache) {
     this.validators = validators(stat);
     this.type = typeOf(path);
     this.map = mapOf(fd, Number(stat.size));
-    this.attributes = BigInt64Array.of(stat.mode, stat.uid, stat.gid, stat.size, stat.mtimeNs, stat.ctimeNs, stat.nlink);
   }
 
   release(): void {
@@ -211,7 +208,8 @@ export class FileCache {
     } catch {
       return undefined; // open for writing elsewhere, not ours, no leases here: served, not kept
     }
-    const wds = watch(directories);
+    // The file's own watch reports an attribute changed through any of its names (a hard link elsewhere).
+    const wds = watch(directories, file);
     let again: Target | undefined;
     if (wds) {
       try {
@@ -230,7 +228,9 @@ export class FileCache {
       if (wds) unwatch(wds);
       return undefined;
     }
-    const dependencies = wds!.map((wd, i) => ({ wd, name: i === wds!.length - 1 ? '' : path.basename(directories[i + 1]) }));
+    // Each ancestor's next name on the path; every name in the file's directory; the file itself.
+    const names = [...directories.slice(1).map((d) => path.basename(d)), '', ''];
+    const dependencies = wds!.map((wd, i) => ({ wd, name: names[i] }));
     const entry = new Entry(key, target.fd, target.path, kept, lease, dependencies, this);
     kernel.envFd(entry.fd);
     lease.once('break', () => retire(entry));
@@ -249,12 +249,12 @@ export class FileCache {
 
 /**
  * Whether a kept entry may answer: its lease held (the lease thread clears the flag before it lets a writer go:
- * a cleared flag may be news JS has not had), no watch event queued, and what the answer depends on (type and
- * permissions, owner, size, times, links) as kept. One epoll_wait and one fstat, in one native call.
+ * a cleared flag may be news JS has not had), and no watch event queued (a name or an attribute it depends on
+ * changed). One epoll_wait.
  */
 function unchanged(entry: Entry): boolean {
   if (!entry.lease.held) return false;
-  const state = kernel.keptUnchanged(shared.pollFd, entry.fd, entry.attributes);
+  const state = kernel.watchQuiet(shared.pollFd);
   if (state === -1) forgetEverything(); // the mount table changed: that news was taken by this look
   return state === 1;
 }
@@ -349,13 +349,16 @@ function forgetEverything(): void {
   for (const entry of [...shared.entries.values()]) retire(entry);
 }
 
-/** A watch on each directory (one reference each), or undefined when one cannot be watched. */
-function watch(directories: string[]): number[] | undefined {
+/**
+ * A watch on each directory, then on the file's attributes (one reference each), or undefined when one cannot be
+ * watched.
+ */
+function watch(directories: string[], file: string): number[] | undefined {
   const wds: number[] = [];
-  for (const directory of directories) {
+  for (const [i, target] of [...directories, file].entries()) {
     let wd: number;
     try {
-      wd = kernel.watchAdd(shared.watchFd, directory);
+      wd = kernel.watchAdd(shared.watchFd, target, i === directories.length);
     } catch {
       unwatch(wds); // missing (a 404 to come), no directory, or out of watches: not kept
       return undefined;

@@ -56,7 +56,7 @@ export function portableKernel(unavailableReason: string): Kernel {
     watchRemove: unreachable('watchRemove'),
     watchPoll: unreachable('watchPoll'),
     watchDrain: unreachable('watchDrain'),
-    keptUnchanged: unreachable('keptUnchanged'),
+    watchQuiet: unreachable('watchQuiet'),
     envFd: unreachable('envFd'),
     closeEnvFd: unreachable('closeEnvFd'),
     envFds: unreachable('envFds'),
