@@ -1,0 +1,73 @@
+// A kept file truncated by another process while a response from its map is in flight (a slow reader, so that the
+// engine writes the rest from the map): the page that holds the new end of file is still mapped, and reads as
+// zeros past it, with no EFAULT and no short count. So when the new end lies in the last page of what is left to
+// send, the whole Content-Length goes out, its tail zeros: a complete-looking 200 (the connection is destroyed
+// only after the client has every byte it was promised). With 'sendfile' the same truncation cuts the body short.
+import { execFileSync } from 'node:child_process';
+import * as net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { ChildServer, walkableDirs } from './cache-server';
+import { FALLBACK, randomFile, sha256 } from './helpers';
+
+const dirs = walkableDirs();
+
+/** A GET on a connection of its own; the reader stops at `pauseAt` bytes, `during()` runs, and it reads on 300 ms later. */
+function slowGet(port: number, url: string, pauseAt: number, during: () => void): Promise<{ head: string; body: Buffer }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let paused = false;
+    socket.on('data', (c) => {
+      chunks.push(c);
+      total += c.length;
+      if (!paused && total >= pauseAt) {
+        paused = true;
+        socket.pause();
+        during();
+        setTimeout(() => socket.resume(), 300);
+      }
+    });
+    const timer = setTimeout(() => socket.destroy(), 20_000);
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const all = Buffer.concat(chunks);
+      const end = all.indexOf('\r\n\r\n');
+      resolve({ head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4) });
+    });
+    socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+/** truncate(2) by path, in another process (it waits for the lease break, as any writer does). */
+function truncateElsewhere(file: string, size: number): void {
+  execFileSync(process.execPath, ['-e', `require('fs').truncateSync(${JSON.stringify(file)}, ${size})`]);
+}
+
+describe.skipIf(FALLBACK)('a kept file truncated under a response from its map', () => {
+  for (const cut of [1, 4000]) {
+    it(`truncated by ${cut} bytes (the new end in the last page) mid-response: the body is cut short, never whole with zeros`, async () => {
+      const root = dirs('trunc');
+      const size = 32 << 20;
+      const { file, data } = randomFile(root, size, 'big.bin');
+      const server = new ChildServer(root, 'handler'); // strategy 'auto': the map; with 'sendfile' both pass
+      try {
+        const port = await server.port;
+        // Kept (and mapped) by a first response, read whole.
+        const first = await slowGet(port, '/big.bin', Infinity, () => {});
+        expect(sha256(first.body)).toBe(sha256(data));
+        const r = await slowGet(port, '/big.bin', 1 << 20, () => truncateElsewhere(file, size - cut));
+        expect(r.head).toMatch(/^HTTP\/1\.1 200 /);
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(r.head)![1]);
+        expect(length).toBe(size);
+        // Either cut short (fewer bytes than promised), or every promised byte the file's.
+        const zerosAtTail = r.body.length === length ? r.body.subarray(size - cut).every((b) => b === 0) : false;
+        expect({ complete: r.body.length === length, whole: r.body.equals(data), zerosAtTail })
+          .toEqual({ complete: false, whole: false, zerosAtTail: false });
+      } finally {
+        await server.end();
+      }
+    }, 60_000);
+  }
+});
