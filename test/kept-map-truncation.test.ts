@@ -70,4 +70,54 @@ describe.skipIf(FALLBACK)('a kept file truncated under a response from its map',
       }
     }, 60_000);
   }
+
+  it('a small kept file truncated by 1 byte while its pipelined request waits its turn: cut short, never whole with a zero', async () => {
+    const root = dirs('trunc-small');
+    const big = randomFile(root, 32 << 20, 'big.bin');
+    const small = randomFile(root, 10_000, 'small.bin');
+    const server = new ChildServer(root, 'handler');
+    try {
+      const port = await server.port;
+      for (const { data } of [big, small]) {
+        const name = data === big.data ? '/big.bin' : '/small.bin';
+        expect(sha256((await slowGet(port, name, Infinity, () => {})).body)).toBe(sha256(data));
+      }
+      // The second request is looked up (a hit) as it arrives; its response waits for the first one's to end.
+      const raw = await new Promise<Buffer>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        let total = 0;
+        let paused = false;
+        socket.on('data', (c) => {
+          chunks.push(c);
+          total += c.length;
+          if (!paused && total >= 1 << 20) {
+            paused = true;
+            socket.pause();
+            truncateElsewhere(small.file, 10_000 - 1);
+            setTimeout(() => socket.resume(), 300);
+          }
+        });
+        const timer = setTimeout(() => socket.destroy(), 20_000);
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve(Buffer.concat(chunks));
+        });
+        socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      const firstEnd = raw.indexOf('\r\n\r\n') + 4;
+      expect(sha256(raw.subarray(firstEnd, firstEnd + (32 << 20)))).toBe(sha256(big.data));
+      const second = raw.subarray(firstEnd + (32 << 20));
+      const end = second.indexOf('\r\n\r\n');
+      const head = second.subarray(0, end).toString('latin1');
+      const body = second.subarray(end + 4);
+      expect(head).toMatch(/^HTTP\/1\.1 200 /);
+      expect(head).toMatch(/\r\ncontent-length: 10000\r\n/i);
+      expect({ complete: body.length === 10_000, lastByte: body.length === 10_000 ? body[9_999] : undefined,
+        whole: body.equals(small.data) }).toEqual({ complete: false, lastByte: undefined, whole: false });
+    } finally {
+      await server.end();
+    }
+  }, 60_000);
 });
