@@ -191,9 +191,15 @@ static Napi::Value EnvFdsJs(const Napi::CallbackInfo& info) {
 }
 
 // Kept maps in the process (every environment's). Each is one mapping of the process's vm.max_map_count (65,530
-// by default), which V8's heap and every other mmap share: past that, mmap fails wherever it is called, and a
-// V8 that cannot grow its heap aborts. So kept maps take at most a quarter of it; a file past that is kept unmapped.
+// by default) and as much address space as the file is long, both of which V8's heap and every other mmap share:
+// past either, mmap fails wherever it is called, and a V8 that cannot grow its heap aborts (sparse files of
+// terabytes, each asked for once, filled the 128 TiB of a process). So kept maps take at most a quarter of the
+// map count and kKeptMapBytes of address space, each file at most kKeptMapFileBytes; a file past that is kept
+// unmapped.
 static std::atomic<int64_t> keptMapCount{0};
+static std::atomic<int64_t> keptMapBytes{0};
+constexpr int64_t kKeptMapFileBytes = int64_t{1} << 30;
+constexpr int64_t kKeptMapBytes = int64_t{64} << 30;
 
 static int64_t KeptMapBudget() {
   static const int64_t budget = [] {
@@ -208,26 +214,44 @@ static int64_t KeptMapBudget() {
   return budget;
 }
 
+// Room for one kept map of `bytes` in the process's budget: taken (true), or none (false, nothing taken).
+static bool TakeKeptMapRoom(int64_t bytes) {
+  if (bytes > kKeptMapFileBytes) return false;
+  if (keptMapCount.fetch_add(1) >= KeptMapBudget()) {
+    keptMapCount--;
+    return false;
+  }
+  if (keptMapBytes.fetch_add(bytes) + bytes > kKeptMapBytes) {
+    keptMapBytes -= bytes;
+    keptMapCount--;
+    return false;
+  }
+  return true;
+}
+
+static void GiveKeptMapRoom(int64_t bytes) {
+  keptMapCount--;
+  keptMapBytes -= bytes;
+}
+
 KeptMap::~KeptMap() {
   munmap(const_cast<char*>(base), length);
-  keptMapCount--;
+  GiveKeptMapRoom(static_cast<int64_t>(length));
 }
 
 // keepMapped(fd, length) -> an id: [0, length) of the file mapped read-only and shared (length > 0). ENOMEM when
-// the process's kept maps are at their budget.
+// the file is too long to keep mapped, or the process's kept maps are at their budget.
 static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
   int fd;
   size_t length;
   if (!ArgFd(info, 0, &fd) || !ArgLength(info, 1, SIZE_MAX, &length)) return info.Env().Undefined();
   if (length == 0) return ThrowErrno(info.Env(), -EINVAL, "mmap");
-  if (keptMapCount.fetch_add(1) >= KeptMapBudget()) {
-    keptMapCount--;
-    return ThrowErrno(info.Env(), -ENOMEM, "mmap");
-  }
+  int64_t bytes = static_cast<int64_t>(length);
+  if (!TakeKeptMapRoom(bytes)) return ThrowErrno(info.Env(), -ENOMEM, "mmap");
   void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
     int err = errno;
-    keptMapCount--;
+    GiveKeptMapRoom(bytes);
     return ThrowErrno(info.Env(), -err, "mmap");
   }
   KeptMaps& maps = GetAddonData(info.Env())->keptMaps;

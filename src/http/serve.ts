@@ -553,17 +553,19 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       const offset = part.range.start;
       const length = part.range.end - offset + 1;
       let sent: SendResult;
+      let movedNow = 0; // by the fast path, before sendOpenFile took on from there
       try {
         // Without a lease, the common case (the socket takes it all now) costs no promise.
         const now = held ? { sent: 0, head: before } : sendOpenFileNow(socket, open, offset, length, s.strategy, before);
         if ('bytes' in now) sent = now;
         else {
+          movedNow = now.sent;
           const rest = await sendOpenFile(socket, open, { offset: offset + now.sent, length: length - now.sent,
             signal: s.signal, strategy: s.strategy }, held, now.head);
           sent = { ...rest, bytes: now.sent + rest.bytes };
         }
       } catch (err) {
-        throw withBytes(err as Error, result.bytes + ((err as { bytes?: number }).bytes ?? 0));
+        throw withBytes(err as Error, result.bytes + movedNow + ((err as { bytes?: number }).bytes ?? 0));
       }
       result.bytes += sent.bytes;
       zeroCopy &&= sent.zeroCopy;
