@@ -230,10 +230,11 @@ ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease
   return w;
 }
 
-// write(2) from a read-only mapping of [offset, offset + length) until EAGAIN, an error or the end. A file that
-// shrank under the mapping answers EFAULT or a short count, never SIGBUS (the kernel reads the mapping): that
-// ends it like the end of the file, and the caller, seeing fewer bytes than asked, checks the size. Returns the
-// bytes written, or -errno when none were (*mapped false: the file cannot be mapped); *calls counts syscalls.
+// write(2) from a read-only mapping of [offset, offset + length) until EAGAIN, an error or the end (its last page
+// by pread: WriteFromMapping). A file that shrank under the mapping answers EFAULT or a short count, never SIGBUS
+// (the kernel reads the mapping): that ends it like the end of the file, and the caller, seeing fewer bytes than
+// asked, checks the size. Returns the bytes written, or -errno when none were (*mapped false: the file cannot be
+// mapped); *calls counts syscalls.
 ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped, int64_t* calls) {
   int64_t page = sysconf(_SC_PAGESIZE);
   int64_t base = offset / page * page;
@@ -242,20 +243,10 @@ ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped
   ++*calls;
   *mapped = map != MAP_FAILED;
   if (!*mapped) return -errno;
-  const char* at = static_cast<const char*>(map) + (offset - base);
-  size_t sent = 0;
-  ssize_t w = 0;
-  while (sent < length) {
-    do w = write(out, at + sent, length - sent);
-    while (w == -1 && errno == EINTR);
-    ++*calls;
-    if (w <= 0) break;
-    sent += static_cast<size_t>(w);
-  }
-  int err = errno;
+  struct iovec none = {nullptr, 0};
+  ssize_t sent = WriteFromMapping(out, in, static_cast<const char*>(map) + (offset - base), offset, length, &none, calls);
   munmap(map, span);
-  if (sent > 0 || w >= 0 || err == EFAULT) return static_cast<ssize_t>(sent);
-  return -err;
+  return sent;
 }
 
 // sendFast({ strategy, outFd, inFd, offset, length, leaseId?, head? }) -> bytes moved right now on the JS thread

@@ -274,9 +274,9 @@ KeptMapRef FindKeptMap(Napi::Env env, uint32_t id) {
 
 // sendKept(outFd, id, offset, length, head?) -> bytes written right now on the JS thread (head included), or -1
 // when this is not for the fast path: the map is gone, or the range is not all in the page cache (a fault could
-// wait for the disk: the engine must take it). The head goes in the same writev as the first body bytes. At most
-// constants.fastPathMax of the body per call; stops at EAGAIN, or at a short write or EFAULT (a file that shrank:
-// the caller, seeing fewer bytes than asked, checks the size).
+// wait for the disk: the engine must take it). The head goes with the first body bytes, the range's last page by
+// pread (WriteFromMapping). At most constants.fastPathMax of the body per call; stops at EAGAIN, or short where
+// the file shrank (the caller, seeing fewer bytes than asked, checks the size).
 static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int out;
@@ -292,31 +292,12 @@ static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
   if (!map || offset + static_cast<int64_t>(length) > static_cast<int64_t>(map->length) ||
       RangeCached(map->fd, offset, static_cast<int64_t>(length)) != 1)
     return Napi::Number::New(env, -1);
-  struct iovec iov[2] = {head, {const_cast<char*>(map->base) + offset, length}};
-  int first = head.iov_len > 0 ? 0 : 1;
-  size_t headLength = head.iov_len, body = 0;
   int64_t calls = 0;
-  ssize_t w = 0;
-  while (iov[1].iov_len > 0) {
-    do w = writev(out, iov + first, 2 - first);
-    while (w == -1 && errno == EINTR);
-    calls++;
-    if (w <= 0) break;
-    size_t headPart = first == 0 ? std::min(static_cast<size_t>(w), iov[0].iov_len) : 0;
-    iov[0].iov_base = static_cast<char*>(iov[0].iov_base) + headPart;
-    iov[0].iov_len -= headPart;
-    if (iov[0].iov_len == 0) first = 1;
-    size_t bodyPart = static_cast<size_t>(w) - headPart;
-    iov[1].iov_base = static_cast<char*>(iov[1].iov_base) + bodyPart;
-    iov[1].iov_len -= bodyPart;
-    body += bodyPart;
-    if (first == 0) break;  // the socket took part of the head only: the rest goes in order, by JS
-  }
-  int err = errno;
-  engine::CountFastPath(static_cast<int64_t>(body), calls, false);
-  size_t sent = headLength - iov[0].iov_len + body;
-  if (w < 0 && sent == 0 && err != EAGAIN && err != EFAULT) return ThrowErrno(env, -err, "writev");
-  return Napi::Number::New(env, static_cast<double>(sent));
+  size_t headLength = head.iov_len;
+  ssize_t sent = WriteFromMapping(out, map->fd, map->base + offset, offset, length, &head, &calls);
+  engine::CountFastPath(sent > 0 ? sent - static_cast<ssize_t>(headLength - head.iov_len) : 0, calls, false);
+  if (sent < 0 && sent != -EAGAIN) return ThrowErrno(env, static_cast<int>(sent), "writev");
+  return Napi::Number::New(env, static_cast<double>(sent > 0 ? sent : 0));
 }
 
 void RegisterHttp(Napi::Env env, Napi::Object exports) {

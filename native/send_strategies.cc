@@ -78,9 +78,13 @@ void Unmap(Job* j) {
 
 // write(2) from a read-only shared mapping, one window at a time. The kernel copies from the mapping inside
 // write, where a page past a new end of file is EFAULT or a short count, never SIGBUS; the window never
-// reaches past the size fstat gave when it was mapped, so a short file ends the job (Finish: truncated).
+// reaches past the size fstat gave when it was mapped, so a short file ends the job (Finish: truncated). The
+// range's last page is read and written by the copy step instead, after the rest (MappedTailStart).
 ssize_t MmapStep(Job* j, int64_t want, const char** syscall) {
   int64_t end = j->spec.offset + j->spec.length;
+  int64_t tail = MappedTailStart(j->spec.offset, end);
+  if (j->offset >= tail) return ReadWriteStep(j, want, syscall);
+  want = std::min(want, tail - j->offset);
   if (j->spec.kept && j->window == nullptr) {
     // The whole file, mapped when it was kept, at the size it had then: bytes past it are none of this job's.
     j->window = const_cast<char*>(j->spec.kept->base);

@@ -12,7 +12,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
 
 #include "cachestat.h"
 
@@ -101,6 +103,68 @@ int RangeCached(int fd, int64_t offset, int64_t length) {
   if (err != -ENOSYS) return err;
   int r = ProbeNowait(fd, offset);
   return r == 1 ? ProbeNowait(fd, offset + length - 1) : r;
+}
+
+int64_t MappedTailStart(int64_t offset, int64_t end) {
+  int64_t page = sysconf(_SC_PAGESIZE);
+  int64_t last = end > 0 ? (end - 1) / page * page : 0;
+  return last > offset ? last : offset;
+}
+
+ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size_t length, struct iovec* head,
+                         int64_t* calls) {
+  int64_t end = offset + static_cast<int64_t>(length);
+  size_t mapped = static_cast<size_t>(MappedTailStart(offset, end) - offset);
+  size_t headLength = head->iov_len, body = 0;
+  ssize_t w = 0;
+  while (body < mapped) {
+    struct iovec iov[2] = {*head, {const_cast<char*>(data) + body, mapped - body}};
+    int first = head->iov_len > 0 ? 0 : 1;
+    struct msghdr msg = {};
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = static_cast<size_t>(2 - first);
+    do w = sendmsg(out, &msg, MSG_MORE | MSG_NOSIGNAL);
+    while (w == -1 && errno == EINTR);
+    if (w == -1 && errno == ENOTSOCK) {
+      do w = writev(out, iov + first, 2 - first);
+      while (w == -1 && errno == EINTR);
+    }
+    ++*calls;
+    if (w <= 0) break;
+    size_t headPart = std::min(static_cast<size_t>(w), head->iov_len);
+    head->iov_base = static_cast<char*>(head->iov_base) + headPart;
+    head->iov_len -= headPart;
+    body += static_cast<size_t>(w) - headPart;
+  }
+  if (body == mapped && w >= 0 && body < length) {
+    // The last page, read now that the rest has gone; written with whatever of the head is left.
+    static thread_local std::unique_ptr<char[]> page(new char[static_cast<size_t>(sysconf(_SC_PAGESIZE))]);
+    size_t tail = length - mapped;
+    ssize_t n;
+    do n = pread(in, page.get(), tail, offset + static_cast<int64_t>(mapped));
+    while (n == -1 && errno == EINTR);
+    ++*calls;
+    if (n == static_cast<ssize_t>(tail)) {
+      struct iovec iov[2] = {*head, {page.get(), tail}};
+      int first = head->iov_len > 0 ? 0 : 1;
+      do w = writev(out, iov + first, 2 - first);
+      while (w == -1 && errno == EINTR);
+      ++*calls;
+      if (w > 0) {
+        size_t headPart = std::min(static_cast<size_t>(w), head->iov_len);
+        head->iov_base = static_cast<char*>(head->iov_base) + headPart;
+        head->iov_len -= headPart;
+        body += static_cast<size_t>(w) - headPart;
+      }
+    } else {
+      w = n < 0 ? -1 : 0;  // shrank: the body stops short here (n >= 0), or the read failed (errno)
+      if (n >= 0) PushHeld(out);
+    }
+  }
+  int err = errno;
+  size_t sent = headLength - head->iov_len + body;
+  if (sent == 0 && w < 0 && err != EFAULT) return -err;
+  return static_cast<ssize_t>(sent);
 }
 
 int MakePipe(int fds[2], int size, bool nonBlock, const char** failed) {

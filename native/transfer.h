@@ -25,6 +25,20 @@ ssize_t Tee(int pipeIn, int pipeOut, size_t length, unsigned flags);
 ssize_t Vmsplice(int pipeWriteFd, const struct iovec* iov, size_t count, unsigned flags);
 ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size_t length);
 
+// The first byte of a range's last page, which a write from a mapping must not take from the mapping: a
+// truncation whose new end falls inside a mapped page leaves the rest of that page reading as zeros (no EFAULT,
+// no short count), so a body written from a mapping up to its end could end in zeros that look whole. That page
+// is read with pread after the rest has gone: a file that shrank reads short there, and the body stops short.
+int64_t MappedTailStart(int64_t offset, int64_t end);
+
+// write(2) of the file `in`'s [offset, offset + length) from `data` (a read-only shared mapping of it, at
+// `offset`), `head` first (advanced past what went), until EAGAIN, an error or the end; the last page by pread
+// (MappedTailStart), the rest held back with MSG_MORE until it follows. Returns the bytes written, head included,
+// fewer than asked at EAGAIN or when the file shrank (a short pread, or EFAULT in the mapping: the caller checks
+// the size), or -errno when none were. *calls counts syscalls.
+ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size_t length, struct iovec* head,
+                         int64_t* calls);
+
 // Whether [offset, offset + length) of fd is entirely in the page cache, so that reading it cannot block on
 // the disk: 1 yes, 0 no, -errno when the kernel cannot tell. cachestat(2) where the kernel has it (6.5+), else
 // a preadv2(RWF_NOWAIT) probe of the first and last byte.
