@@ -233,9 +233,9 @@ ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease
 // write(2) from a read-only mapping of [offset, offset + length) until EAGAIN, an error or the end (its last page
 // by pread: WriteFromMapping). A file that shrank under the mapping answers EFAULT or a short count, never SIGBUS
 // (the kernel reads the mapping): that ends it like the end of the file, and the caller, seeing fewer bytes than
-// asked, checks the size. Returns the bytes written, or -errno when none were (*mapped false: the file cannot be
-// mapped); *calls counts syscalls.
-ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped, int64_t* calls) {
+// asked, checks the size; *untrusted: it shrank under what went (WriteFromMapping). Returns the bytes written, or
+// -errno when none were (*mapped false: the file cannot be mapped); *calls counts syscalls.
+ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped, bool* untrusted, int64_t* calls) {
   int64_t page = sysconf(_SC_PAGESIZE);
   int64_t base = offset / page * page;
   size_t span = static_cast<size_t>(offset - base) + length;
@@ -244,7 +244,8 @@ ssize_t MmapThrough(int out, int in, int64_t offset, size_t length, bool* mapped
   *mapped = map != MAP_FAILED;
   if (!*mapped) return -errno;
   struct iovec none = {nullptr, 0};
-  ssize_t sent = WriteFromMapping(out, in, static_cast<const char*>(map) + (offset - base), offset, length, &none, calls);
+  ssize_t sent = WriteFromMapping(out, in, static_cast<const char*>(map) + (offset - base), offset, length, &none,
+                                  nullptr, untrusted, calls);
   munmap(map, span);
   return sent;
 }
@@ -287,9 +288,10 @@ Napi::Value SendFastJs(const Napi::CallbackInfo& info) {
     head.iov_len = 0;
   }
   if (mmap) {
-    bool mapped = true;
-    ssize_t r = length == 0 ? 0 : MmapThrough(out, in, offset, length, &mapped, &calls);
+    bool mapped = true, untrusted = false;
+    ssize_t r = length == 0 ? 0 : MmapThrough(out, in, offset, length, &mapped, &untrusted, &calls);
     engine::CountFastPath(r > 0 ? r : 0, calls, false);
+    if (untrusted) return ThrowErrnoAfter(env, -EFAULT, "write", static_cast<double>(r > 0 ? r : 0));
     if (headSent > 0 && r <= 0) PushHeld(out);
     if (!mapped) return Napi::Number::New(env, headSent > 0 ? static_cast<double>(headSent) : -1);
     if (r < 0 && r != -EAGAIN && headSent == 0) return ThrowErrno(env, static_cast<int>(r), "write");

@@ -69,3 +69,15 @@ Napi::Value ThrowType(Napi::Env env, const char* message) {
 }
 
 }  // namespace zc
+
+namespace zc {
+
+Napi::Value ThrowErrnoAfter(Napi::Env env, int negErrno, const char* syscall, double bytes) {
+  Napi::Value error = ErrnoError(env, negErrno, syscall);
+  if (env.IsExceptionPending()) return env.Undefined();
+  error.As<Napi::Object>().Set("bytes", bytes);
+  Napi::Error(env, error).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+}  // namespace zc

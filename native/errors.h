@@ -11,6 +11,9 @@ void SetErrorFactory(Napi::Env env, Napi::Function factory);
 // Throws the factory's error for a negative errno. Returns undefined so glue can `return ThrowErrno(...)`.
 Napi::Value ThrowErrno(Napi::Env env, int negErrno, const char* syscall, const char* path = nullptr);
 
+// Throws it with `bytes` (what went before the failure) on it.
+Napi::Value ThrowErrnoAfter(Napi::Env env, int negErrno, const char* syscall, double bytes);
+
 // Builds (without throwing) the same error, for completions delivered asynchronously.
 Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const char* path = nullptr);
 

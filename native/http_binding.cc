@@ -239,13 +239,16 @@ KeptMap::~KeptMap() {
   GiveKeptMapRoom(static_cast<int64_t>(length));
 }
 
-// keepMapped(fd, length) -> an id: [0, length) of the file mapped read-only and shared (length > 0). ENOMEM when
+// keepMapped(fd, length, leaseId) -> an id: [0, length) of the file mapped read-only and shared (length > 0). ENOMEM when
 // the file is too long to keep mapped, or the process's kept maps are at their budget.
 static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
   int fd;
   size_t length;
   if (!ArgFd(info, 0, &fd) || !ArgLength(info, 1, SIZE_MAX, &length)) return info.Env().Undefined();
+  if (!info[2].IsNumber()) return ThrowType(info.Env(), "leaseId must be a number");
+  int leaseId = info[2].As<Napi::Number>().Int32Value();
   if (length == 0) return ThrowErrno(info.Env(), -EINVAL, "mmap");
+  if (!lease::HeldFlagOf(leaseId)) return ThrowErrno(info.Env(), -EINVAL, "mmap");  // no such lease: not kept
   int64_t bytes = static_cast<int64_t>(length);
   if (!TakeKeptMapRoom(bytes)) return ThrowErrno(info.Env(), -ENOMEM, "mmap");
   void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
@@ -256,7 +259,7 @@ static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
   }
   KeptMaps& maps = GetAddonData(info.Env())->keptMaps;
   uint32_t id = maps.nextId++;
-  maps.byId.emplace(id, std::make_shared<const KeptMap>(static_cast<const char*>(base), length, fd));
+  maps.byId.emplace(id, std::make_shared<const KeptMap>(static_cast<const char*>(base), length, fd, lease::HeldFlagOf(leaseId)));
   return Napi::Number::New(info.Env(), id);
 }
 
@@ -276,7 +279,8 @@ KeptMapRef FindKeptMap(Napi::Env env, uint32_t id) {
 // when this is not for the fast path: the map is gone, or the range is not all in the page cache (a fault could
 // wait for the disk: the engine must take it). The head goes with the first body bytes, the range's last page by
 // pread (WriteFromMapping). At most constants.fastPathMax of the body per call; stops at EAGAIN, or short where
-// the file shrank (the caller, seeing fewer bytes than asked, checks the size).
+// the file shrank (the caller, seeing fewer bytes than asked, checks the size). Throws ECANCELED (syscall
+// 'lease', with `bytes`: the body bytes that went) where the cache's lease was given up: those may not be the file.
 static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int out;
@@ -294,8 +298,12 @@ static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, -1);
   int64_t calls = 0;
   size_t headLength = head.iov_len;
-  ssize_t sent = WriteFromMapping(out, map->fd, map->base + offset, offset, length, &head, &calls);
-  engine::CountFastPath(sent > 0 ? sent - static_cast<ssize_t>(headLength - head.iov_len) : 0, calls, false);
+  bool untrusted;
+  ssize_t sent = WriteFromMapping(out, map->fd, map->base + offset, offset, length, &head, map->held.get(),
+                                  &untrusted, &calls);
+  ssize_t body = sent > 0 ? sent - static_cast<ssize_t>(headLength - head.iov_len) : 0;
+  engine::CountFastPath(body, calls, false);
+  if (untrusted) return ThrowErrnoAfter(env, -ECANCELED, "lease", static_cast<double>(body));
   if (sent < 0 && sent != -EAGAIN) return ThrowErrno(env, static_cast<int>(sent), "writev");
   return Napi::Number::New(env, static_cast<double>(sent > 0 ? sent : 0));
 }

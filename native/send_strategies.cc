@@ -82,6 +82,18 @@ void Unmap(Job* j) {
 // range's last page is read and written by the copy step instead, after the rest (MappedTailStart).
 ssize_t MmapStep(Job* j, int64_t want, const char** syscall) {
   int64_t end = j->spec.offset + j->spec.length;
+  // What went from a mapping is checked before anything more goes (WriteFromMapping says why): the kept map's
+  // lease still held, or without one the file no shorter than what went.
+  if (j->spec.kept && !j->spec.kept->held->load()) {
+    *syscall = "lease";
+    return -ECANCELED;
+  }
+  if (!j->spec.kept && !j->spec.leaseHeld && j->offset > j->spec.offset) {
+    struct stat st;
+    *syscall = "fstat";
+    if (fstat(j->spec.inFd, &st) == -1) return -errno;
+    if (st.st_size < j->offset) return -EFAULT;  // Finish: truncated
+  }
   int64_t tail = MappedTailStart(j->spec.offset, end);
   if (j->offset >= tail) return ReadWriteStep(j, want, syscall);
   want = std::min(want, tail - j->offset);

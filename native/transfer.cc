@@ -111,13 +111,26 @@ int64_t MappedTailStart(int64_t offset, int64_t end) {
   return last > offset ? last : offset;
 }
 
+// Whether the bytes written from a mapping up to `end` are the file's (see WriteFromMapping).
+static bool Trusted(int in, int64_t end, const std::atomic<bool>* held, int64_t* calls) {
+  if (held) return held->load();
+  struct stat st;
+  ++*calls;
+  return fstat(in, &st) == 0 && st.st_size >= end;
+}
+
 ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size_t length, struct iovec* head,
-                         int64_t* calls) {
+                         const std::atomic<bool>* held, bool* untrusted, int64_t* calls) {
   int64_t end = offset + static_cast<int64_t>(length);
   size_t mapped = static_cast<size_t>(MappedTailStart(offset, end) - offset);
   size_t headLength = head->iov_len, body = 0;
   ssize_t w = 0;
+  *untrusted = false;
   while (body < mapped) {
+    if ((body > 0 || held) && !Trusted(in, offset + static_cast<int64_t>(body), held, calls)) {
+      *untrusted = true;
+      break;
+    }
     struct iovec iov[2] = {*head, {const_cast<char*>(data) + body, mapped - body}};
     int first = head->iov_len > 0 ? 0 : 1;
     struct msghdr msg = {};
@@ -136,7 +149,9 @@ ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size
     head->iov_len -= headPart;
     body += static_cast<size_t>(w) - headPart;
   }
-  if (body == mapped && w >= 0 && body < length) {
+  // Whatever stopped the loop, what went is checked before the caller goes on from it (or the last page goes).
+  if (!*untrusted && body > 0 && !Trusted(in, offset + static_cast<int64_t>(body), held, calls)) *untrusted = true;
+  if (!*untrusted && body == mapped && w >= 0 && body < length) {
     // The last page, read now that the rest has gone; written with whatever of the head is left.
     static thread_local std::unique_ptr<char[]> page(new char[static_cast<size_t>(sysconf(_SC_PAGESIZE))]);
     size_t tail = length - mapped;

@@ -185,13 +185,14 @@ export interface NativeBinding extends NativeDirect {
   closeEnvFd(fd: number): void;
   /** How many fds given to envFd are open, across every environment of the process. */
   envFds(): number;
-  /** The open-file cache's map of [0, length) of a kept file (native/kept_map.h): its id. */
-  keepMapped(fd: number, length: number): number;
+  /** The open-file cache's map of [0, length) of a kept file, trusted while lease `leaseId` is held (native/kept_map.h): its id. */
+  keepMapped(fd: number, length: number, leaseId: number): number;
   /** The cache lets map `id` go (before closing its fd); engine jobs using it keep it until they end. */
   dropMapped(id: number): void;
   /**
    * Writes [offset, offset + length) of kept map `id` (`head` first, in the same writev) on the JS thread: the
    * bytes written, head included; -1 when not for the fast path (the map is gone, the range not page-cached).
+   * Throws ECANCELED (syscall 'lease', `bytes`: the body bytes that went) where the cache's lease was given up.
    */
   sendKept(outFd: number, id: number, offset: number, length: number, head?: Uint8Array): number;
 }

@@ -105,6 +105,14 @@ export interface Source {
   close(): void;
 }
 
+/**
+ * Whether a kept file may be sent from its map now: its lease still held (a writer that broke it may be changing
+ * the pages; the file then goes as an uncached one would, and a break after this cuts the response).
+ */
+function mappedNow(kept: Kept | undefined): boolean {
+  return kept?.map !== undefined && kept.lease.held;
+}
+
 /** A file the open-file cache keeps. */
 export interface Kept {
   /**
@@ -279,7 +287,7 @@ export function sendOpenFileNow(out: net.Socket, file: OpenRegularFile, offset: 
   if (writeRefusal(out)) return { sent: 0, head }; // sendOpenFile says why
   const t: Transfer = {
     inFd: file.fd, path: file.path, regular: true, offset, length, sent: 0,
-    choice: chooseFor(out, strategy, length, true, undefined, file.kept?.map !== undefined), head, kept: file.kept,
+    choice: chooseFor(out, strategy, length, true, undefined, mappedNow(file.kept)), head, kept: file.kept,
   };
   return fastPath(out, t) ?? { sent: t.sent, head: t.head?.length ? t.head : undefined };
 }
@@ -322,7 +330,7 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     transfer = {
       inFd: source.fd, path: source.path, regular, offset: start, length: count, sent: 0,
       signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
-      choice: chooseFor(out, opts.strategy, count, regular, leasePath, source.kept?.map !== undefined), head,
+      choice: chooseFor(out, opts.strategy, count, regular, leasePath, mappedNow(source.kept)), head,
       kept: source.kept,
     };
   } catch (err) {
@@ -425,7 +433,8 @@ function resultOf(t: Transfer, moved: Moved): SendResult {
 /** The transfer as the kernel takes it. */
 function jobOf(outFd: number, t: Transfer): SendJob {
   return { outFd, inFd: t.inFd, offset: t.offset, length: t.length, sent: t.sent, strategy: t.choice.strategy,
-    path: t.path, signal: t.signal, onProgress: t.onProgress, lease: t.lease, map: t.kept?.map };
+    path: t.path, signal: t.signal, onProgress: t.onProgress, lease: t.lease,
+    map: t.choice.strategy === 'mmap' && mappedNow(t.kept) ? t.kept!.map : undefined };
 }
 
 /** The 'copy' strategy in JavaScript, through `write`: for what the kernel cannot take. */
@@ -459,7 +468,7 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
     t.refused = kernel.refusal(err, t.choice.strategy);
     if (t.refused) return;
     socket.destroy();
-    throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, 0);
+    throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, (err as { bytes?: number }).bytes ?? 0);
   }
   // A copy stops at the first chunk read after the lease was given up: what went out is the file's, the rest never.
   if (leaseGone(t) && sent < t.length) {

@@ -67,7 +67,7 @@ class Entry implements CachedFile {
     readonly lease: Lease, readonly dependencies: Dependency[], readonly owner: FileCache) {
     this.validators = validators(stat);
     this.type = typeOf(path);
-    this.map = mapOf(fd, Number(stat.size));
+    this.map = mapOf(fd, Number(stat.size), lease);
   }
 
   release(): void {
@@ -84,6 +84,8 @@ const shared = {
   pollFd: -1,
   /** By key; insertion order is recency (a hit moves its entry to the end). */
   entries: new Map<string, Entry>(),
+  /** Out of the cache, still used by responses (and still leased: see retire). */
+  retiredInUse: new Set<Entry>(),
   /** wd -> name ('' for any) -> the entries that depend on it. */
   dependents: new Map<number, Map<string, Set<Entry>>>(),
   watchRefs: new Map<number, number>(),
@@ -99,7 +101,7 @@ const shared = {
  * lease-break-time.
  */
 export function dropEveryKeptFile(): void {
-  forgetEverything();
+  for (const entry of [...shared.entries.values(), ...shared.retiredInUse]) retire(entry, true);
   closeWatchesWhenIdle();
 }
 
@@ -270,32 +272,41 @@ function evictOne(entries: Iterable<Entry>): boolean {
   return false;
 }
 
-function retire(entry: Entry): void {
+/**
+ * Takes an entry out of the cache. Its lease is kept while responses still use it (`giveUpLease`: at once, for a
+ * process about to stop): they write from its map, whose bytes are the file's only while a writer must break
+ * that lease first (native/kept_map.h).
+ */
+function retire(entry: Entry, giveUpLease = false): void {
+  if (giveUpLease) entry.lease.release();
   if (entry.retired) return;
   entry.retired = true;
   shared.entries.delete(entry.key);
   FileCache.disown(entry);
   for (const server of entry.servers) shared.servers.get(server)?.delete(entry);
-  entry.lease.release();
   for (const { wd, name } of entry.dependencies) shared.dependents.get(wd)?.get(name)?.delete(entry);
   unwatch(entry.dependencies.map((d) => d.wd));
   if (entry.refs === 0) closeEntry(entry);
+  else shared.retiredInUse.add(entry);
 }
 
 /** The last response is done with a retired entry. */
 function closeEntry(entry: Entry): void {
+  shared.retiredInUse.delete(entry);
+  entry.lease.release();
   if (entry.map !== undefined) kernel.dropMapped(entry.map);
   kernel.closeEnvFd(entry.fd);
 }
 
 /**
  * A kept file's map, so that a response to a peer on this host is one writev from it (see calibration's
- * choose()); undefined for an empty file or one that cannot be mapped (served as it would be uncached).
+ * choose()), trusted while the cache's lease is held (native/kept_map.h); undefined for an empty file or one that
+ * cannot be mapped (served as it would be uncached).
  */
-function mapOf(fd: number, size: number): number | undefined {
-  if (size === 0) return undefined;
+function mapOf(fd: number, size: number, lease: Lease): number | undefined {
+  if (size === 0 || lease.nativeId === 0) return undefined;
   try {
-    return kernel.keepMapped(fd, size);
+    return kernel.keepMapped(fd, size, lease.nativeId);
   } catch {
     return undefined;
   }

@@ -13,17 +13,35 @@ export function nativeKernel(binding: NativeBinding): Kernel {
   const leaseId = (job: SendJob) => (job.strategy === 'copy' || job.strategy === 'mmap' ? job.lease?.nativeId ?? 0 : 0);
   // The refusals table is declared once, in C++ (each errno with why, in prose): a refused strategy copies instead.
   const refusals = new Set(binding.refusals.map((r) => r.errno));
+  /**
+   * What was written from a mapping stopped being the file's (native WriteFromMapping): a kept map's lease was given
+   * up (ECANCELED), or the file shrank under what went (EFAULT). A truncation where the file is shorter now, else a
+   * writer came: either way the response must be cut. Other errors pass as they are.
+   */
+  const mapUntrusted = (job: SendJob, err: unknown): unknown => {
+    const { code, syscall, bytes } = err as { code?: string; syscall?: string; bytes?: number };
+    if (bytes === undefined || !((code === 'ECANCELED' && syscall === 'lease') || code === 'EFAULT')) return err;
+    const size = binding.regularSize(job.inFd);
+    return code === 'EFAULT' || size < job.offset + job.length ? fileTruncated(bytes, job.length, job.path)
+      : leaseBroken(bytes, job.length, job.path);
+  };
   return {
     ...binding,
     native: true,
     strategies: binding.strategies,
     leaseSignalBase: binding.leaseSignalBase,
     dup: (fd) => binding.dup(fd),
-    // From a kept map: one writev of head and body, its arguments by position (no members to look up by name).
-    sendFast: (job, head) => (job.map !== undefined && job.strategy === 'mmap' && !job.lease
-      ? binding.sendKept(job.outFd, job.map, job.offset, Math.min(job.length, constants.fastPathMax), head)
-      : binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd, offset: job.offset,
-        length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job), head })),
+    sendFast(job, head) {
+      try {
+        // From a kept map: one writev of head and body, its arguments by position (no members to look up by name).
+        return job.map !== undefined && job.strategy === 'mmap' && !job.lease
+          ? binding.sendKept(job.outFd, job.map, job.offset, Math.min(job.length, constants.fastPathMax), head)
+          : binding.sendFast({ strategy: job.strategy, outFd: job.outFd, inFd: job.inFd, offset: job.offset,
+            length: Math.min(job.length, constants.fastPathMax), leaseId: leaseId(job), head });
+      } catch (err) {
+        throw mapUntrusted(job, err);
+      }
+    },
     refusal: (err, strategy) => (strategy !== 'copy' && refusals.has((err as { errno?: number }).errno!)
       ? `${strategy}-refused` : undefined),
     async send(job) {
@@ -41,6 +59,7 @@ export function nativeKernel(binding: NativeBinding): Kernel {
         if (result.error.code === 'ECANCELED' && job.lease && !job.lease.held && !job.signal?.aborted) {
           throw leaseBroken(sent, job.length, job.path);
         }
+        if (result.error.syscall === 'lease' && job.map !== undefined) throw mapUntrusted(job, withBytes(result.error, sent));
         if (result.error.code === 'ECANCELED') throw abortError(sent, job.signal);
         throw withBytes(result.error, sent);
       }
