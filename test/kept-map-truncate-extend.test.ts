@@ -4,42 +4,15 @@
 // The response goes on from the map (the size is back, so no EFAULT and no short read): a complete 200 whose body is
 // the original up to where the server had written (past 512 KiB) and zeros after, which is none of those states.
 import { execFileSync } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ChildServer, walkableDirs } from './cache-server';
 import { FALLBACK } from './helpers';
+import { slowGet } from './http-clients';
 
 const dirs = walkableDirs();
 
-function slowGet(port: number, url: string, pauseAt: number, during: () => void): Promise<{ head: string; body: Buffer }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let paused = false;
-    socket.on('data', (c) => {
-      chunks.push(c);
-      total += c.length;
-      if (!paused && total >= pauseAt) {
-        paused = true;
-        socket.pause();
-        during();
-        setTimeout(() => socket.resume(), 300);
-      }
-    });
-    const timer = setTimeout(() => socket.destroy(), 30_000);
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      resolve({ head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4) });
-    });
-    socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 describe.skipIf(FALLBACK)('a kept file truncated and extended back under a response from its map', () => {
   it("'auto' to 127.0.0.1: a complete 200 is one state of the file (the original, or its prefix then zeros)", async () => {

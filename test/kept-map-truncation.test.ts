@@ -8,37 +8,10 @@ import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ChildServer, walkableDirs } from './cache-server';
 import { FALLBACK, randomFile, sha256 } from './helpers';
+import { slowGet } from './http-clients';
 
 const dirs = walkableDirs();
 
-/** A GET on a connection of its own; the reader stops at `pauseAt` bytes, `during()` runs, and it reads on 300 ms later. */
-function slowGet(port: number, url: string, pauseAt: number, during: () => void): Promise<{ head: string; body: Buffer }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let paused = false;
-    socket.on('data', (c) => {
-      chunks.push(c);
-      total += c.length;
-      if (!paused && total >= pauseAt) {
-        paused = true;
-        socket.pause();
-        during();
-        setTimeout(() => socket.resume(), 300);
-      }
-    });
-    const timer = setTimeout(() => socket.destroy(), 20_000);
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      resolve({ head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4) });
-    });
-    socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 /** truncate(2) by path, in another process (it waits for the lease break, as any writer does). */
 function truncateElsewhere(file: string, size: number): void {
