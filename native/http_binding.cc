@@ -239,8 +239,9 @@ KeptMap::~KeptMap() {
   GiveKeptMapRoom(static_cast<int64_t>(length));
 }
 
-// keepMapped(fd, length, leaseId) -> an id: [0, length) of the file mapped read-only and shared (length > 0). ENOMEM when
-// the file is too long to keep mapped, or the process's kept maps are at their budget.
+// keepMapped(fd, length, leaseId) -> an id: [0, length) of the file mapped read-only and shared (length > 0),
+// trusted while lease leaseId is held. ENOMEM when the file is too long to keep mapped, or the process's kept maps
+// are at their budget.
 static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
   int fd;
   size_t length;
@@ -259,7 +260,8 @@ static Napi::Value KeepMappedJs(const Napi::CallbackInfo& info) {
   }
   KeptMaps& maps = GetAddonData(info.Env())->keptMaps;
   uint32_t id = maps.nextId++;
-  maps.byId.emplace(id, std::make_shared<const KeptMap>(static_cast<const char*>(base), length, fd, lease::HeldFlagOf(leaseId)));
+  maps.byId.emplace(id, std::make_shared<const KeptMap>(static_cast<const char*>(base), length, fd,
+                                                     lease::HeldFlagOf(leaseId)));
   return Napi::Number::New(info.Env(), id);
 }
 

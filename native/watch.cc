@@ -49,7 +49,8 @@ int OpenPoll(int fd, int mountsFd) {
   if (pollFd == -1) return -errno;
   // /proc/self/mountinfo polls EPOLLPRI | EPOLLERR once per change of the mount table (EPOLLIN always).
   struct epoll_event watches = {EPOLLIN, {.u32 = kWatches}}, mounts = {EPOLLPRI, {.u32 = kMounts}};
-  if (epoll_ctl(pollFd, EPOLL_CTL_ADD, fd, &watches) == -1 || epoll_ctl(pollFd, EPOLL_CTL_ADD, mountsFd, &mounts) == -1) {
+  if (epoll_ctl(pollFd, EPOLL_CTL_ADD, fd, &watches) == -1 ||
+      epoll_ctl(pollFd, EPOLL_CTL_ADD, mountsFd, &mounts) == -1) {
     int err = errno;
     close(pollFd);
     return -err;

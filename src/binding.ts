@@ -178,14 +178,20 @@ export interface NativeBinding extends NativeDirect {
   /** An epoll fd over the inotify fd and the mount table's (they stay open while it is used): one look at both. */
   watchPoll(fd: number, mountsFd: number): number;
   watchDrain(pollFd: number, fd: number): WatchEvent[] | null;
-  /** 1: no watch event queued; 0: events are (watchDrain reads them); -1: the mount table changed (this call took that news). */
+  /**
+   * 1: no watch event queued; 0: events are (watchDrain reads them); -1: the mount table changed (this call took
+   * that news).
+   */
   watchQuiet(pollFd: number): -1 | 0 | 1;
   /** `fd` is closed when this environment (a Worker's, or the main thread's) ends, unless closeEnvFd closes it. */
   envFd(fd: number): void;
   closeEnvFd(fd: number): void;
   /** How many fds given to envFd are open, across every environment of the process. */
   envFds(): number;
-  /** The open-file cache's map of [0, length) of a kept file, trusted while lease `leaseId` is held (native/kept_map.h): its id. */
+  /**
+   * The open-file cache's map of [0, length) of a kept file, trusted while lease `leaseId` is held
+   * (native/kept_map.h): its id.
+   */
   keepMapped(fd: number, length: number, leaseId: number): number;
   /** The cache lets map `id` go (before closing its fd); engine jobs using it keep it until they end. */
   dropMapped(id: number): void;

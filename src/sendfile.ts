@@ -468,7 +468,8 @@ function fastPath(socket: net.Socket, t: Transfer): SendResult | undefined {
     t.refused = kernel.refusal(err, t.choice.strategy);
     if (t.refused) return;
     socket.destroy();
-    throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, (err as { bytes?: number }).bytes ?? 0);
+    const moved = (err as { bytes?: number }).bytes ?? 0; // a write from a map that stopped being the file's
+    throw leaseGone(t) ? leaseBroken(0, t.length, t.path) : withBytes(err as SystemError, moved);
   }
   // A copy stops at the first chunk read after the lease was given up: what went out is the file's, the rest never.
   if (leaseGone(t) && sent < t.length) {

@@ -404,7 +404,7 @@ function fdBudget(): number {
   return Math.floor(Number(soft) / 4);
 }
 
-/** Files kept by default: a site's hot set, at 259 fds (two per file, the watches', the mount table's and the epoll fd). */
+/** Files kept by default: a site's hot set, at 259 fds (two per file, the watches', the mount table's, the epoll fd). */
 export const DEFAULT_FILE_CACHE = 128;
 /** At most this many per cache (131,074 fds), and never more than fdBudget() allows across caches. */
 export const MAX_FILE_CACHE = 65_536;

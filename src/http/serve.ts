@@ -556,7 +556,8 @@ async function sendZeroCopy(req: http.IncomingMessage, res: http.ServerResponse,
       let movedNow = 0; // by the fast path, before sendOpenFile took on from there
       try {
         // Without a lease, the common case (the socket takes it all now) costs no promise.
-        const now = held ? { sent: 0, head: before } : sendOpenFileNow(socket, open, offset, length, s.strategy, before);
+        const now = held ? { sent: 0, head: before }
+          : sendOpenFileNow(socket, open, offset, length, s.strategy, before);
         if ('bytes' in now) sent = now;
         else {
           movedNow = now.sent;

@@ -12,7 +12,8 @@ import type { FallbackReason, Strategy } from './reasons';
 export type Calls = Pick<NativeBinding,
   | 'sendfile' | 'splice' | 'tee' | 'vmsplice' | 'copyFileRange' | 'createPipe' | 'mappedTruncated'
   | 'regularSize' | 'mayBlock' | 'ready' | 'openBeneath' | 'setCork' | 'watchOpen' | 'watchMounts'
-  | 'watchAdd' | 'watchRemove' | 'watchPoll' | 'watchDrain' | 'watchQuiet' | 'envFd' | 'closeEnvFd' | 'envFds' | 'keepMapped' | 'dropMapped'
+  | 'watchAdd' | 'watchRemove' | 'watchPoll' | 'watchDrain' | 'watchQuiet' | 'envFd' | 'closeEnvFd' | 'envFds'
+  | 'keepMapped' | 'dropMapped'
   | 'map' | 'unmap' | 'msync' | 'madvise' | 'mlock' | 'readInto' | 'truncated' | 'setTruncatedCallback'
   | 'madviseValues'
   | 'setLeaseCallback' | 'acquireLease' | 'releaseLease' | 'guardLease' | 'guardLeaseSocket' | 'leaseUnacked'

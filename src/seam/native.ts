@@ -59,7 +59,9 @@ export function nativeKernel(binding: NativeBinding): Kernel {
         if (result.error.code === 'ECANCELED' && job.lease && !job.lease.held && !job.signal?.aborted) {
           throw leaseBroken(sent, job.length, job.path);
         }
-        if (result.error.syscall === 'lease' && job.map !== undefined) throw mapUntrusted(job, withBytes(result.error, sent));
+        if (result.error.syscall === 'lease' && job.map !== undefined) {
+          throw mapUntrusted(job, withBytes(result.error, sent));
+        }
         if (result.error.code === 'ECANCELED') throw abortError(sent, job.signal);
         throw withBytes(result.error, sent);
       }
