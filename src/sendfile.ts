@@ -106,11 +106,12 @@ export interface Source {
 }
 
 /**
- * Whether a kept file may be sent from its map now: its lease still held (a writer that broke it may be changing
- * the pages; the file then goes as an uncached one would, and a break after this cuts the response).
+ * The kept file's map, when the transfer may be sent from it: its lease still held as the transfer starts (a writer
+ * that broke it may be changing the pages; the file then goes as an uncached one would, and a break after this
+ * cuts the response: native code checks the lease before each write).
  */
-function mappedNow(kept: Kept | undefined): boolean {
-  return kept?.map !== undefined && kept.lease.held;
+function mapNow(kept: Kept | undefined): number | undefined {
+  return kept?.map !== undefined && kept.lease.held ? kept.map : undefined;
 }
 
 /** A file the open-file cache keeps. */
@@ -186,6 +187,8 @@ interface Transfer {
   lease?: Lease;
   leasePath?: LeasePath;
   kept?: Kept;
+  /** The kept map it is sent from when its strategy is 'mmap' (mapNow, decided as it starts). */
+  map?: number;
 }
 
 function validateSendOptions(options: unknown): [Partial<SendFileOptions>, number | bigint | null, number | undefined] {
@@ -285,9 +288,10 @@ export interface OpenRegularFile {
 export function sendOpenFileNow(out: net.Socket, file: OpenRegularFile, offset: number, length: number,
   strategy: StrategyOption | undefined, head?: Buffer): SendResult | { sent: number; head?: Buffer } {
   if (writeRefusal(out)) return { sent: 0, head }; // sendOpenFile says why
+  const map = mapNow(file.kept);
   const t: Transfer = {
-    inFd: file.fd, path: file.path, regular: true, offset, length, sent: 0,
-    choice: chooseFor(out, strategy, length, true, undefined, mappedNow(file.kept)), head, kept: file.kept,
+    inFd: file.fd, path: file.path, regular: true, offset, length, sent: 0, kept: file.kept, map,
+    choice: chooseFor(out, strategy, length, true, undefined, map !== undefined), head,
   };
   return fastPath(out, t) ?? { sent: t.sent, head: t.head?.length ? t.head : undefined };
 }
@@ -327,11 +331,11 @@ function send(out: net.Socket | number, open: () => Source, options: SendFileOpt
     }
     const [start, count] = range(offset, length, source.size);
     const regular = source.size >= 0;
+    const map = mapNow(source.kept);
     transfer = {
       inFd: source.fd, path: source.path, regular, offset: start, length: count, sent: 0,
-      signal: opts.signal, onProgress: opts.onProgress, lease, leasePath,
-      choice: chooseFor(out, opts.strategy, count, regular, leasePath, mappedNow(source.kept)), head,
-      kept: source.kept,
+      signal: opts.signal, onProgress: opts.onProgress, lease, leasePath, kept: source.kept, map,
+      choice: chooseFor(out, opts.strategy, count, regular, leasePath, map !== undefined), head,
     };
   } catch (err) {
     source?.close();
@@ -434,7 +438,7 @@ function resultOf(t: Transfer, moved: Moved): SendResult {
 function jobOf(outFd: number, t: Transfer): SendJob {
   return { outFd, inFd: t.inFd, offset: t.offset, length: t.length, sent: t.sent, strategy: t.choice.strategy,
     path: t.path, signal: t.signal, onProgress: t.onProgress, lease: t.lease,
-    map: t.choice.strategy === 'mmap' && mappedNow(t.kept) ? t.kept!.map : undefined };
+    map: t.choice.strategy === 'mmap' ? t.map : undefined };
 }
 
 /** The 'copy' strategy in JavaScript, through `write`: for what the kernel cannot take. */

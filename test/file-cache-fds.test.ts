@@ -16,6 +16,17 @@ import { FALLBACK } from './helpers';
 
 const freshDir = walkableDirs(); // the unprivileged servers below walk through it
 
+/** The fds this process holds on paths under `dir`. */
+function fdsUnder(dir: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+    } catch {
+      return false; // closed meanwhile (the readdir's own fd)
+    }
+  }).length;
+}
+
 const { agent, get } = keepAliveClient();
 
 const servers: Server[] = [];
@@ -49,13 +60,7 @@ describe.skipIf(FALLBACK)('open-file cache: fds', () => {
     const root = freshDir('root');
     for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(root, `f${i}.txt`), `file ${i}`);
     const fds = () => fs.readdirSync('/proc/self/fd').length;
-    const onRoot = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(root);
-      } catch {
-        return false;
-      }
-    }).length;
+    const onRoot = () => fdsUnder(root);
     const before = fds();
     for (let round = 0; round < 3; round++) {
       const worker = new Worker(`
@@ -182,13 +187,7 @@ describe.skipIf(FALLBACK)('open-file cache: fds', () => {
     // an app built and closed per test keeps every file it served open, and an inotify instance, until exit.
     const root = freshDir('root');
     for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(root, `f${i}.txt`), `file ${i}`);
-    const onRoot = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(root);
-      } catch {
-        return false;
-      }
-    }).length;
+    const onRoot = () => fdsUnder(root);
     for (let app = 0; app < 3; app++) {
       const fastify = Fastify();
       await fastify.register(zerocopyStatic, { root });

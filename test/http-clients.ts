@@ -148,31 +148,39 @@ export function rawExchange(port: number, request: string, until: (data: Buffer)
   });
 }
 
-/** A GET on a connection of its own; the reader stops at `pauseAt` bytes, `during()` runs, and it reads on 300 ms later. */
-export function slowGet(port: number, url: string, pauseAt: number, during: () => void): Promise<{ head: string; body: Buffer }> {
+/**
+ * `request` on a connection of its own, read until the server closes it (at most 30 s): the reader stops at
+ * `pauseAt` bytes, `during()` runs, and it reads on `resumeAfterMs` later. Everything received.
+ */
+export function pausedExchange(port: number, request: string, pauseAt: number, during: () => void,
+  resumeAfterMs = 300): Promise<Buffer> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     let total = 0;
-    let paused = false;
     socket.on('data', (c) => {
       chunks.push(c);
       total += c.length;
-      if (!paused && total >= pauseAt) {
-        paused = true;
+      if (total - c.length < pauseAt && total >= pauseAt) {
         socket.pause();
         during();
-        setTimeout(() => socket.resume(), 300);
+        setTimeout(() => socket.resume(), resumeAfterMs);
       }
     });
     const timer = setTimeout(() => socket.destroy(), 30_000); // bounded: a server that stalls ends the read
     socket.on('error', () => {});
     socket.on('close', () => {
       clearTimeout(timer);
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      resolve({ head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4) });
+      resolve(Buffer.concat(chunks));
     });
-    socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    socket.write(request);
   });
+}
+
+/** A GET (the connection closed after it) read as pausedExchange reads: its head and body. */
+export async function slowGet(port: number, url: string, pauseAt: number, during: () => void):
+  Promise<{ head: string; body: Buffer }> {
+  const all = await pausedExchange(port, `GET ${url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, pauseAt, during);
+  const end = all.indexOf('\r\n\r\n');
+  return { head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4) };
 }

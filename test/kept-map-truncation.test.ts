@@ -4,11 +4,10 @@
 // send, the whole Content-Length goes out, its tail zeros: a complete-looking 200 (the connection is destroyed
 // only after the client has every byte it was promised). With 'sendfile' the same truncation cuts the body short.
 import { execFileSync } from 'node:child_process';
-import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ChildServer, walkableDirs } from './cache-server';
 import { FALLBACK, randomFile, sha256 } from './helpers';
-import { slowGet } from './http-clients';
+import { pausedExchange, slowGet } from './http-clients';
 
 const dirs = walkableDirs();
 
@@ -56,29 +55,9 @@ describe.skipIf(FALLBACK)('a kept file truncated under a response from its map',
         expect(sha256((await slowGet(port, name, Infinity, () => {})).body)).toBe(sha256(data));
       }
       // The second request is looked up (a hit) as it arrives; its response waits for the first one's to end.
-      const raw = await new Promise<Buffer>((resolve) => {
-        const socket = net.connect(port, '127.0.0.1');
-        const chunks: Buffer[] = [];
-        let total = 0;
-        let paused = false;
-        socket.on('data', (c) => {
-          chunks.push(c);
-          total += c.length;
-          if (!paused && total >= 1 << 20) {
-            paused = true;
-            socket.pause();
-            truncateElsewhere(small.file, 10_000 - 1);
-            setTimeout(() => socket.resume(), 300);
-          }
-        });
-        const timer = setTimeout(() => socket.destroy(), 20_000);
-        socket.on('error', () => {});
-        socket.on('close', () => {
-          clearTimeout(timer);
-          resolve(Buffer.concat(chunks));
-        });
-        socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-      });
+      const raw = await pausedExchange(port,
+        'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        1 << 20, () => truncateElsewhere(small.file, 10_000 - 1));
       const firstEnd = raw.indexOf('\r\n\r\n') + 4;
       expect(sha256(raw.subarray(firstEnd, firstEnd + (32 << 20)))).toBe(sha256(big.data));
       const second = raw.subarray(firstEnd + (32 << 20));

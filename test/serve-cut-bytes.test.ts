@@ -3,11 +3,10 @@
 // the result of a response cut short says fewer bytes than the server wrote, fewer even than the client received.
 import { execFileSync } from 'node:child_process';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { createStaticHandler, type ServeResult } from '../src/index';
-import { listen } from './http-clients';
+import { listen, pausedExchange } from './http-clients';
 import { FALLBACK, randomFile, tempDir } from './helpers';
 
 const work = tempDir();
@@ -20,32 +19,9 @@ describe.skipIf(FALLBACK)('the bytes of a response cut short', () => {
       const results: ServeResult[] = [];
       const s = await listen(http.createServer(createStaticHandler(work, { strategy, onResponse: (_req, r) => results.push(r) })));
       try {
-        const received = await new Promise<Buffer>((resolve) => {
-          const socket = net.connect(s.port, '127.0.0.1');
-          const chunks: Buffer[] = [];
-          let total = 0;
-          let paused = false;
-          socket.on('data', (c) => {
-            chunks.push(c);
-            total += c.length;
-            if (!paused && total > 1 << 20) {
-              paused = true;
-              socket.pause();
-              setTimeout(() => {
-                // Another process truncates it to 8 MiB (a page boundary: the rest of the response faults).
-                execFileSync(process.execPath, ['-e', `require('fs').truncateSync(${JSON.stringify(file)}, ${8 << 20})`]);
-                socket.resume();
-              }, 100);
-            }
-          });
-          const timer = setTimeout(() => socket.destroy(), 20_000);
-          socket.on('close', () => {
-            clearTimeout(timer);
-            resolve(Buffer.concat(chunks));
-          });
-          socket.on('error', () => {});
-          socket.write(`GET /big-${strategy}.bin HTTP/1.1\r\nHost: x\r\n\r\n`);
-        });
+        // Another process truncates it to 8 MiB (a page boundary: the rest of the response faults).
+        const received = await pausedExchange(s.port, `GET /big-${strategy}.bin HTTP/1.1\r\nHost: x\r\n\r\n`, 1 << 20,
+          () => execFileSync(process.execPath, ['-e', `require('fs').truncateSync(${JSON.stringify(file)}, ${8 << 20})`]), 100);
         for (let i = 0; i < 100 && results.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
         const body = received.length - (received.indexOf('\r\n\r\n') + 4);
         expect(body).toBeLessThan(32 << 20); // cut short, as promised
