@@ -65,7 +65,7 @@ async function scenario(strategy: string, size: number) {
 
 describe.skipIf(FALLBACK)('a kept file truncated mid-page and written back under a response from its map (Unix socket)', () => {
   it("strategy 'mmap': a complete 200 is the file exactly; a response that is not ends short, never whole with zeros", async () => {
-    const size = 4 << 20;
+    const size = 2 << 20;
     const { data, cut, head, body } = await scenario('mmap', size);
     expect(head).toMatch(/^HTTP\/1\.1 200 /);
     expect(head).toMatch(new RegExp(`\\r\\ncontent-length: ${size}\\r\\n`, 'i'));
@@ -76,7 +76,7 @@ describe.skipIf(FALLBACK)('a kept file truncated mid-page and written back under
   }, 120_000);
 
   it("strategy 'sendfile', same schedule and a cut: the file exactly, or cut short", async () => {
-    const size = 4 << 20;
+    const size = 2 << 20;
     const { data, body } = await scenario('sendfile', size);
     if (body.length === size) expect(body.equals(data)).toBe(true);
     else expect(body.length).toBeLessThan(size);
