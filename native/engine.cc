@@ -240,7 +240,7 @@ ssize_t ReadWriteStep(Job* j, int64_t want, const char** syscall) {
       return owed && n == 0 ? -EIO : n;  // a pipe holding bytes never reads as empty
     }
     if (owed) j->inPipe -= n;
-    if (j->spec.leaseHeld && !j->spec.leaseHeld->load()) {
+    if (j->spec.leaseHeld && !j->spec.leaseHeld->held()) {
       *syscall = "lease";
       return -ECANCELED;  // read after the lease was given up: possibly a writer's bytes, never sent
     }

@@ -216,7 +216,7 @@ ssize_t CopyThrough(int out, int in, int64_t* offset, size_t length, const lease
   do n = pread(in, buffer.get(), length < constants::kCopyChunk ? length : constants::kCopyChunk, *offset);
   while (n == -1 && errno == EINTR);
   if (n <= 0) return n == 0 ? 0 : -errno;
-  if (held && !held->load()) return -ECANCELED;
+  if (held && !held->held()) return -ECANCELED;
   struct iovec iov[2] = {*head, {buffer.get(), static_cast<size_t>(n)}};
   bool withHead = head->iov_len > 0;
   ssize_t w;

@@ -279,10 +279,10 @@ KeptMapRef FindKeptMap(Napi::Env env, uint32_t id) {
 
 // sendKept(outFd, id, offset, length, head?) -> bytes written right now on the JS thread (head included), or -1
 // when this is not for the fast path: the map is gone, or the range is not all in the page cache (a fault could
-// wait for the disk: the engine must take it). The head goes with the first body bytes, the range's last page by
-// pread (WriteFromMapping). At most constants.fastPathMax of the body per call; stops at EAGAIN, or short where
-// the file shrank (the caller, seeing fewer bytes than asked, checks the size). Throws ECANCELED (syscall
-// 'lease', with `bytes`: the body bytes that went) where the cache's lease was given up: those may not be the file.
+// wait for the disk: the engine must take it). The head goes with the first body bytes, each write covered by the
+// cache's lease (WriteFromMapping). At most constants.fastPathMax of the body per call; stops at EAGAIN. Throws
+// ECANCELED (syscall 'lease', with `bytes`: the body bytes that went, the file's) where the cache's lease was
+// given up before a write: the rest can no longer be taken from the map.
 static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int out;

@@ -24,8 +24,8 @@ struct KeptMap {
   int fd;         // the cache's fd (for cachestat), open while the map is in its environment's table
   // The cache's lease on the file. A truncation whose new end falls inside a mapped page leaves the rest of that
   // page reading as zeros, with no EFAULT; but a truncation (or any write) breaks this lease first, and the lease
-  // thread clears the flag before it lets the writer go. So bytes written from the map while the flag still
-  // reads true after the write are the file's; once it is cleared, nothing more of a response goes out.
+  // thread lets the writer go only after the writes from the map that Hold::Begin let in have ended. So each
+  // such write takes the file's bytes; once the lease is given up, nothing more of a response goes out.
   lease::HeldFlag held;
   KeptMap(const char* base, size_t length, int fd, lease::HeldFlag held)
       : base(base), length(length), fd(fd), held(std::move(held)) {}

@@ -34,7 +34,7 @@ struct Lease {
   int graceMs;
   bool broken = false;
   bool released = false;
-  std::shared_ptr<std::atomic<bool>> held = std::make_shared<std::atomic<bool>>(true);  // !released, lock-free
+  HeldFlag held = std::make_shared<Hold>();  // !released, lock-free
   int64_t deadline = 0;  // CLOCK_MONOTONIC ms, for 'hold'
   uint64_t job = 0;      // a guarded transfer, stopped before the lease is given up
   int socket = -1;       // our duplicate of a guarded socket, reset before the lease is given up with bytes queued
@@ -73,13 +73,26 @@ void Handler(int, siginfo_t* info, void*) {
 
 constexpr int kStopTimeoutMs = 200;
 
+}  // namespace
+
+void Hold::Clear() {
+  held_.store(false);
+  int64_t deadline = Monotonic() + kReadWaitMs;
+  while (readers_.load() > 0 && Monotonic() < deadline) {
+    struct timespec pause = {0, 20 * 1000};  // a 64 KiB write takes ~20 µs
+    nanosleep(&pause, nullptr);
+  }
+}
+
+namespace {
+
 // Under gMutex. After a break, a guarded transfer is stopped first (it completes with ECANCELED); a guarded
 // socket whose peer has not acknowledged everything is reset, so that no queued page reaches it after a writer.
 void GiveUp(Lease& l) {
   if (l.released) return;
   if (l.broken && l.job != 0) engine::CancelAndWait(l.job, kStopTimeoutMs);
   if (l.socket >= 0 && sock::Unacked(l.socket) > 0) sock::Reset(l.socket);
-  l.held->store(false);  // before the writer can proceed
+  l.held->Clear();  // before the writer can proceed
   fcntl(l.fd, F_SETLEASE, F_UNLCK);
   l.released = true;
 }
@@ -264,8 +277,10 @@ bool Held(int id) {
 HeldFlag HeldFlagOf(int id) {
   std::lock_guard<std::mutex> lock(gMutex);
   auto it = gLeases.find(id);
-  if (it == gLeases.end() || it->second.released) return std::make_shared<const std::atomic<bool>>(false);
-  return it->second.held;
+  if (it != gLeases.end() && !it->second.released) return it->second.held;
+  auto cleared = std::make_shared<Hold>();
+  cleared->Clear();
+  return cleared;
 }
 
 void Release(int id) {

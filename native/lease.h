@@ -45,10 +45,34 @@ int64_t Unacked(int id);
 // Whether the lease is still held: false once given up (a break's grace ran out, or Release).
 bool Held(int id);
 
-// The same as a flag that any thread may read without a lock, cleared before the lease is given up: bytes read
-// while it still reads true after the read are the file's own (no writer the lease holds back has proceeded).
-// A flag that is already false for an unknown id.
-using HeldFlag = std::shared_ptr<const std::atomic<bool>>;
+// The same, for threads that read the file's bytes without a lock (from a mapping, by pread) and must know
+// that what they read is the file's own: no writer the lease holds back has proceeded.
+class Hold {
+ public:
+  // Cleared before the lease is given up: bytes read while this still reads true after the read are the file's.
+  bool held() const { return held_.load(); }
+  // Opens a read that the lease covers whole, or false once it is given up. Until End(), giving the lease up
+  // waits (at most kReadWaitMs: a read is one write(2) to a non-blocking destination), so no writer can change
+  // the bytes while they are read, and nothing needs checking after.
+  bool Begin() {
+    readers_.fetch_add(1);
+    if (held_.load()) return true;
+    readers_.fetch_sub(1);
+    return false;
+  }
+  void End() { readers_.fetch_sub(1); }
+  // The lease thread's (or Release's) side: clears the flag, then waits for the reads Begin() let in.
+  void Clear();
+  static constexpr int kReadWaitMs = 200;
+
+ private:
+  // Sequentially consistent, both: a Begin() that reads the flag true has counted itself before Clear() looks.
+  std::atomic<bool> held_{true};
+  std::atomic<int> readers_{0};
+};
+
+// A lease's Hold (any thread may keep it past the lease); one that is already cleared for an unknown id.
+using HeldFlag = std::shared_ptr<Hold>;
 HeldFlag HeldFlagOf(int id);
 
 // Gives a lease up (F_UNLCK) and forgets it. Idempotent.

@@ -78,23 +78,19 @@ void Unmap(Job* j) {
 
 // write(2) from a read-only shared mapping, one window at a time. The kernel copies from the mapping inside
 // write, where a page past a new end of file is EFAULT or a short count, never SIGBUS; the window never
-// reaches past the size fstat gave when it was mapped, so a short file ends the job (Finish: truncated). The
-// range's last page is read and written by the copy step instead, after the rest (MappedTailStart).
+// reaches past the size fstat gave when it was mapped, so a short file ends the job (Finish: truncated). A kept
+// map's writes are each covered whole by the cache's lease (Hold::Begin); without it, the range's last page is
+// read and written by the copy step instead, after the rest (MappedTailStart; WriteFromMapping says why).
 ssize_t MmapStep(Job* j, int64_t want, const char** syscall) {
   int64_t end = j->spec.offset + j->spec.length;
-  // What went from a mapping is checked before anything more goes (WriteFromMapping says why): the kept map's
-  // lease still held, or without one the file no shorter than what went.
-  if (j->spec.kept && !j->spec.kept->held->load()) {
-    *syscall = "lease";
-    return -ECANCELED;
-  }
+  // Without a kept map's lease, what went is checked before anything more goes: the file no shorter than it.
   if (!j->spec.kept && !j->spec.leaseHeld && j->offset > j->spec.offset) {
     struct stat st;
     *syscall = "fstat";
     if (fstat(j->spec.inFd, &st) == -1) return -errno;
     if (st.st_size < j->offset) return -EFAULT;  // Finish: truncated
   }
-  int64_t tail = MappedTailStart(j->spec.offset, end);
+  int64_t tail = j->spec.kept ? end : MappedTailStart(j->spec.offset, end);
   if (j->offset >= tail) return ReadWriteStep(j, want, syscall);
   want = std::min(want, tail - j->offset);
   if (j->spec.kept && j->window == nullptr) {
@@ -126,12 +122,18 @@ ssize_t MmapStep(Job* j, int64_t want, const char** syscall) {
   }
   int64_t at = j->offset - j->windowOffset;
   size_t size = static_cast<size_t>(std::min<int64_t>(want, static_cast<int64_t>(j->windowLength) - at));
-  if (j->spec.leaseHeld && !j->spec.leaseHeld->load()) {
+  if (j->spec.leaseHeld && !j->spec.leaseHeld->held()) {
     *syscall = "lease";
     return -ECANCELED;  // the lease is gone: a writer may be changing these pages
   }
+  lease::Hold* hold = j->spec.kept ? j->spec.kept->held.get() : nullptr;
+  if (hold && !hold->Begin()) {
+    *syscall = "lease";
+    return -ECANCELED;  // the cache's lease is gone: a writer may be changing these pages
+  }
   *syscall = "write";
   ssize_t w = WriteOut(j, j->window + at, size);
+  if (hold) hold->End();
   if (w > 0) {
     j->offset += w;
     gZeroCopyBytes += w;

@@ -111,23 +111,23 @@ int64_t MappedTailStart(int64_t offset, int64_t end) {
   return last > offset ? last : offset;
 }
 
-// Whether the bytes written from a mapping up to `end` are the file's (see WriteFromMapping).
-static bool Trusted(int in, int64_t end, const std::atomic<bool>* held, int64_t* calls) {
-  if (held) return held->load();
+// Whether the file still reaches `end`: the bytes written from a mapping up to it are the file's, unless a
+// truncate-and-restore came between (see WriteFromMapping).
+static bool SizeHolds(int in, int64_t end, int64_t* calls) {
   struct stat st;
   ++*calls;
   return fstat(in, &st) == 0 && st.st_size >= end;
 }
 
 ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size_t length, struct iovec* head,
-                         const std::atomic<bool>* held, bool* untrusted, int64_t* calls) {
+                         lease::Hold* hold, bool* untrusted, int64_t* calls) {
   int64_t end = offset + static_cast<int64_t>(length);
-  size_t mapped = static_cast<size_t>(MappedTailStart(offset, end) - offset);
+  size_t mapped = hold ? length : static_cast<size_t>(MappedTailStart(offset, end) - offset);
   size_t headLength = head->iov_len, body = 0;
   ssize_t w = 0;
   *untrusted = false;
   while (body < mapped) {
-    if ((body > 0 || held) && !Trusted(in, offset + static_cast<int64_t>(body), held, calls)) {
+    if (hold ? !hold->Begin() : body > 0 && !SizeHolds(in, offset + static_cast<int64_t>(body), calls)) {
       *untrusted = true;
       break;
     }
@@ -136,12 +136,14 @@ ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size
     struct msghdr msg = {};
     msg.msg_iov = iov + first;
     msg.msg_iovlen = static_cast<size_t>(2 - first);
-    do w = sendmsg(out, &msg, MSG_MORE | MSG_NOSIGNAL);
+    int more = mapped < length ? MSG_MORE : 0;  // the last page follows
+    do w = sendmsg(out, &msg, more | MSG_NOSIGNAL);
     while (w == -1 && errno == EINTR);
     if (w == -1 && errno == ENOTSOCK) {
       do w = writev(out, iov + first, 2 - first);
       while (w == -1 && errno == EINTR);
     }
+    if (hold) hold->End();
     ++*calls;
     if (w <= 0) break;
     size_t headPart = std::min(static_cast<size_t>(w), head->iov_len);
@@ -150,7 +152,9 @@ ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size
     body += static_cast<size_t>(w) - headPart;
   }
   // Whatever stopped the loop, what went is checked before the caller goes on from it (or the last page goes).
-  if (!*untrusted && body > 0 && !Trusted(in, offset + static_cast<int64_t>(body), held, calls)) *untrusted = true;
+  if (!hold && !*untrusted && body > 0 && !SizeHolds(in, offset + static_cast<int64_t>(body), calls)) {
+    *untrusted = true;
+  }
   if (!*untrusted && body == mapped && w >= 0 && body < length) {
     // The last page, read now that the rest has gone; written with whatever of the head is left.
     static thread_local std::unique_ptr<char[]> page(new char[static_cast<size_t>(sysconf(_SC_PAGESIZE))]);

@@ -7,7 +7,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include <atomic>
+#include "lease.h"
 
 namespace zc {
 
@@ -34,16 +34,19 @@ ssize_t CopyFileRange(int fdIn, int64_t* offIn, int fdOut, int64_t* offOut, size
 int64_t MappedTailStart(int64_t offset, int64_t end);
 
 // write(2) of the file `in`'s [offset, offset + length) from `data` (a read-only shared mapping of it, at
-// `offset`), `head` first (advanced past what went), until EAGAIN, an error or the end; the last page by pread
-// (MappedTailStart), the rest held back with MSG_MORE until it follows. Before each write after the first and
-// before the last page, what was written is checked: `held` (a lease on the file) still true, or without one the
-// file no shorter than what went (an fstat: a truncate-and-restore within the microseconds between a write and
-// it goes unseen). Where the check fails, *untrusted is set and nothing more is written: the bytes that went
-// may hold zeros the file never had, and the response must be cut. Returns the bytes written, head included,
-// fewer than asked at EAGAIN or when the file shrank (a short pread, or EFAULT in the mapping), or -errno when
-// none were. *calls counts syscalls.
+// `offset`), `head` first (advanced past what went), until EAGAIN, an error or the end.
+// - Under a lease (`hold`, the open-file cache's): all of it from the mapping, each write opened with
+//   Hold::Begin, so no writer the lease holds back changes the pages while they are copied. A lease already given
+//   up before a write sets *untrusted and stops there: what went is the file's, the rest may no longer be.
+// - Without one: the last page by pread (MappedTailStart), the rest held back with MSG_MORE until it follows.
+//   Before each write after the first and before the last page, the file is checked no shorter than what went
+//   (an fstat: a truncate-and-restore within the microseconds between a write and it goes unseen); where it is,
+//   *untrusted is set and nothing more is written.
+// Either way, *untrusted means the bytes that went may hold zeros the file never had, and the response must be
+// cut. Returns the bytes written, head included, fewer than asked at EAGAIN or when the file shrank (a short
+// pread, or EFAULT in the mapping), or -errno when none were. *calls counts syscalls.
 ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size_t length, struct iovec* head,
-                         const std::atomic<bool>* held, bool* untrusted, int64_t* calls);
+                         lease::Hold* hold, bool* untrusted, int64_t* calls);
 
 // Whether [offset, offset + length) of fd is entirely in the page cache, so that reading it cannot block on
 // the disk: 1 yes, 0 no, -errno when the kernel cannot tell. cachestat(2) where the kernel has it (6.5+), else
