@@ -386,8 +386,7 @@ describe('the chart', () => {
   });
 });
 
-// Not yet: the integrator regenerates bench/results/reference.{json,svg} and the README's HTTP table from one run
-// once the speed work of issue 17 lands; these two pass once that run is committed (they fail until then).
+// bench/results/reference.{json,svg} and the README's HTTP table are regenerated together, from one run.
 describe('the committed reference run', () => {
   it('comes from this bench: bench/results/reference.json\'s HTTP rows measured by load.c against res.end(cachedBuffer)', () => {
     // Issue 17: "The README's HTTP table and the committed reference chart come from the same run." The
