@@ -278,11 +278,12 @@ KeptMapRef FindKeptMap(Napi::Env env, uint32_t id) {
 }
 
 // sendKept(outFd, id, offset, length, head?) -> bytes written right now on the JS thread (head included), or -1
-// when this is not for the fast path: the map is gone, or the range is not all in the page cache (a fault could
-// wait for the disk: the engine must take it). The head goes with the first body bytes, each write covered by the
-// cache's lease (WriteFromMapping). At most constants.fastPathMax of the body per call; stops at EAGAIN. Throws
-// ECANCELED (syscall 'lease', with `bytes`: the body bytes that went, the file's) where the cache's lease was
-// given up before a write: the rest can no longer be taken from the map.
+// when this is not for the fast path: the map is gone, the range is not all in the page cache (a fault could
+// wait for the disk: the engine must take it), or outFd is not a socket. The head goes with the first body
+// bytes, each write covered by the cache's lease and never waiting (WriteFromMapping). At most
+// constants.fastPathMax of the body per call; stops at EAGAIN. Throws ECANCELED (syscall 'lease', with `bytes`:
+// the body bytes that went, the file's) where the cache's lease was given up or is breaking before a write: the
+// rest can no longer be taken from the map.
 static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int out;
@@ -306,6 +307,7 @@ static Napi::Value SendKeptJs(const Napi::CallbackInfo& info) {
   ssize_t body = sent > 0 ? sent - static_cast<ssize_t>(headLength - head.iov_len) : 0;
   engine::CountFastPath(body, calls, false);
   if (untrusted) return ThrowErrnoAfter(env, -ECANCELED, "lease", static_cast<double>(body));
+  if (sent == -ENOTSOCK) return Napi::Number::New(env, -1);  // not a socket: the engine writes it, gated
   if (sent < 0 && sent != -EAGAIN) return ThrowErrno(env, static_cast<int>(sent), "writev");
   return Napi::Number::New(env, static_cast<double>(sent > 0 ? sent : 0));
 }

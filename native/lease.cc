@@ -34,7 +34,7 @@ struct Lease {
   int graceMs;
   bool broken = false;
   bool released = false;
-  HeldFlag held = std::make_shared<Hold>();  // !released, lock-free
+  HeldFlag held;  // !released, lock-free
   int64_t deadline = 0;  // CLOCK_MONOTONIC ms, for 'hold'
   uint64_t job = 0;      // a guarded transfer, stopped before the lease is given up
   int socket = -1;       // our duplicate of a guarded socket, reset before the lease is given up with bytes queued
@@ -74,6 +74,14 @@ void Handler(int, siginfo_t* info, void*) {
 constexpr int kStopTimeoutMs = 200;
 
 }  // namespace
+
+bool Hold::Begin(int fd) {
+  readers_.fetch_add(1);
+  // F_GETLEASE reports a break under way as the type the lease is being broken to, and no lease as F_UNLCK.
+  if (held_.load() && fcntl(fd, F_GETLEASE) == type_) return true;
+  readers_.fetch_sub(1);
+  return false;
+}
 
 void Hold::Clear() {
   held_.store(false);
@@ -236,6 +244,7 @@ int Acquire(int fd, int type, bool hold, int graceMs, std::shared_ptr<Listener> 
   l.id = id;
   l.fd = own;
   l.type = type;
+  l.held = std::make_shared<Hold>(type);
   l.hold = hold;
   l.graceMs = graceMs;
   l.listener = std::move(listener);
@@ -278,7 +287,7 @@ HeldFlag HeldFlagOf(int id) {
   std::lock_guard<std::mutex> lock(gMutex);
   auto it = gLeases.find(id);
   if (it != gLeases.end() && !it->second.released) return it->second.held;
-  auto cleared = std::make_shared<Hold>();
+  auto cleared = std::make_shared<Hold>(F_UNLCK);
   cleared->Clear();
   return cleared;
 }

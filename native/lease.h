@@ -49,23 +49,22 @@ bool Held(int id);
 // that what they read is the file's own: no writer the lease holds back has proceeded.
 class Hold {
  public:
+  explicit Hold(int type) : type_(type) {}
   // Cleared before the lease is given up: bytes read while this still reads true after the read are the file's.
   bool held() const { return held_.load(); }
   // Opens a read that the lease covers whole, or false once it is given up. Until End(), giving the lease up
-  // waits (at most kReadWaitMs: a read is one write(2) to a non-blocking destination), so no writer can change
-  // the bytes while they are read, and nothing needs checking after.
-  bool Begin() {
-    readers_.fetch_add(1);
-    if (held_.load()) return true;
-    readers_.fetch_sub(1);
-    return false;
-  }
+  // waits (at most kReadWaitMs), so no writer can change the bytes while they are read, and nothing needs
+  // checking after: the read must therefore never wait itself (a non-blocking write). `fd`, a descriptor of the
+  // leased open file, is asked too (F_GETLEASE, one syscall): a lease the kernel took back or is breaking while
+  // the lease thread could not answer (the process stopped past lease-break-time) still reads held here.
+  bool Begin(int fd);
   void End() { readers_.fetch_sub(1); }
   // The lease thread's (or Release's) side: clears the flag, then waits for the reads Begin() let in.
   void Clear();
   static constexpr int kReadWaitMs = 200;
 
  private:
+  const int type_;  // F_RDLCK or F_WRLCK, as taken
   // Sequentially consistent, both: a Begin() that reads the flag true has counted itself before Clear() looks.
   std::atomic<bool> held_{true};
   std::atomic<int> readers_{0};

@@ -36,6 +36,18 @@ ssize_t WriteOut(Job* j, const char* data, size_t size) {
   return w;
 }
 
+// The same, never waiting even where the output's description is blocking (a write under Hold::Begin must
+// not: the lease thread waits for it). A socket is told MSG_DONTWAIT; anything else is a gated output here, whose
+// write of at most PIPE_BUF after it polled writable is taken at once.
+ssize_t WriteNow(Job* j, const char* data, size_t size) {
+  ssize_t w;
+  do w = send(j->spec.outFd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (w == -1 && errno == EINTR);
+  if (w == -1 && errno == ENOTSOCK) return WriteOut(j, data, size);
+  gSyscalls++;
+  return w < 0 ? -errno : w;
+}
+
 ssize_t SendfileStep(Job* j, int64_t want, const char** syscall) {
   *syscall = "sendfile";
   gSyscalls++;
@@ -127,12 +139,12 @@ ssize_t MmapStep(Job* j, int64_t want, const char** syscall) {
     return -ECANCELED;  // the lease is gone: a writer may be changing these pages
   }
   lease::Hold* hold = j->spec.kept ? j->spec.kept->held.get() : nullptr;
-  if (hold && !hold->Begin()) {
+  if (hold && !hold->Begin(j->spec.inFd)) {
     *syscall = "lease";
     return -ECANCELED;  // the cache's lease is gone: a writer may be changing these pages
   }
   *syscall = "write";
-  ssize_t w = WriteOut(j, j->window + at, size);
+  ssize_t w = hold ? WriteNow(j, j->window + at, size) : WriteOut(j, j->window + at, size);
   if (hold) hold->End();
   if (w > 0) {
     j->offset += w;

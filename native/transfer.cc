@@ -127,7 +127,8 @@ ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size
   ssize_t w = 0;
   *untrusted = false;
   while (body < mapped) {
-    if (hold ? !hold->Begin() : body > 0 && !SizeHolds(in, offset + static_cast<int64_t>(body), calls)) {
+    if (hold) ++*calls;  // Begin's F_GETLEASE
+    if (hold ? !hold->Begin(in) : body > 0 && !SizeHolds(in, offset + static_cast<int64_t>(body), calls)) {
       *untrusted = true;
       break;
     }
@@ -137,9 +138,11 @@ ssize_t WriteFromMapping(int out, int in, const char* data, int64_t offset, size
     msg.msg_iov = iov + first;
     msg.msg_iovlen = static_cast<size_t>(2 - first);
     int more = mapped < length ? MSG_MORE : 0;  // the last page follows
-    do w = sendmsg(out, &msg, more | MSG_NOSIGNAL);
+    // Under the lease, never a write that waits (the lease thread waits for it): EAGAIN on a blocking socket too.
+    int now = hold ? MSG_DONTWAIT : 0;
+    do w = sendmsg(out, &msg, more | now | MSG_NOSIGNAL);
     while (w == -1 && errno == EINTR);
-    if (w == -1 && errno == ENOTSOCK) {
+    if (w == -1 && errno == ENOTSOCK && !hold) {
       do w = writev(out, iov + first, 2 - first);
       while (w == -1 && errno == EINTR);
     }

@@ -35,9 +35,10 @@ int64_t MappedTailStart(int64_t offset, int64_t end);
 
 // write(2) of the file `in`'s [offset, offset + length) from `data` (a read-only shared mapping of it, at
 // `offset`), `head` first (advanced past what went), until EAGAIN, an error or the end.
-// - Under a lease (`hold`, the open-file cache's): all of it from the mapping, each write opened with
-//   Hold::Begin, so no writer the lease holds back changes the pages while they are copied. A lease already given
-//   up before a write sets *untrusted and stops there: what went is the file's, the rest may no longer be.
+// - Under a lease (`hold`, the open-file cache's; `in` then a descriptor of the leased open file): all of it from
+//   the mapping, each write opened with Hold::Begin, so no writer the lease holds back changes the pages while
+//   they are copied, and each a socket's that never waits (MSG_DONTWAIT; `out` must be a socket). A lease given
+//   up or breaking before a write sets *untrusted and stops there: what went is the file's, the rest may not be.
 // - Without one: the last page by pread (MappedTailStart), the rest held back with MSG_MORE until it follows.
 //   Before each write after the first and before the last page, the file is checked no shorter than what went
 //   (an fstat: a truncate-and-restore within the microseconds between a write and it goes unseen); where it is,

@@ -184,3 +184,26 @@ export async function slowGet(port: number, url: string, pauseAt: number, during
   const end = all.indexOf('\r\n\r\n');
   return { head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4) };
 }
+
+/**
+ * A GET of `url` on a connection of its own (closed after it), `header` lines added, its reader paused from the
+ * start when `paused` (resume `socket` to read on). `received()`: the status line and body once the server
+ * closes it (or 10 s).
+ */
+export function stalledGet(port: number, url: string, paused: boolean, header = '') {
+  const socket = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\n${header}Connection: close\r\n\r\n`);
+  if (paused) socket.pause();
+  const received = async () => {
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    socket.destroy();
+    const all = Buffer.concat(chunks);
+    const end = all.indexOf('\r\n\r\n');
+    return { status: all.subarray(0, all.indexOf('\r\n')).toString(), body: all.subarray(end + 4) };
+  };
+  return { socket, received };
+}

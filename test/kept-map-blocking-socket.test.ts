@@ -3,37 +3,17 @@
 // map then waits in the kernel under Hold::Begin. A writer overwrites the file in place (0x01 -> 0x02, same
 // size): the lease thread waits its 200 ms for that write to end, then lets the writer go anyway. The write,
 // still under way, copies the writer's bytes from the map once the client reads, and no check follows it: the
-// response ends complete, a 200 with every byte of its Content-Length, 0x01 then 0x02: a body the file never held.
-// (Before c0908eb, the flag read after each write cut such a response.)
+// response ended complete, a 200 with every byte of its Content-Length, 0x01 then 0x02: a body the file never held.
+// Writes under the lease are now told never to wait (MSG_DONTWAIT), whatever the socket's description says.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { walkableDirs } from './cache-server';
-import { FALLBACK } from './helpers';
+import { FALLBACK, sleep } from './helpers';
+import { stalledGet } from './http-clients';
 
 const dirs = walkableDirs();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A raw GET on its own connection, optionally paused: everything received until the server closes it (or 10 s). */
-function rawGet(port: number, paused: boolean, header = '') {
-  const socket = net.connect(port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.write(`GET /f.bin HTTP/1.1\r\nHost: x\r\n${header}Connection: close\r\n\r\n`);
-  if (paused) socket.pause();
-  const received = async () => {
-    await Promise.race([closed, sleep(10_000)]);
-    socket.destroy();
-    const all = Buffer.concat(chunks);
-    const end = all.indexOf('\r\n\r\n');
-    return { status: all.subarray(0, all.indexOf('\r\n')).toString(), body: all.subarray(end + 4) };
-  };
-  return { socket, received };
-}
 
 describe.skipIf(FALLBACK)('a kept file overwritten while a write from its map waits on a blocking socket', () => {
   it('no complete body mixes the bytes from before the write with those after', async () => {
@@ -53,10 +33,10 @@ describe.skipIf(FALLBACK)('a kept file overwritten while a write from its map wa
       server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`],
     { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const port = Number(await new Promise<string>((resolve) => server.stdout!.once('data', (d) => resolve(String(d)))));
-      await rawGet(port, false).received(); // kept: leased and mapped
-      expect((await rawGet(port, false).received()).body.equals(Buffer.alloc(size, 1))).toBe(true);
-      const stalled = rawGet(port, true, 'X-Blocking: 1\r\n');
+      const port = Number(await new Promise<string>((resolve) => server.stdout!.once('data', (d) => resolve(`${d}`))));
+      await stalledGet(port, '/f.bin', false).received(); // kept: leased and mapped
+      expect((await stalledGet(port, '/f.bin', false).received()).body.equals(Buffer.alloc(size, 1))).toBe(true);
+      const stalled = stalledGet(port, '/f.bin', true, 'X-Blocking: 1\r\n');
       await sleep(300); // the socket buffers fill; the server's write waits for room
       const writer = spawnSync(process.execPath, ['-e', `const fs = require('fs');
         const fd = fs.openSync(${JSON.stringify(file)}, 'r+');

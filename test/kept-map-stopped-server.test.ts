@@ -3,15 +3,16 @@
 // a job-control stop that is not SIGTSTP). A writer overwrites the file in place (0x01 -> 0x02, same size): the
 // kernel makes it wait lease-break-time (set to 1 s here), then takes the lease away itself. On SIGCONT the
 // engine goes on writing from the map, each write opened by Hold::Begin, which still reads the lease as held
-// until the lease thread has handled the break signal that waited through the stop. The response can then end
-// complete: a 200 with every byte of its Content-Length, 0x01 then 0x02, a body the file never held.
+// until the lease thread has handled the break signal that waited through the stop. The response could then end
+// complete: a 200 with every byte of its Content-Length, 0x01 then 0x02, a body the file never held. Each write
+// now asks the kernel too (F_GETLEASE: no lease, or one breaking), and the response is cut.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { walkableDirs } from './cache-server';
-import { FALLBACK } from './helpers';
+import { FALLBACK, sleep } from './helpers';
+import { stalledGet } from './http-clients';
 
 const dirs = walkableDirs();
 const BREAK_TIME = '/proc/sys/fs/lease-break-time';
@@ -23,28 +24,9 @@ const canSetBreakTime = (() => {
     return false;
   }
 })();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A raw GET on its own connection: everything received until the server closes it (or 10 s). */
-function rawGet(port: number, paused: boolean) {
-  const socket = net.connect(port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.write('GET /f.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  if (paused) socket.pause();
-  const received = async () => {
-    await Promise.race([closed, sleep(10_000)]);
-    socket.destroy();
-    const all = Buffer.concat(chunks);
-    const end = all.indexOf('\r\n\r\n');
-    return { status: all.subarray(0, all.indexOf('\r\n')).toString(), body: all.subarray(end + 4) };
-  };
-  return { socket, received };
-}
-
-describe.skipIf(FALLBACK || !canSetBreakTime)('a kept file overwritten while its server is stopped mid-response', () => {
+const stoppedServer = 'a kept file overwritten while its server is stopped mid-response';
+describe.skipIf(FALLBACK || !canSetBreakTime)(stoppedServer, () => {
   it('after SIGCONT, no complete body mixes the bytes from before the write with those after', async () => {
     const root = dirs('stopped');
     // More than the socket buffers hold while the client stalls (~4 MiB here), so that part is left to the
@@ -53,17 +35,18 @@ describe.skipIf(FALLBACK || !canSetBreakTime)('a kept file overwritten while its
     const file = path.join(root, 'f.bin');
     const saved = fs.readFileSync(BREAK_TIME, 'utf8');
     fs.writeFileSync(BREAK_TIME, '1');
-    const server: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'cache-server.mjs'), root, 'handler'],
+    const fixture = path.join(__dirname, 'fixtures', 'cache-server.mjs');
+    const server: ChildProcess = spawn(process.execPath, [fixture, root, 'handler'],
       { env: { ...process.env, CACHE_OPTIONS: '{}' }, stdio: ['pipe', 'pipe', 'inherit'] });
     const outcomes: { said: string; mixed: boolean }[] = [];
     try {
-      const port = Number(await new Promise<string>((resolve) => server.stdout!.once('data', (d) => resolve(String(d)))));
+      const port = Number(await new Promise<string>((resolve) => server.stdout!.once('data', (d) => resolve(`${d}`))));
       for (let round = 0; round < 6; round++) {
         fs.writeFileSync(file, Buffer.alloc(size, 1));
-        await rawGet(port, false).received(); // kept (leased and mapped) again
-        const whole = await rawGet(port, false).received();
+        await stalledGet(port, '/f.bin', false).received(); // kept (leased and mapped) again
+        const whole = await stalledGet(port, '/f.bin', false).received();
         expect(whole.body.equals(Buffer.alloc(size, 1))).toBe(true);
-        const stalled = rawGet(port, true);
+        const stalled = stalledGet(port, '/f.bin', true);
         await sleep(300); // the socket buffers fill; the rest waits in the engine
         process.kill(server.pid!, 'SIGSTOP');
         try {
@@ -81,8 +64,8 @@ describe.skipIf(FALLBACK || !canSetBreakTime)('a kept file overwritten while its
         const ones = body.indexOf(2) < 0 ? body.length : body.indexOf(2);
         const complete = body.length === size;
         const oneState = body.equals(Buffer.alloc(size, 1)) || body.equals(Buffer.alloc(size, 2));
-        outcomes.push({ said: `${status}: ${body.length} of ${size} bytes, ${ones} x 0x01 then ${body.length - ones} more`,
-          mixed: complete && !oneState });
+        const said = `${status}: ${body.length} of ${size} bytes, ${ones} x 0x01 then ${body.length - ones} more`;
+        outcomes.push({ said, mixed: complete && !oneState });
         if (complete && !oneState) break;
       }
       // Each outcome is a cut body or one state of the file; never a whole body from two states.
