@@ -34,7 +34,6 @@ describe.skipIf(FALLBACK || !canSetBreakTime)(stoppedServer, () => {
     const size = 6 << 20;
     const file = path.join(root, 'f.bin');
     const saved = fs.readFileSync(BREAK_TIME, 'utf8');
-    fs.writeFileSync(BREAK_TIME, '1');
     const fixture = path.join(__dirname, 'fixtures', 'cache-server.mjs');
     const server: ChildProcess = spawn(process.execPath, [fixture, root, 'handler'],
       { env: { ...process.env, CACHE_OPTIONS: '{}' }, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -48,12 +47,15 @@ describe.skipIf(FALLBACK || !canSetBreakTime)(stoppedServer, () => {
         expect(whole.body.equals(Buffer.alloc(size, 1))).toBe(true);
         const stalled = stalledGet(port, '/f.bin', true);
         await sleep(300); // the socket buffers fill; the rest waits in the engine
+        // The setting is the whole machine's (other test files run meanwhile): 1 s only for this one break.
+        fs.writeFileSync(BREAK_TIME, '1');
         process.kill(server.pid!, 'SIGSTOP');
         try {
           const writer = spawnSync(process.execPath, ['-e', `const fs = require('fs');
             const fd = fs.openSync(${JSON.stringify(file)}, 'r+');
             fs.writeSync(fd, Buffer.alloc(${size}, 2), 0, ${size}, 0);
             fs.closeSync(fd);`], { timeout: 20_000 });
+          fs.writeFileSync(BREAK_TIME, saved);
           expect(writer.status).toBe(0); // after lease-break-time: the kernel took the lease away
           stalled.socket.resume();
           await sleep(200); // the client has read what the buffers held: 0x01s
