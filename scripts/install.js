@@ -3,6 +3,7 @@
 // because every call has a read/write fallback and a failed compile must not fail the user's `npm install`.
 'use strict';
 const { spawnSync } = require('node:child_process');
+const os = require('node:os');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
@@ -28,10 +29,14 @@ function nodeGyp() {
   }
 }
 
-/** Compiles into build/; on failure, the cause node-gyp names (its whole log with npm's --loglevel verbose). */
+/**
+ * Compiles into build/; on failure, the cause node-gyp names (its whole log with npm's --loglevel verbose). Up to
+ * four files at once: twice as fast on two cores, and a few compilers' memory at most where cores are many.
+ */
 function build() {
   const [command, ...args] = nodeGyp();
-  const run = spawnSync(command, [...args, 'rebuild'],
+  const jobs = String(Math.min(os.availableParallelism(), 4));
+  const run = spawnSync(command, [...args, 'rebuild', '--jobs', jobs],
     { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   if (run.error) return `cannot run node-gyp: ${run.error.code ?? run.error.message}`;
   if (run.status === 0) return undefined;

@@ -1,11 +1,12 @@
 #!/bin/sh
 # npm run test:asan: the native test project against an addon built with AddressSanitizer and
 # UndefinedBehaviorSanitizer. Node itself is not instrumented, so the sanitizer runtimes are preloaded into every
-# process the suite starts. The normal build is restored afterwards, pass or fail. Left out: the bench runs
-# (they measure nothing, and their hostile cases test the bench's own tools), the package test (it builds its own prebuild, without sanitizers), and the README
-# examples and CLI children (their native calls are the ones the other files make, at many times the start-up
-# cost under the preloaded runtimes), and the lease page-lifetime rounds (500 of the same race per case, 83 s
-# here: lease.test.ts takes the same native paths once each).
+# process the suite starts. The normal build/ is moved aside and moved back afterwards, pass or fail (rebuilding it
+# took a minute). Left out: the bench runs (they measure nothing, and their hostile cases test the bench's own
+# tools), the package test (it builds its own prebuild, without sanitizers), the README examples and CLI children
+# (their native calls are the ones the other files make, at many times the start-up cost under the preloaded
+# runtimes), and the lease page-lifetime rounds (500 of the same race per case, 83 s here: lease.test.ts takes the
+# same native paths once each).
 set -eu
 cd "$(dirname "$0")/.."
 cxx=${CXX:-g++}
@@ -15,9 +16,16 @@ if [ ! -e "$asan" ] || [ ! -e "$ubsan" ]; then
   echo "test:asan needs the sanitizer runtimes of $cxx (libasan, libubsan: apt-get install g++)" >&2
   exit 1
 fi
-restore() { npx node-gyp rebuild >/dev/null 2>&1 || echo 'could not restore the normal build: npm run build' >&2; }
+saved=.build-before-asan
+rm -rf "$saved"
+[ -d build ] && mv build "$saved"
+restore() {
+  rm -rf build
+  if [ -d "$saved" ]; then mv "$saved" build; else npx node-gyp rebuild >/dev/null 2>&1; fi ||
+    echo 'could not restore the normal build: npm run build' >&2
+}
 trap restore EXIT
-npx node-gyp rebuild -- -Dzerocopy_sanitize=true >/dev/null 2>&1
+npx node-gyp rebuild --jobs max -- -Dzerocopy_sanitize=true >/dev/null 2>&1
 # detect_leaks=0: LeakSanitizer would report V8's and Node's own long-lived allocations. Any ASAN or UBSAN
 # report aborts the process, which fails the test that caused it. The SIGBUS/SIGSEGV handlers stay ours.
 # quarantine_size_mb=32: freed memory waits in quarantine before reuse (256 MiB by default), which the RSS bound

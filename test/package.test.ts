@@ -65,7 +65,9 @@ describe.skipIf(FALLBACK)('packed tarball from a clean tree', () => {
     for (const f of files) fs.cpSync(path.join(repo, f), path.join(tree, f));
     fs.symlinkSync(path.join(repo, 'node_modules'), path.join(tree, 'node_modules'));
     // The lifecycle builds it all: prepack the prebuild (prebuildify), prepare the library (tsc).
-    const tarball = path.join(work, npm(['pack', '--pack-destination', work], tree).trim().split('\n').pop()!);
+    // JOBS: node-gyp under prebuildify compiles on every core.
+    const packed = npm(['pack', '--pack-destination', work], tree, cleanEnv({ JOBS: 'max' }));
+    const tarball = path.join(work, packed.trim().split('\n').pop()!);
 
     fs.mkdirSync(bareBin);
     fs.symlinkSync(process.execPath, path.join(bareBin, 'node'));
