@@ -35,6 +35,6 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1:ha
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The native project must really run on the sanitized addon, not on the fallback after a failed load.
 node -e "const b = require('./lib/binding'); if (!b.binding) { console.error(b.unavailableReason); process.exit(1); }"
-node node_modules/vitest/vitest.mjs run --project native \
+node node_modules/vitest/vitest.mjs run --project 'native*' \
     --exclude test/bench.test.ts --exclude test/bench-hostile.test.ts --exclude test/package.test.ts \
     --exclude test/readme.test.ts --exclude test/cli.test.ts --exclude test/lease-pages.test.ts "$@"
