@@ -17,7 +17,8 @@ if [ ! -e "$asan" ] || [ ! -e "$ubsan" ]; then
   exit 1
 fi
 saved=.build-before-asan
-rm -rf "$saved"
+# A run killed before it could put the normal build back left it there: that one is the normal build.
+if [ -d "$saved" ]; then rm -rf build; mv "$saved" build; fi
 [ -d build ] && mv build "$saved"
 restore() {
   rm -rf build
@@ -25,6 +26,7 @@ restore() {
     echo 'could not restore the normal build: npm run build' >&2
 }
 trap restore EXIT
+trap 'exit 130' INT TERM HUP # so that Ctrl-C restores it too
 npx node-gyp rebuild --jobs max -- -Dzerocopy_sanitize=true >/dev/null 2>&1
 # detect_leaks=0: LeakSanitizer would report V8's and Node's own long-lived allocations. Any ASAN or UBSAN
 # report aborts the process, which fails the test that caused it. The SIGBUS/SIGSEGV handlers stay ours.
