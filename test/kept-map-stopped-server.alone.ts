@@ -47,7 +47,7 @@ describe.skipIf(FALLBACK || !canSetBreakTime)(stoppedServer, () => {
         expect(whole.body.equals(Buffer.alloc(size, 1))).toBe(true);
         const stalled = stalledGet(port, '/f.bin', true);
         await sleep(300); // the socket buffers fill; the rest waits in the engine
-        // The setting is the whole machine's (other test files run meanwhile): 1 s only for this one break.
+        // The setting is the whole machine's: 1 s only for this one break (and this file runs alone: *.alone.ts).
         fs.writeFileSync(BREAK_TIME, '1');
         process.kill(server.pid!, 'SIGSTOP');
         try {

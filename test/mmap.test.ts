@@ -170,7 +170,8 @@ function childWrites(file: string, byte: number, length: number): Promise<number
 describe("'read' mode: writes from JS stay private", () => {
   // The fallback's 'mapping' is a Buffer read whole, so the size that matters to a VMA only costs it time there.
   const written = FALLBACK ? 16 * MiB : GiB;
-  it(`${written / MiB} MiB written into a read mapping: the process lives, one VMA, the file untouched (child process)`, () => {
+  const what = 'written into a read mapping: the process lives, one VMA, the file untouched (child process)';
+  it(`${written / MiB} MiB ${what}`, () => {
     const file = path.join(dir, 'written-gib');
     const child = spawnSync(process.execPath, [fixture('write-read-mapping.mjs'), file, String(written)], {
       env: process.env,
