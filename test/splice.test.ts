@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { broadcast, proxy, receiveFile, sendFile, stats } from '../src/index';
 import { fdCount, sha256, sleep, stableFdCount, tempDir, toolEnv } from './helpers';
 
@@ -276,6 +276,9 @@ describe('broadcast', () => {
     server.on('connection', (s) => connections.push(s));
     const receivers = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'broadcast-receivers.mjs'),
       String(port), '20', '7'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Killed when done, whatever happened: on Node 24 its process.exit() once hung for good (the main thread
+    // joining a V8 worker), and an orphan holding vitest's stderr kept vitest from exiting.
+    onTestFinished(() => void receivers.kill('SIGKILL'));
     const lines = createInterface({ input: receivers.stdout! })[Symbol.asyncIterator]();
     expect((await lines.next()).value).toBe('connected');
     while (connections.length < 20) await sleep(5);
