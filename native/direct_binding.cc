@@ -66,7 +66,7 @@ class DirectSink : public engine::Sink {
     napi_status status =
         napi_create_external_buffer(env, static_cast<size_t>(bytes), (*held)->data(), DropReference, held, &buffer);
     if (status == napi_ok) return Napi::Value(env, buffer);
-    Napi::Value copy = Napi::Buffer<char>::Copy(env, (*held)->data(), static_cast<size_t>(bytes));
+    Napi::Value copy = BufferCopyOrNull(env, (*held)->data(), static_cast<size_t>(bytes));
     delete held;
     return copy;
   }

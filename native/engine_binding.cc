@@ -53,8 +53,7 @@ class JsSink : public engine::Sink {
         e.strategy ? Napi::Value(Napi::String::New(env, e.strategy)) : env.Null(),
         e.notice ? Napi::Value(Napi::String::New(env, e.notice)) : env.Null(),
         Napi::Number::New(env, e.sinkId),
-        e.unwritten ? Napi::Value(Napi::Buffer<char>::Copy(env, e.unwritten->data(), e.unwritten->size()))
-                    : env.Null(),
+        e.unwritten ? BufferCopyOrNull(env, e.unwritten->data(), e.unwritten->size()) : env.Null(),
     };
     CallQuietly(env, dispatcher, 11, argv);
   }

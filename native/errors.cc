@@ -8,6 +8,13 @@ void SetErrorFactory(Napi::Env env, Napi::Function factory) {
   GetAddonData(env)->errorFactory = Napi::Persistent(factory);
 }
 
+// What a failed raw call left pending, dropped: the caller returns a value that says the call failed.
+static void DropPendingException(napi_env env) {
+  bool pending = false;
+  napi_value ignored;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+}
+
 Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const char* path) {
   Napi::FunctionReference& factory = GetAddonData(env)->errorFactory;
   Napi::Value args[] = {
@@ -31,9 +38,7 @@ Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const c
   napi_value message, err;
   if (napi_create_string_utf8(env, text.c_str(), text.size(), &message) != napi_ok ||
       napi_create_error(env, nullptr, message, &err) != napi_ok) {
-    bool pending = false;
-    napi_value ignored;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+    DropPendingException(env);
     return env.Undefined();
   }
   napi_set_named_property(env, err, "errno", args[0]);
@@ -55,6 +60,14 @@ bool CallQuietly(Napi::Env env, napi_value fn, size_t argc, const napi_value* ar
     if (status == napi_pending_exception) napi_fatal_exception(env, err);
   }
   return false;
+}
+
+Napi::Value BufferCopyOrNull(Napi::Env env, const char* data, size_t length) {
+  napi_value buffer;
+  void* copied;
+  if (napi_create_buffer_copy(env, length, data, &copied, &buffer) == napi_ok) return Napi::Value(env, buffer);
+  DropPendingException(env);
+  return env.Null();
 }
 
 Napi::Value ThrowErrno(Napi::Env env, int negErrno, const char* syscall, const char* path) {

@@ -22,6 +22,11 @@ Napi::Value ErrnoError(Napi::Env env, int negErrno, const char* syscall, const c
 // Call() would then abort the process (its napi_throw fails); this clears the error and returns false.
 bool CallQuietly(Napi::Env env, napi_value fn, size_t argc, const napi_value* argv, napi_async_context context = nullptr);
 
+// A Buffer holding a copy of data, or null where Node makes none: while it tears an environment down it refuses
+// new Buffers, and node-addon-api's Buffer::Copy would then throw, fail to, and abort the process (seen once as a
+// worker ended with transfers in flight). The call that takes it is then refused too (CallQuietly).
+Napi::Value BufferCopyOrNull(Napi::Env env, const char* data, size_t length);
+
 // A TypeError for arguments that would be memory-unsafe to use; TypeScript validates everything else first.
 Napi::Value ThrowType(Napi::Env env, const char* message);
 
